@@ -1,0 +1,85 @@
+"""``serverless-ray``: run the platform and manage it from a shell."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from serverless_ray.settings import DEFAULT_ACCOUNT_ID, DEFAULT_REGION, PlatformSettings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="serverless-ray", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="start the platform and serve until SIGINT/SIGTERM")
+    up.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    up.add_argument("--port", type=int, default=8080, help="port for the SageMaker APIs (default 8080)")
+    up.add_argument("--state-dir", type=Path, default=Path(".state"), help="where state is kept (SQLite)")
+    up.add_argument("--region", default=DEFAULT_REGION, help="region named in ARNs")
+    up.add_argument("--account-id", default=DEFAULT_ACCOUNT_ID, help="12-digit account id named in ARNs")
+    up.add_argument("--address", default=None, help="join this Ray cluster instead of starting one")
+    up.add_argument("--num-cpus", type=int, default=None, help="logical CPUs of the embedded Ray")
+    up.add_argument("--scale-to-zero-after", type=float, default=60.0, metavar="SECONDS",
+                    help="idle seconds before an on-demand replica is released (default 60)")
+    up.add_argument("--vcpu-per-gb", type=float, default=0.5,
+                    help="vCPUs reserved per GB of MemorySizeInMB (default 0.5)")
+    up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
+                    help="endpoints file to apply once the platform is up (repeatable)")
+
+    apply = commands.add_parser("apply", help="create or update the endpoints of a file on a running platform")
+    apply.add_argument("file", type=Path)
+    apply.add_argument("--url", default="http://127.0.0.1:8080", help="the platform's address")
+    apply.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "up":
+        return _up(args)
+    from serverless_ray.apply import apply_file
+
+    apply_file(args.file, args.url, wait=not args.no_wait)
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from serverless_ray.apply import apply_file
+    from serverless_ray.platform import Platform
+
+    try:
+        settings = PlatformSettings(
+            host=args.host, port=args.port, state_dir=args.state_dir, region=args.region,
+            account_id=args.account_id, ray_address=args.address, num_cpus=args.num_cpus,
+            scale_to_zero_after_s=args.scale_to_zero_after, vcpu_per_gb=args.vcpu_per_gb,
+        )
+    except ValidationError as exc:
+        print(f"serverless-ray: invalid option: {exc}", file=sys.stderr)
+        return 2
+    platform = Platform(settings).start()
+    # After Ray's own handlers are installed (ray.init), so that ours win: stop cleanly.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        print(f"serverless-ray is up at {platform.url} (state in {platform.settings.state_dir})", flush=True)
+        for path in args.apply:
+            apply_file(path, platform.url)
+        print("Ready. Press Ctrl-C to stop.", flush=True)
+        stop.wait()
+    finally:
+        print("serverless-ray: stopping", flush=True)
+        platform.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The control plane as one Ray actor on the head node.
+
+It owns the SQLite store, the endpoint lifecycle, the autoscaler and the route board.
+Entry points on any node call it for ``SageMaker.*`` operations, long-poll it for
+routes and report demand to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import ray
+
+from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
+from serverless_ray.control.plane import ControlPlane
+from serverless_ray.control.rollout import Rollout
+from serverless_ray.control.routes import Route, RouteBoard
+from serverless_ray.control.serve_backend import ServeBackend
+from serverless_ray.errors import InternalFailure, ServiceError
+from serverless_ray.metrics.platform import PlatformMetrics
+from serverless_ray.settings import PlatformSettings
+from serverless_ray.store import Store
+
+log = logging.getLogger(__name__)
+
+CONTROLLER_NAME = "serverless-ray-controller"
+NAMESPACE = "serverless-ray"
+HOUSEKEEPING_INTERVAL_S = 1.0
+
+
+@ray.remote(num_cpus=0, max_concurrency=1000)
+class PlatformController:
+    """Remote methods return values, never raise: a ``ServiceError`` comes back as a value
+    so that its wire identity crosses the process boundary intact."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        logging.basicConfig(level=logging.INFO)
+        self._settings = settings
+        self._store = Store(settings.database_path)
+        self._backend = ServeBackend(vcpu_per_gb=settings.vcpu_per_gb)
+        self._autoscaler = Autoscaler(self._backend.scale, keep_warm_s=settings.scale_to_zero_after_s)
+        self._routes = RouteBoard()
+        self._rollout = Rollout(settings, self._store, self._backend, self._autoscaler, self._routes)
+        self._plane = ControlPlane(settings, self._store, self._rollout)
+        self._metrics = PlatformMetrics()
+        self._housekeeping: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self._rollout.reconcile_all()
+        self._housekeeping = asyncio.create_task(self._housekeep())
+
+    async def call(self, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
+        try:
+            return await self._plane.call(operation, payload)
+        except ServiceError as exc:
+            return exc
+        except Exception as exc:  # a bug, not the caller's fault: say so without details
+            log.exception("operation %s failed", operation)
+            return InternalFailure(f"Internal error while running {operation}: {type(exc).__name__}")
+
+    async def watch_routes(self, version: int, timeout_s: float = 30.0) -> tuple[int, dict[str, Route]]:
+        return await self._routes.wait_newer(version, timeout_s)
+
+    async def route(self, endpoint: str) -> Route | None:
+        return self._routes.get(endpoint)
+
+    async def report_demand(self, gateway_id: str, reports: dict[str, tuple[int, int]]) -> None:
+        await self._autoscaler.report(
+            gateway_id, {name: DemandReport(in_flight=c, peak=p) for name, (c, p) in reports.items()}
+        )
+
+    async def metrics(self) -> bytes:
+        return self._metrics.render()
+
+    async def wait_idle(self) -> None:
+        """Wait until no lifecycle work is running (used by tests and shutdown)."""
+        await self._rollout.wait_idle()
+
+    async def shutdown(self, teardown: bool = True) -> None:
+        """Stop background work; with ``teardown`` also delete every endpoint's Serve app.
+
+        The store is untouched either way, so a restart brings every endpoint back.
+        """
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        if teardown:
+            for app_name, _ in (await asyncio.to_thread(self._backend.app_states)).items():
+                self._backend.delete(app_name)
+        self._store.close()
+
+    async def _housekeep(self) -> None:
+        while True:
+            try:
+                await self._autoscaler.tick()
+                await self._refresh_replica_gauge()
+            except Exception:
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    async def _refresh_replica_gauge(self) -> None:
+        states = await asyncio.to_thread(self._backend.app_states)
+        counts: dict[tuple[str, str], int] = {}
+        for route in self._routes.snapshot()[1].values():
+            if route.app_name is None:
+                continue
+            state = states.get(route.app_name)
+            counts[(route.endpoint_name, route.variant_name)] = state.running_replicas if state else 0
+        self._metrics.set_replicas(counts)

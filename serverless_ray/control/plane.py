@@ -1,0 +1,215 @@
+"""The SageMaker hosting operations over the store, the rollout and the route board.
+
+Each operation takes a validated request (``serverless_ray.spec``), checks references
+and state, commits to the store, and only then answers; endpoint work that takes time
+(loading a model) continues in :class:`~serverless_ray.control.rollout.Rollout`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Awaitable, Callable
+
+from serverless_ray import spec
+from serverless_ray.control import describe
+from serverless_ray.control.rollout import Rollout
+from serverless_ray.control.serve_backend import app_name_for
+from serverless_ray.errors import ValidationException
+from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.arns import sagemaker_arn
+from serverless_ray.spec.listing import filter_and_sort, paginate
+from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord, Store
+
+Handler = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+class ControlPlane:
+    """Implements the ``SageMaker.*`` operations this platform supports."""
+
+    def __init__(self, settings: PlatformSettings, store: Store, rollout: Rollout, clock=time.time) -> None:
+        self._settings = settings
+        self._store = store
+        self._rollout = rollout
+        self._clock = clock
+        self.operations: dict[str, tuple[type, Handler]] = {
+            "CreateModel": (spec.CreateModelInput, self.create_model),
+            "DescribeModel": (spec.ModelNameInput, self.describe_model),
+            "DeleteModel": (spec.ModelNameInput, self.delete_model),
+            "ListModels": (spec.ListInput, self.list_models),
+            "CreateEndpointConfig": (spec.CreateEndpointConfigInput, self.create_endpoint_config),
+            "DescribeEndpointConfig": (spec.EndpointConfigNameInput, self.describe_endpoint_config),
+            "DeleteEndpointConfig": (spec.EndpointConfigNameInput, self.delete_endpoint_config),
+            "ListEndpointConfigs": (spec.ListInput, self.list_endpoint_configs),
+            "CreateEndpoint": (spec.CreateEndpointInput, self.create_endpoint),
+            "DescribeEndpoint": (spec.EndpointNameInput, self.describe_endpoint),
+            "UpdateEndpoint": (spec.UpdateEndpointInput, self.update_endpoint),
+            "DeleteEndpoint": (spec.EndpointNameInput, self.delete_endpoint),
+            "ListEndpoints": (spec.ListEndpointsInput, self.list_endpoints),
+        }
+
+    async def call(self, operation: str, payload: Any) -> dict[str, Any]:
+        """Validate ``payload`` for ``operation`` and run it."""
+        from serverless_ray.errors import UnknownOperationException
+
+        if operation not in self.operations:
+            raise UnknownOperationException(f"Operation SageMaker.{operation} is not supported by this platform.")
+        shape, handler = self.operations[operation]
+        return await handler(spec.parse(shape, payload))
+
+    def _arn(self, kind: str, name: str) -> str:
+        return sagemaker_arn(self._settings.region, self._settings.account_id, kind, name)
+
+    # --- models ----------------------------------------------------------------------
+
+    async def create_model(self, req: spec.CreateModelInput) -> dict[str, Any]:
+        arn = self._arn("model", req.ModelName)
+        record = ModelRecord(name=req.ModelName, arn=arn, created=self._clock(), spec=req)
+        if not self._store.models.insert(req.ModelName, record):
+            raise ValidationException(f'Cannot create already existing model "{arn}".')
+        return {"ModelArn": arn}
+
+    async def describe_model(self, req: spec.ModelNameInput) -> dict[str, Any]:
+        return describe.model(self._model(req.ModelName))
+
+    async def delete_model(self, req: spec.ModelNameInput) -> dict[str, Any]:
+        if not self._store.models.delete(req.ModelName):
+            raise self._not_found("model", req.ModelName)
+        return {}
+
+    async def list_models(self, req: spec.ListInput) -> dict[str, Any]:
+        items = filter_and_sort(self._store.models.all(), req, name=lambda r: r.name, created=lambda r: r.created)
+        page, token = paginate(items, req)
+        return _page("Models", [describe.model_summary(r) for r in page], token)
+
+    # --- endpoint configs ------------------------------------------------------------
+
+    async def create_endpoint_config(self, req: spec.CreateEndpointConfigInput) -> dict[str, Any]:
+        for variant in req.ProductionVariants:
+            self._model(variant.ModelName)  # AWS checks the model exists here already
+        arn = self._arn("endpoint-config", req.EndpointConfigName)
+        record = EndpointConfigRecord(name=req.EndpointConfigName, arn=arn, created=self._clock(), spec=req)
+        if not self._store.endpoint_configs.insert(req.EndpointConfigName, record):
+            raise ValidationException(f'Cannot create already existing endpoint configuration "{arn}".')
+        return {"EndpointConfigArn": arn}
+
+    async def describe_endpoint_config(self, req: spec.EndpointConfigNameInput) -> dict[str, Any]:
+        return describe.endpoint_config(self._config(req.EndpointConfigName))
+
+    async def delete_endpoint_config(self, req: spec.EndpointConfigNameInput) -> dict[str, Any]:
+        # Allowed while endpoints use it: they own a snapshot of what they run.
+        if not self._store.endpoint_configs.delete(req.EndpointConfigName):
+            raise self._not_found("endpoint-config", req.EndpointConfigName)
+        return {}
+
+    async def list_endpoint_configs(self, req: spec.ListInput) -> dict[str, Any]:
+        items = filter_and_sort(
+            self._store.endpoint_configs.all(), req, name=lambda r: r.name, created=lambda r: r.created
+        )
+        page, token = paginate(items, req)
+        return _page("EndpointConfigs", [describe.endpoint_config_summary(r) for r in page], token)
+
+    # --- endpoints -------------------------------------------------------------------
+
+    async def create_endpoint(self, req: spec.CreateEndpointInput) -> dict[str, Any]:
+        arn = self._arn("endpoint", req.EndpointName)
+        if self._store.endpoints.get(req.EndpointName) is not None:
+            raise ValidationException(f'Cannot create already existing endpoint "{arn}".')
+        now = self._clock()
+        deployment = self._snapshot(req.EndpointName, req.EndpointConfigName, generation=1, now=now)
+        record = EndpointRecord(
+            name=req.EndpointName, arn=arn, created=now, modified=now, status="Creating",
+            pending=deployment, next_generation=2,
+        )
+        if not self._store.endpoints.insert(req.EndpointName, record):
+            raise ValidationException(f'Cannot create already existing endpoint "{arn}".')
+        self._rollout.start(req.EndpointName)
+        return {"EndpointArn": arn}
+
+    async def describe_endpoint(self, req: spec.EndpointNameInput) -> dict[str, Any]:
+        return describe.endpoint(self._endpoint(req.EndpointName))
+
+    async def update_endpoint(self, req: spec.UpdateEndpointInput) -> dict[str, Any]:
+        record = self._endpoint(req.EndpointName)
+        if record.status != "InService":
+            raise self._in_progress(record)
+        now = self._clock()
+        deployment = self._snapshot(
+            record.name, req.EndpointConfigName, generation=record.next_generation, now=now
+        )
+        assert record.current is not None
+        if self._rollout.can_update_in_place(record.current, deployment):
+            deployment = deployment.model_copy(update={"app_name": record.current.app_name,
+                                                       "generation": record.current.generation})
+        updated = record.model_copy(update={
+            "status": "Updating", "modified": now, "pending": deployment, "failure_reason": None,
+            "next_generation": record.next_generation + 1,
+        })
+        self._store.endpoints.put(record.name, updated)
+        self._rollout.start(record.name)
+        return {"EndpointArn": record.arn}
+
+    async def delete_endpoint(self, req: spec.EndpointNameInput) -> dict[str, Any]:
+        record = self._endpoint(req.EndpointName)
+        if record.status in ("Creating", "Updating"):
+            raise self._in_progress(record)
+        if record.status != "Deleting":
+            record = record.model_copy(update={"status": "Deleting", "modified": self._clock()})
+            self._store.endpoints.put(record.name, record)
+            self._rollout.start(record.name)
+        return {}
+
+    async def list_endpoints(self, req: spec.ListEndpointsInput) -> dict[str, Any]:
+        items = filter_and_sort(
+            self._store.endpoints.all(), req, name=lambda r: r.name, created=lambda r: r.created,
+            modified=lambda r: r.modified, status=lambda r: r.status,
+        )
+        page, token = paginate(items, req)
+        return _page("Endpoints", [describe.endpoint_summary(r) for r in page], token)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _snapshot(self, endpoint: str, config_name: str, *, generation: int, now: float) -> Deployment:
+        config = self._config(config_name).spec
+        models = {v.VariantName: self._model(v.ModelName).spec for v in config.ProductionVariants}
+        self._rollout.check_deployable(config, models)
+        return Deployment(
+            config_name=config.EndpointConfigName, config=config, models=models, generation=generation,
+            app_name=app_name_for(endpoint, generation), started=now,
+        )
+
+    def _model(self, name: str | None) -> ModelRecord:
+        record = self._store.models.get(name or "")
+        if record is None:
+            raise self._not_found("model", name or "")
+        return record
+
+    def _config(self, name: str) -> EndpointConfigRecord:
+        record = self._store.endpoint_configs.get(name)
+        if record is None:
+            raise self._not_found("endpoint-config", name)
+        return record
+
+    def _endpoint(self, name: str) -> EndpointRecord:
+        record = self._store.endpoints.get(name)
+        if record is None:
+            raise self._not_found("endpoint", name)
+        return record
+
+    def _not_found(self, kind: str, name: str) -> ValidationException:
+        noun = {"model": "model", "endpoint-config": "endpoint configuration", "endpoint": "endpoint"}[kind]
+        return ValidationException(f'Could not find {noun} "{self._arn(kind, name)}".')
+
+    @staticmethod
+    def _in_progress(record: EndpointRecord) -> ValidationException:
+        if record.status in ("Creating", "Updating", "Deleting"):
+            return ValidationException(f'Cannot update in-progress endpoint "{record.arn}".')
+        return ValidationException(
+            f'Cannot update endpoint "{record.arn}" in status {record.status}; only InService endpoints can be updated.'
+        )
+
+
+def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {key: items}
+    if token:
+        body["NextToken"] = token
+    return body

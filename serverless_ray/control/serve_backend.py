@@ -1,0 +1,142 @@
+"""Endpoint deployments as Ray Serve applications.
+
+Each deployment of an endpoint (its generation) is its own Serve application, so that
+an update can start the new version next to the old one and switch traffic only when it
+is ready, and so that changing one endpoint never restarts another's replicas.
+Applications run with Serve's external scaler enabled: the platform, which sees every
+invocation, sets their replica counts (see ``serverless_ray.autoscaling``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Literal
+
+import ray
+from ray import serve
+from ray.serve._private.common import DeploymentID
+from ray.serve.context import _get_global_client
+
+from serverless_ray.resources import replica_resources
+from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
+
+APP_PREFIX = "sr-"
+DEPLOYMENT_NAME = "ModelReplica"
+
+AppStatus = Literal["deploying", "running", "failed", "deleting", "missing"]
+
+
+@dataclass(frozen=True)
+class AppState:
+    status: AppStatus
+    message: str
+    running_replicas: int
+
+
+def app_name_for(endpoint: str, generation: int) -> str:
+    """Serve application name of ``endpoint``'s ``generation``-th deployment."""
+    return f"{APP_PREFIX}{endpoint.lower()}-g{generation}"
+
+
+def is_platform_app(app_name: str) -> bool:
+    return app_name.startswith(APP_PREFIX)
+
+
+class ServeBackend:
+    """The only module that talks to Ray Serve's control APIs."""
+
+    def __init__(self, *, vcpu_per_gb: float, graceful_shutdown_timeout_s: float = 65.0) -> None:
+        self._vcpu_per_gb = vcpu_per_gb
+        # In-flight invocations may take up to the 60 s invocation timeout; let them finish.
+        self._graceful_shutdown_timeout_s = graceful_shutdown_timeout_s
+
+    def deploy(
+        self,
+        app_name: str,
+        spec: ReplicaSpec,
+        *,
+        memory_size_mb: int,
+        initial_replicas: int,
+        pip_requirements: list[str],
+    ) -> None:
+        """Start (or replace) ``app_name`` with ``initial_replicas`` replicas; returns at once."""
+        runtime_env: dict = {"env_vars": dict(spec.environment)}
+        if pip_requirements:
+            runtime_env["pip"] = list(pip_requirements)
+        options = replica_resources(memory_size_mb, self._vcpu_per_gb).ray_actor_options()
+        options["runtime_env"] = runtime_env
+        deployment = serve.deployment(ModelReplica).options(
+            name=DEPLOYMENT_NAME,
+            num_replicas=max(1, initial_replicas),
+            max_ongoing_requests=1,
+            # Beyond this, requests wait for a replica at the caller; admission keeps the
+            # count at MaxConcurrency, so this only bounds waiting during cold starts.
+            max_queued_requests=-1,
+            ray_actor_options=options,
+            graceful_shutdown_timeout_s=self._graceful_shutdown_timeout_s,
+        )
+        serve.run_many(
+            [
+                serve.RunTarget(
+                    target=deployment.bind(spec),
+                    name=app_name,
+                    route_prefix=None,
+                    external_scaler_enabled=True,
+                )
+            ],
+            wait_for_ingress_deployment_creation=False,
+            wait_for_applications_running=False,
+        )
+
+    def app_states(self) -> dict[str, AppState]:
+        """State of every platform application Serve knows."""
+        states: dict[str, AppState] = {}
+        for name, app in serve.status().applications.items():
+            if not is_platform_app(name):
+                continue
+            deployment = app.deployments.get(DEPLOYMENT_NAME)
+            running = int(deployment.replica_states.get("RUNNING", 0)) if deployment else 0
+            message = app.message or (deployment.message if deployment else "")
+            states[name] = AppState(status=_status(str(app.status)), message=message, running_replicas=running)
+        return states
+
+    def delete(self, app_name: str) -> None:
+        """Delete ``app_name``; in-flight requests finish first (graceful shutdown)."""
+        serve.delete(app_name, _blocking=False)
+
+    async def scale(self, app_name: str, replicas: int) -> None:
+        controller = _get_global_client()._controller
+        await controller.update_deployment_replicas.remote(
+            DeploymentID(name=DEPLOYMENT_NAME, app_name=app_name), replicas
+        )
+
+    async def wait(self, app_name: str, *, timeout_s: float, poll_s: float = 0.25) -> AppState:
+        """Wait until ``app_name`` runs or fails (or ``timeout_s`` passes)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            states = await asyncio.to_thread(self.app_states)
+            state = states.get(app_name, AppState("missing", "", 0))
+            if state.status in ("running", "failed"):
+                return state
+            if loop.time() > deadline:
+                return AppState("failed", f"timed out after {timeout_s:.0f} s; last status {state.status}: {state.message}", 0)
+            await asyncio.sleep(poll_s)
+
+
+def _status(serve_status: str) -> AppStatus:
+    value = serve_status.rsplit(".", 1)[-1]
+    return {
+        "RUNNING": "running",
+        "DEPLOY_FAILED": "failed",
+        "UNHEALTHY": "failed",
+        "DELETING": "deleting",
+    }.get(value, "deploying")
+
+
+def ensure_serve_started() -> None:
+    """Start Serve without its HTTP proxy: the platform's gateways are the entry points."""
+    if not ray.is_initialized():
+        raise RuntimeError("Ray must be initialised before Serve is started")
+    serve.start(proxy_location="Disabled")

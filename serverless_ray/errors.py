@@ -1,0 +1,110 @@
+"""Typed service errors and their wire identity.
+
+Every error the platform reports to a client is one of these classes. Handlers raise
+them; only :mod:`serverless_ray.gateway.wire` turns them into HTTP responses, so the
+mapping from error to status code, ``__type`` and ``x-amzn-ErrorType`` lives here and
+nowhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """Base of every error that travels to a client.
+
+    ``code`` is what botocore reports as ``Error.Code``; ``status`` is the HTTP status.
+    ``fields`` are extra members of the JSON error body (e.g. ModelError's
+    ``OriginalStatusCode``).
+    """
+
+    code: ClassVar[str] = "InternalFailure"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str | None, **fields: Any) -> None:
+        super().__init__(message or "")
+        self.message = message
+        self.fields = fields
+
+    def __reduce__(self):  # keep fields when the error crosses a Ray process boundary
+        return (_rebuild, (type(self), self.message, self.fields))
+
+    def body(self) -> dict[str, Any]:
+        return {"__type": self.code, "message": self.message, **self.fields}
+
+
+def _rebuild(cls: type[ServiceError], message: str | None, fields: dict[str, Any]) -> ServiceError:
+    return cls(message, **fields)
+
+
+# --- control plane (awsJson 1.1, SageMaker) -------------------------------------------
+
+
+class ValidationException(ServiceError):
+    """Bad input, a missing resource or a duplicate (SageMaker hosting uses this for all)."""
+
+    code = "ValidationException"
+    status = 400
+
+
+class ResourceLimitExceeded(ServiceError):
+    code = "ResourceLimitExceeded"
+    status = 400
+
+
+class ResourceInUse(ServiceError):
+    code = "ResourceInUse"
+    status = 400
+
+
+class ResourceNotFound(ServiceError):
+    code = "ResourceNotFound"
+    status = 400
+
+
+class UnknownOperationException(ServiceError):
+    code = "UnknownOperationException"
+    status = 400
+
+
+class SerializationException(ServiceError):
+    code = "SerializationException"
+    status = 400
+
+
+class InternalFailure(ServiceError):
+    code = "InternalFailure"
+    status = 500
+
+
+# --- runtime (rest-json, sagemaker-runtime) -------------------------------------------
+
+
+class RuntimeValidationError(ServiceError):
+    """The runtime's ``ValidationError`` (unknown endpoint, oversize body, bad headers)."""
+
+    code = "ValidationError"
+    status = 400
+
+
+class ModelError(ServiceError):
+    """The model answered with an error, or did not answer at all."""
+
+    code = "ModelError"
+    status = 424
+
+
+class ModelNotReadyException(ServiceError):
+    code = "ModelNotReadyException"
+    status = 429
+
+
+class ThrottlingException(ServiceError):
+    code = "ThrottlingException"
+    status = 400
+
+
+class ServiceUnavailable(ServiceError):
+    code = "ServiceUnavailable"
+    status = 503

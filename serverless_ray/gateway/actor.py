@@ -1,0 +1,78 @@
+"""A gateway: one uvicorn server inside a Ray actor, one per node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import ray
+import uvicorn
+
+from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE
+from serverless_ray.gateway.app import build_app
+from serverless_ray.gateway.context import GatewayContext
+from serverless_ray.gateway.demand import DemandTracker
+from serverless_ray.gateway.invoker import Invoker
+from serverless_ray.gateway.routing import RouteCache
+from serverless_ray.metrics.invocations import InvocationMetrics
+from serverless_ray.settings import PlatformSettings
+
+
+@ray.remote(num_cpus=0, max_concurrency=100_000)
+class Gateway:
+    def __init__(self, settings: PlatformSettings, gateway_id: str) -> None:
+        self._settings = settings
+        self._gateway_id = gateway_id
+        self._server: uvicorn.Server | None = None
+        self._serving: asyncio.Task | None = None
+        self._ctx: GatewayContext | None = None
+
+    async def start(self, *, reuse_port: bool = False) -> int:
+        """Bind, start serving and return the port (useful when ``settings.port`` is 0)."""
+        controller = ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
+        gateway_id = self._gateway_id
+
+        async def report(reports):
+            await controller.report_demand.remote(gateway_id, reports)
+
+        ctx = GatewayContext(
+            settings=self._settings,
+            controller=controller,
+            routes=RouteCache(controller),
+            demand=DemandTracker(report),
+            invoker=Invoker(timeout_s=self._settings.invocation_timeout_s),
+            metrics=InvocationMetrics(),
+        )
+        await ctx.routes.start()
+        ctx.demand.start()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((self._settings.host, self._settings.port))
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        config = uvicorn.Config(
+            build_app(ctx), host=self._settings.host, port=self._settings.port, loop="none",
+            lifespan="off", access_log=False, log_config=None, timeout_keep_alive=60,
+        )
+        server = uvicorn.Server(config)
+        # Signals belong to the process that runs the platform, not to this actor.
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._serving.done():
+                self._serving.result()
+            await asyncio.sleep(0.01)
+        self._server, self._ctx = server, ctx
+        ctx.ready = True
+        return sock.getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._ctx is not None:
+            self._ctx.ready = False
+            self._ctx.routes.stop()
+            self._ctx.demand.stop()
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._serving, timeout=10)

@@ -1,0 +1,104 @@
+"""``POST /endpoints/{name}/invocations``: the sagemaker-runtime InvokeEndpoint operation."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from serverless_ray.errors import ModelError, ModelNotReadyException, RuntimeValidationError
+from serverless_ray.gateway.context import GatewayContext
+from serverless_ray.gateway.wire import REST_JSON, error_response, new_request_id
+from serverless_ray.runtime.handler import InvocationResult
+from serverless_ray.errors import ServiceError
+
+CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
+MAX_CUSTOM_ATTRIBUTES = 1024
+
+
+async def invoke_endpoint(request: Request) -> Response:
+    ctx: GatewayContext = request.app.state.ctx
+    started = time.perf_counter()
+    request_id = new_request_id()
+    name = request.path_params["name"]
+    try:
+        return await _invoke(ctx, request, name, request_id, started)
+    except ServiceError as error:
+        return error_response(error, request_id, media_type=REST_JSON)
+
+
+async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: str, started: float) -> Response:
+    settings = ctx.settings
+    route = await ctx.routes.lookup(name)
+    if route is None:
+        raise RuntimeValidationError(f"Endpoint {name} of account {settings.account_id} not found.")
+    if route.app_name is None:
+        raise ModelNotReadyException(
+            f"Endpoint {name} is still being created; retry once its status is InService."
+        )
+    body = await request.body()
+    if len(body) > settings.max_payload_bytes:
+        raise RuntimeValidationError(f"Request {request_id} has oversize body.")
+    custom_attributes = request.headers.get(CUSTOM_ATTRIBUTES)
+    if custom_attributes is not None and (len(custom_attributes) > MAX_CUSTOM_ATTRIBUTES or not custom_attributes.isascii()):
+        raise RuntimeValidationError(
+            f"{CUSTOM_ATTRIBUTES} must be at most {MAX_CUSTOM_ATTRIBUTES} ASCII characters."
+        )
+    labels = (route.endpoint_name, route.variant_name)
+    metrics = ctx.metrics
+    metrics.invocations.labels(*labels).inc()
+    in_flight = metrics.in_flight.labels(*labels)
+    in_flight.inc()
+    try:
+        with ctx.demand.track(route.endpoint_name):
+            reply = await ctx.invoker.invoke(
+                route, body,
+                content_type=request.headers.get("content-type"),
+                accept=request.headers.get("accept"),
+                custom_attributes=custom_attributes,
+                request_id=request_id,
+            )
+    except ModelError:
+        metrics.errors_5xx.labels(*labels).inc()
+        raise
+    finally:
+        in_flight.dec()
+    total_us = (time.perf_counter() - started) * 1e6
+    model_us = reply.model_seconds * 1e6
+    metrics.model_latency.labels(*labels).observe(model_us)
+    metrics.overhead_latency.labels(*labels, str(reply.setup_seconds is not None).lower()).observe(
+        max(0.0, total_us - model_us)
+    )
+    if reply.setup_seconds is not None:
+        metrics.model_setup_time.labels(*labels).observe(reply.setup_seconds * 1e6)
+    result = reply.result
+    if not result.ok:
+        (metrics.errors_4xx if 400 <= result.status < 500 else metrics.errors_5xx).labels(*labels).inc()
+        raise _model_error(ctx, route.endpoint_name, result)
+    if len(result.body) > settings.max_payload_bytes:
+        metrics.errors_5xx.labels(*labels).inc()
+        raise ModelError(
+            f"Received a response of {len(result.body)} bytes from primary; the limit for serverless "
+            f"endpoints is {settings.max_payload_bytes} bytes.",
+            OriginalStatusCode=result.status, OriginalMessage="", ErrorCode="SERVER_ERROR_FROM_MODEL",
+        )
+    headers = {"x-Amzn-Invoked-Production-Variant": route.variant_name, "x-amzn-RequestId": request_id}
+    if result.custom_attributes:
+        headers[CUSTOM_ATTRIBUTES] = result.custom_attributes
+    return Response(result.body, status_code=200, media_type=result.content_type, headers=headers)
+
+
+def _model_error(ctx: GatewayContext, endpoint: str, result: InvocationResult) -> ModelError:
+    region, account = ctx.settings.region, ctx.settings.account_id
+    kind = "client" if 400 <= result.status < 500 else "server"
+    text = result.body.decode("utf-8", errors="replace")
+    log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    return ModelError(
+        f'Received {kind} error ({result.status}) from primary with message "{text}". '
+        f"See the log group {log_group} in account {account} for more information.",
+        OriginalStatusCode=result.status,
+        OriginalMessage=text,
+        LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
+        ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
+    )

@@ -1,0 +1,44 @@
+"""Metrics an entry point records per invocation (SageMaker's endpoint metrics)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LABELS = ("endpoint_name", "variant_name")
+# Microsecond buckets from 1 ms to 5 min: warm calls, cold starts and slow models alike.
+_BUCKETS = tuple(b * 1000.0 for b in (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000))
+
+
+class InvocationMetrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.invocations = Counter(
+            "serverless_ray_invocations", "InvokeEndpoint requests sent to the variant.", LABELS, registry=r
+        )
+        self.errors_4xx = Counter(
+            "serverless_ray_invocation_4xx_errors", "Invocations the model answered with a 4xx.", LABELS, registry=r
+        )
+        self.errors_5xx = Counter(
+            "serverless_ray_invocation_5xx_errors", "Invocations the model answered with a 5xx (or not at all).",
+            LABELS, registry=r,
+        )
+        self.model_latency = Histogram(
+            "serverless_ray_model_latency_microseconds", "Time the model code took (ModelLatency).",
+            LABELS, buckets=_BUCKETS, registry=r,
+        )
+        self.overhead_latency = Histogram(
+            "serverless_ray_overhead_latency_microseconds",
+            "Total time minus ModelLatency, cold starts included (OverheadLatency).",
+            (*LABELS, "cold"), buckets=_BUCKETS, registry=r,
+        )
+        self.model_setup_time = Histogram(
+            "serverless_ray_model_setup_time_microseconds",
+            "Time a new replica took to fetch and load its model (ModelSetupTime).",
+            LABELS, buckets=_BUCKETS, registry=r,
+        )
+        self.in_flight = Gauge(
+            "serverless_ray_in_flight", "Invocations in flight at this entry point.", LABELS, registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,92 @@
+"""Start and stop the whole platform: Ray (embedded or joined), Serve, the controller
+and the entry point on this node. Used by ``serverless-ray up`` and by the tests."""
+
+from __future__ import annotations
+
+import logging
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE, PlatformController
+from serverless_ray.control.serve_backend import ensure_serve_started
+from serverless_ray.gateway.actor import Gateway
+from serverless_ray.settings import PlatformSettings
+
+log = logging.getLogger(__name__)
+
+
+class PlatformAlreadyRunning(RuntimeError):
+    pass
+
+
+class Platform:
+    """A running platform; ``start()`` returns once the entry point answers ``/healthz``."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        self.settings = settings.model_copy(
+            update={
+                "state_dir": settings.state_dir.expanduser().resolve(),
+                "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+            }
+        )
+        self._owns_ray = False
+        self._controller = None
+        self._gateway = None
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.host}:{self.port}"
+
+    def start(self) -> "Platform":
+        if not ray.is_initialized():
+            self._owns_ray = True
+            ray.init(
+                address=self.settings.ray_address,
+                num_cpus=self.settings.num_cpus if self.settings.ray_address is None else None,
+                include_dashboard=False,
+                namespace=NAMESPACE,
+            )
+        ensure_serve_started()
+        try:
+            ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
+        except ValueError:
+            pass
+        else:
+            raise PlatformAlreadyRunning("a serverless-ray controller is already running on this Ray cluster")
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._controller = PlatformController.options(
+            name=CONTROLLER_NAME, namespace=NAMESPACE, scheduling_strategy=here
+        ).remote(self.settings)
+        ray.get(self._controller.start.remote())
+        self._gateway = Gateway.options(scheduling_strategy=here).remote(self.settings, "head")
+        self.port = ray.get(self._gateway.start.remote())
+        log.info("serverless-ray listening on %s", self.url)
+        return self
+
+    def wait_idle(self) -> None:
+        """Block until no endpoint lifecycle work is in progress."""
+        ray.get(self._controller.wait_idle.remote())
+
+    def stop(self, *, teardown: bool = True) -> None:
+        """Stop the entry point and the controller; the state directory keeps everything."""
+        if self._gateway is not None:
+            try:
+                ray.get(self._gateway.stop.remote(), timeout=15)
+            finally:
+                ray.kill(self._gateway)
+                self._gateway = None
+        if self._controller is not None:
+            try:
+                ray.get(self._controller.shutdown.remote(teardown), timeout=30)
+            finally:
+                ray.kill(self._controller)
+                self._controller = None
+        if self._owns_ray:
+            from ray import serve
+
+            serve.shutdown()
+            ray.shutdown()
+            self._owns_ray = False
+

@@ -1,0 +1,130 @@
+"""Fetching and unpacking model data into a per-node cache.
+
+An archive is unpacked into ``<cache_root>/<sha256>/`` exactly once per
+content version, even when several processes on a node ask for it at the
+same time: a file lock serialises the work, and the directory appears via an
+atomic rename only once it is complete, so readers never see partial data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from filelock import FileLock
+
+from .sources import ArtifactError, Source, open_source
+
+__all__ = ["ArtifactError", "materialize", "read_requirements"]
+
+REQUIREMENTS_PATH = Path("code") / "requirements.txt"
+
+
+def materialize(model_data_url: str | None, cache_root: Path) -> Path:
+    """Return a local directory holding the unpacked model data.
+
+    ``model_data_url`` may be ``s3://bucket/key``, ``https://…``,
+    ``file:///abs/model.tar.gz`` or a local path.  A local directory is
+    returned in place (not copied); archives are unpacked into
+    ``cache_root`` once and reused afterwards.
+
+    Raises :class:`ArtifactError` naming the URL and the cause when the data
+    is missing, cannot be downloaded, is not a tar archive, or contains
+    members that would escape the model directory.
+    """
+    if not model_data_url:
+        raise ArtifactError(
+            "ModelDataUrl is required: the model data must contain code/inference.py"
+        )
+    with open_source(model_data_url) as source:
+        if source.directory is not None:
+            return source.directory
+        return _unpack_once(source, Path(cache_root))
+
+
+def cache_key(identity: str) -> str:
+    """Directory name in the cache for a source identity."""
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()
+
+
+def _unpack_once(source: Source, cache_root: Path) -> Path:
+    key = cache_key(source.identity)
+    final = cache_root / key
+    # Fast path without locking: the directory only exists once complete.
+    if final.is_dir():
+        return final
+    cache_root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_root / f".{key}.lock")):
+        if final.is_dir():
+            return final
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=cache_root))
+        try:
+            archive = source.fetch(work)
+            staging = work / "model"
+            staging.mkdir()
+            _extract(archive, staging, source.display)
+            os.rename(staging, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return final
+
+
+def _unsafe_path(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return path.is_absolute() or ".." in path.parts
+
+
+def _check_member(member: tarfile.TarInfo, display: str) -> None:
+    if _unsafe_path(member.name):
+        raise ArtifactError(
+            f"refusing to unpack {display}: member {member.name!r} has an absolute "
+            "path or '..' and would escape the model directory"
+        )
+    # Hard links name another archive member; symlink targets are checked
+    # more precisely (relative to their directory) by tarfile's data filter.
+    if member.islnk() and _unsafe_path(member.linkname):
+        raise ArtifactError(
+            f"refusing to unpack {display}: link {member.name!r} points outside the "
+            f"model directory ({member.linkname!r})"
+        )
+    if member.issym() and PurePosixPath(member.linkname).is_absolute():
+        raise ArtifactError(
+            f"refusing to unpack {display}: symlink {member.name!r} has an absolute "
+            f"target ({member.linkname!r})"
+        )
+
+
+def _extract(archive: Path, dest: Path, display: str) -> None:
+    """Unpack ``archive`` into ``dest`` after validating every member."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(member, display)
+            tar.extractall(dest, members=members, filter="data")
+    except tarfile.FilterError as exc:
+        raise ArtifactError(f"refusing to unpack {display}: {exc}") from exc
+    except tarfile.TarError as exc:
+        raise ArtifactError(f"model data {display} is not a valid tar archive: {exc}") from exc
+    except OSError as exc:
+        raise ArtifactError(f"unpacking model data {display} failed: {exc}") from exc
+
+
+def read_requirements(model_dir: Path) -> list[str]:
+    """Requirement lines of ``code/requirements.txt``; ``[]`` if absent.
+
+    Blank lines and comments (whole-line or trailing `` #``) are dropped.
+    """
+    path = Path(model_dir) / REQUIREMENTS_PATH
+    if not path.is_file():
+        return []
+    requirements = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            requirements.append(line)
+    return requirements

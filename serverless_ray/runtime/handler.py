@@ -1,0 +1,247 @@
+"""Runs SageMaker-style ``code/inference.py`` handlers.
+
+The contract follows the SageMaker inference toolkit: ``model_fn`` once at
+load, then per request either ``transform_fn`` or
+``input_fn`` → ``predict_fn`` → ``output_fn``, with toolkit-like defaults for
+the hooks the user does not define.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import codecs
+from .usercode import (
+    BoundHook,
+    InvocationContext,
+    ModelLoadError,
+    bind_hooks,
+    import_program,
+    program_module_name,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+ERROR_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """Outcome of one invocation, ready to be turned into an HTTP response."""
+
+    status: int
+    body: bytes
+    content_type: str
+    custom_attributes: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    @classmethod
+    def error(cls, status: int, message: str) -> InvocationResult:
+        """A plain-text error result."""
+        return cls(status, message.encode("utf-8"), ERROR_CONTENT_TYPE)
+
+
+class _BadRequest(ValueError):
+    status_code = 400
+
+
+def _default_input_fn(request_body: Any, request_content_type: str) -> Any:
+    return codecs.decode(request_body, request_content_type)
+
+
+def _default_predict_fn(input_data: Any, model: Any) -> Any:
+    if not callable(model):
+        raise TypeError(
+            f"the model returned by model_fn ({type(model).__name__}) is not callable "
+            "and code/inference.py defines no predict_fn"
+        )
+    return model(input_data)
+
+
+def _default_output_fn(prediction: Any, accept: str) -> Any:
+    return codecs.encode(prediction, accept)
+
+
+_DEFAULT_HOOKS = {
+    "input_fn": BoundHook("input_fn", _default_input_fn, False),
+    "predict_fn": BoundHook("predict_fn", _default_predict_fn, False),
+    "output_fn": BoundHook("output_fn", _default_output_fn, False),
+}
+
+
+def error_status(exc: BaseException) -> int:
+    """HTTP status for an exception: its ``status_code`` if 400–599, else 500."""
+    code = getattr(exc, "status_code", None)
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    return 500
+
+
+def _to_bytes(body: Any, content_type: str) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    return codecs.encode(body, content_type)
+
+
+class InferenceHandler:
+    """A loaded model plus the user's hooks; create it with :meth:`load`.
+
+    ``invoke`` may be called concurrently from several threads; each call gets
+    its own :class:`InvocationContext`.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: Any,
+        hooks: Mapping[str, BoundHook],
+        model_dir: Path,
+        environment: Mapping[str, str],
+    ) -> None:
+        self._model = model
+        self._hooks = dict(hooks)
+        self._model_dir = model_dir
+        self._environment = dict(environment)
+        self._default_accept = self._environment.get(DEFAULT_ACCEPT_ENV) or codecs.JSON
+
+    @property
+    def model(self) -> Any:
+        """The object returned by ``model_fn``."""
+        return self._model
+
+    @property
+    def model_dir(self) -> Path:
+        return self._model_dir
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        program: str | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> InferenceHandler:
+        """Import ``<model_dir>/code/<program>`` and load the model.
+
+        ``program`` defaults to ``$SAGEMAKER_PROGRAM`` from ``environment``,
+        then ``inference.py``.  ``environment`` (default: a snapshot of
+        ``os.environ``) is exposed to hooks as ``context.environment`` and
+        supplies ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``; it is not written
+        into ``os.environ``.
+
+        Runs ``pre_model_fn``, ``model_fn`` and ``model_warmup_fn``; any
+        failure raises :class:`ModelLoadError` naming the failed step.
+        """
+        model_dir = Path(model_dir).resolve()
+        env = dict(os.environ if environment is None else environment)
+        program = program or env.get(PROGRAM_ENV) or None
+        if not model_dir.is_dir():
+            raise ModelLoadError(f"model directory {model_dir} does not exist")
+        module = import_program(model_dir / "code", program)
+        hooks = bind_hooks(module, program)
+        context = InvocationContext(model_dir=str(model_dir), environment=env)
+
+        def run(name: str, *args: Any) -> Any:
+            try:
+                return hooks[name](context, *args)
+            except Exception as exc:
+                raise ModelLoadError(f"{name} raised {type(exc).__name__}: {exc}") from exc
+
+        if "pre_model_fn" in hooks:
+            run("pre_model_fn", str(model_dir))
+        model = run("model_fn", str(model_dir))
+        if "model_warmup_fn" in hooks:
+            run("model_warmup_fn", str(model_dir), model)
+        logger.info("loaded model from %s using code/%s.py", model_dir, program_module_name(program))
+        return cls(model=model, hooks=hooks, model_dir=model_dir, environment=env)
+
+    def _resolve_accept(self, accept: str | None) -> str:
+        if not accept or codecs.media_type(accept) in ("", codecs.ANY):
+            return self._default_accept
+        return accept
+
+    def _hook(self, name: str) -> BoundHook:
+        return self._hooks.get(name) or _DEFAULT_HOOKS[name]
+
+    def invoke(
+        self,
+        body: bytes,
+        *,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None = None,
+        request_id: str | None = None,
+    ) -> InvocationResult:
+        """Run one request through the hooks.
+
+        Never raises for errors in user code or codecs: those become an
+        error result (status 500, or the exception's ``status_code`` if it
+        is an int in 400–599) with the message as a text/plain body.  A
+        missing content type is treated as ``application/octet-stream``.
+        The response's custom attributes are whatever the hooks set on
+        ``context.response_custom_attributes``.
+        """
+        context = InvocationContext(
+            model_dir=str(self._model_dir),
+            environment=self._environment,
+            custom_attributes=custom_attributes,
+            request_id=request_id,
+        )
+        try:
+            content_type = content_type or codecs.OCTET_STREAM
+            accept = self._resolve_accept(accept)
+            data = self._request_body(body, content_type)
+            if "transform_fn" in self._hooks:
+                result = self._hooks["transform_fn"](context, self._model, data, content_type, accept)
+            else:
+                decoded = self._hook("input_fn")(context, data, content_type)
+                prediction = self._hook("predict_fn")(context, decoded, self._model)
+                result = self._hook("output_fn")(context, prediction, accept)
+            payload, response_type = self._response(result, accept)
+        except Exception as exc:
+            return self._error_result(exc, request_id)
+        return InvocationResult(200, payload, response_type, context.response_custom_attributes)
+
+    @staticmethod
+    def _request_body(body: bytes | bytearray | memoryview, content_type: str) -> bytes | str:
+        raw = bytes(body)
+        if codecs.media_type(content_type) not in codecs.UTF8_TYPES:
+            return raw
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _BadRequest(f"request body is not valid UTF-8 for content type {content_type}: {exc}") from exc
+
+    @staticmethod
+    def _response(result: Any, accept: str) -> tuple[bytes, str]:
+        # A (body, content_type) pair overrides the response content type.
+        if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
+            body, response_type = result
+        else:
+            body, response_type = result, accept
+        return _to_bytes(body, response_type), response_type
+
+    @staticmethod
+    def _error_result(exc: Exception, request_id: str | None) -> InvocationResult:
+        status = error_status(exc)
+        message = str(exc) or type(exc).__name__
+        if status >= 500:
+            logger.exception("invocation %s failed", request_id or "-")
+        else:
+            logger.warning("invocation %s rejected with %d: %s", request_id or "-", status, message)
+        return InvocationResult.error(status, message)

@@ -1,0 +1,71 @@
+"""The Ray Serve deployment that hosts one endpoint variant's model.
+
+A replica is one worker with one model copy: it unpacks the model data (once per node,
+shared through the artifact cache), loads the SageMaker inference code and answers one
+invocation at a time (``max_ongoing_requests=1`` is set where the deployment is built).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serverless_ray.runtime.artifacts import materialize
+from serverless_ray.runtime.handler import InferenceHandler, InvocationResult
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """What a replica needs to load its model; built by the control plane."""
+
+    endpoint_name: str
+    variant_name: str
+    model_data_url: str | None
+    cache_dir: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplicaReply:
+    """An invocation's result plus the timings the platform reports as metrics."""
+
+    result: InvocationResult
+    model_seconds: float
+    # Set on the first invocation a replica serves: that request paid for the cold start.
+    setup_seconds: float | None = None
+
+
+class ModelReplica:
+    """Serve deployment class; one instance per replica process."""
+
+    def __init__(self, spec: ReplicaSpec) -> None:
+        started = time.perf_counter()
+        self._spec = spec
+        model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
+        environment = {**spec.environment}
+        os.environ.update(environment)
+        self._handler = InferenceHandler.load(
+            model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+        )
+        self._setup_seconds: float | None = time.perf_counter() - started
+
+    def invoke(
+        self,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None,
+        request_id: str | None,
+    ) -> ReplicaReply:
+        setup, self._setup_seconds = self._setup_seconds, None
+        started = time.perf_counter()
+        result = self._handler.invoke(
+            body,
+            content_type=content_type,
+            accept=accept,
+            custom_attributes=custom_attributes,
+            request_id=request_id,
+        )
+        return ReplicaReply(result=result, model_seconds=time.perf_counter() - started, setup_seconds=setup)

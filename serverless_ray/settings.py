@@ -1,0 +1,50 @@
+"""Platform settings: one validated object built by the CLI and handed to every part."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+
+
+class PlatformSettings(BaseModel):
+    """Everything `serverless-ray up` can be told. Defaults are safe: loopback only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address the entry point binds to.")
+    port: int = Field(8080, ge=0, le=65535, description="Port of the entry point (0 picks a free one).")
+    state_dir: Path = Field(Path(".state"), description="Directory holding the SQLite state.")
+    region: str = Field(DEFAULT_REGION, description="Region named in ARNs and used for quota defaults.")
+    account_id: str = Field(
+        DEFAULT_ACCOUNT_ID, pattern=r"^\d{12}$", description="12-digit account id named in ARNs."
+    )
+    ray_address: str | None = Field(
+        None, description="Join this Ray cluster instead of starting an embedded one."
+    )
+    num_cpus: int | None = Field(
+        None, ge=1, description="Logical CPUs of the embedded Ray (default: this machine's cores)."
+    )
+    scale_to_zero_after_s: float = Field(
+        60.0, ge=0, description="Seconds an on-demand replica stays warm after its last invocation."
+    )
+    vcpu_per_gb: float = Field(
+        0.5, gt=0, le=16, description="vCPUs a replica reserves per GB of MemorySizeInMB."
+    )
+    artifact_cache_dir: Path = Field(
+        Path(os.environ.get("SERVERLESS_RAY_CACHE", "/tmp/serverless-ray/artifacts")),
+        description="Node-local directory where model data is unpacked once and reused.",
+    )
+    invocation_timeout_s: float = Field(60.0, gt=0, description="Longest a model may take to answer.")
+    model_ready_timeout_s: float = Field(
+        180.0, gt=0, description="Longest a new replica may take to load its model."
+    )
+    max_payload_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Request and response size cap.")
+
+    @property
+    def database_path(self) -> Path:
+        return self.state_dir / "serverless-ray.sqlite3"

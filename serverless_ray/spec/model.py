@@ -1,0 +1,64 @@
+"""CreateModel and friends (wire reference §2.2)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from serverless_ray.spec.common import MAX_TAGS, Tag, WireModel
+from serverless_ray.spec import names as n
+
+
+class ContainerDefinition(WireModel):
+    """One container of a model: the image, the model data and its environment."""
+
+    Image: n.Image | None = Field(None, description="Image URI; framework images run the handler contract.")
+    ModelDataUrl: n.ModelDataUrl | None = Field(
+        None, description="model.tar.gz (s3://, https://, file:// or a local path) or an unpacked directory."
+    )
+    Environment: dict[n.EnvironmentKey, n.EnvironmentValue] = Field(
+        default_factory=dict, max_length=100, description="Environment variables visible to the model code."
+    )
+    ModelPackageName: str | None = Field(None, max_length=176, description="A registered model package.")
+    Mode: Literal["SingleModel", "MultiModel"] = Field("SingleModel", description="Hosting mode.")
+    ContainerHostname: str | None = Field(None, max_length=63)
+    ImageConfig: dict[str, Any] | None = None
+    ModelDataSource: dict[str, Any] | None = None
+    MultiModelConfig: dict[str, Any] | None = None
+    InferenceSpecificationName: str | None = None
+
+
+class CreateModelInput(WireModel):
+    ModelName: n.ModelName = Field(description="Unique (case-insensitive) model name.")
+    PrimaryContainer: ContainerDefinition | None = None
+    Containers: list[ContainerDefinition] | None = Field(None, max_length=15)
+    ExecutionRoleArn: n.ExecutionRoleArn | None = None
+    Tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    VpcConfig: dict[str, Any] | None = None
+    EnableNetworkIsolation: bool | None = None
+    InferenceExecutionConfig: dict[str, Any] | None = None
+
+    @field_validator("Containers")
+    @classmethod
+    def _containers_not_empty(cls, value: list[ContainerDefinition] | None):
+        if value is not None and len(value) == 0:
+            raise ValueError("Value '[]' at 'containers' failed to satisfy constraint: Member must have length greater than or equal to 1")
+        return value
+
+    @model_validator(mode="after")
+    def _one_container_source(self):
+        if self.PrimaryContainer is None and not self.Containers:
+            raise ValueError("Either PrimaryContainer or Containers must be specified for model '%s'." % self.ModelName)
+        if self.PrimaryContainer is not None and self.Containers:
+            raise ValueError("Specify either PrimaryContainer or Containers for model '%s', not both." % self.ModelName)
+        return self
+
+    @property
+    def containers(self) -> list[ContainerDefinition]:
+        """The containers in order; a one-element ``Containers`` list is the primary container."""
+        return [self.PrimaryContainer] if self.PrimaryContainer is not None else list(self.Containers or [])
+
+
+class ModelNameInput(WireModel):
+    ModelName: n.ModelName

@@ -1,0 +1,11 @@
+"""Durable state: every accepted mutation is committed to SQLite before the reply."""
+
+from serverless_ray.store.records import (
+    Deployment,
+    EndpointConfigRecord,
+    EndpointRecord,
+    ModelRecord,
+)
+from serverless_ray.store.sqlite import Store, Table
+
+__all__ = ["Deployment", "EndpointConfigRecord", "EndpointRecord", "ModelRecord", "Store", "Table"]
