@@ -97,7 +97,8 @@ class ServeBackend:
                 continue
             deployment = app.deployments.get(DEPLOYMENT_NAME)
             running = int(deployment.replica_states.get("RUNNING", 0)) if deployment else 0
-            message = app.message or (deployment.message if deployment else "")
+            # The deployment's message carries the replica's traceback; the app's only a summary.
+            message = (deployment.message if deployment else "") or app.message
             states[name] = AppState(status=_status(str(app.status)), message=message, running_replicas=running)
         return states
 

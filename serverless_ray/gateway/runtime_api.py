@@ -83,10 +83,15 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
             f"endpoints is {settings.max_payload_bytes} bytes.",
             OriginalStatusCode=result.status, OriginalMessage="", ErrorCode="SERVER_ERROR_FROM_MODEL",
         )
-    headers = {"x-Amzn-Invoked-Production-Variant": route.variant_name, "x-amzn-RequestId": request_id}
+    # The model's content type goes out exactly as given (no charset added).
+    headers = {
+        "content-type": result.content_type,
+        "x-Amzn-Invoked-Production-Variant": route.variant_name,
+        "x-amzn-RequestId": request_id,
+    }
     if result.custom_attributes:
         headers[CUSTOM_ATTRIBUTES] = result.custom_attributes
-    return Response(result.body, status_code=200, media_type=result.content_type, headers=headers)
+    return Response(result.body, status_code=200, headers=headers)
 
 
 def _model_error(ctx: GatewayContext, endpoint: str, result: InvocationResult) -> ModelError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from serverless_ray.spec.common import MAX_TAGS, Tag, WireModel
 from serverless_ray.spec import names as n
@@ -32,19 +32,12 @@ class ContainerDefinition(WireModel):
 class CreateModelInput(WireModel):
     ModelName: n.ModelName = Field(description="Unique (case-insensitive) model name.")
     PrimaryContainer: ContainerDefinition | None = None
-    Containers: list[ContainerDefinition] | None = Field(None, max_length=15)
+    Containers: list[ContainerDefinition] | None = Field(None, min_length=1, max_length=15)
     ExecutionRoleArn: n.ExecutionRoleArn | None = None
     Tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     VpcConfig: dict[str, Any] | None = None
     EnableNetworkIsolation: bool | None = None
     InferenceExecutionConfig: dict[str, Any] | None = None
-
-    @field_validator("Containers")
-    @classmethod
-    def _containers_not_empty(cls, value: list[ContainerDefinition] | None):
-        if value is not None and len(value) == 0:
-            raise ValueError("Value '[]' at 'containers' failed to satisfy constraint: Member must have length greater than or equal to 1")
-        return value
 
     @model_validator(mode="after")
     def _one_container_source(self):

@@ -80,14 +80,25 @@ def _sentence(err: dict[str, Any]) -> str:
 
 
 def member_path(loc: Iterable[Any]) -> str:
+    """``('ProductionVariants', 0, 'ServerlessConfig')`` → ``productionVariants.1.member.serverlessConfig``.
+
+    Only member names are wire names; a step after a map member is the user's own key,
+    so the path stops at the map (as AWS names ``primaryContainer.environment``).
+    """
     parts: list[str] = []
     for step in loc:
         if isinstance(step, int):
             parts.append(f"{step + 1}.member")
-        else:
-            name = str(step)
-            parts.append(name[:1].lower() + name[1:])
+            continue
+        name = str(step)
+        if parts and parts[-1] in _MAP_MEMBERS:
+            break
+        parts.append(name[:1].lower() + name[1:])
     return ".".join(parts)
+
+
+# Members whose keys are user data, not part of the shape.
+_MAP_MEMBERS = {"environment"}
 
 
 def _render(value: Any, kind: str) -> str:

@@ -1,0 +1,140 @@
+"""Integration fixtures: one real Ray cluster and one platform for the whole session.
+
+The platform runs exactly as `serverless-ray up` runs it (controller and gateway actors,
+real Serve deployments) and is driven over HTTP on 127.0.0.1 by real boto3 clients.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+from pathlib import Path
+
+import boto3
+import pytest
+import ray
+from botocore.config import Config
+
+from serverless_ray.control.actor import NAMESPACE
+from serverless_ray.platform import Platform
+from serverless_ray.settings import PlatformSettings
+from support import Deployer
+
+MODELS = Path(__file__).parent / "models"
+EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
+SCALE_TO_ZERO_AFTER_S = 3.0
+
+pytestmark = pytest.mark.integration
+
+
+def make_tarball(source: Path, dest: Path) -> Path:
+    """model.tar.gz with the directory's contents at the archive root, as SageMaker expects."""
+    with tarfile.open(dest, "w:gz") as tar:
+        for item in sorted(source.iterdir()):
+            tar.add(item, arcname=item.name)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A local S3 (moto's server) so that s3:// model data is fetched for real."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server, tmp_path_factory):
+    # Replicas and the controller inherit this environment from the embedded cluster.
+    os.environ.update({
+        "AWS_ENDPOINT_URL_S3": s3_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "SERVERLESS_RAY_CACHE": str(tmp_path_factory.mktemp("artifact-cache")),
+    })
+    ray.init(num_cpus=8, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    yield
+    from ray import serve
+
+    serve.shutdown()
+    ray.shutdown()
+
+
+class PlatformUnderTest:
+    """The session's platform; tests may restart it on the same state directory."""
+
+    def __init__(self, state_dir: Path, cache_dir: Path) -> None:
+        self.settings = PlatformSettings(
+            port=0, state_dir=state_dir, artifact_cache_dir=cache_dir,
+            scale_to_zero_after_s=SCALE_TO_ZERO_AFTER_S,
+        )
+        self.platform = Platform(self.settings).start()
+
+    @property
+    def url(self) -> str:
+        return self.platform.url
+
+    def restart(self) -> None:
+        self.platform.stop()
+        self.platform = Platform(self.settings).start()
+
+    def stop(self) -> None:
+        self.platform.stop()
+
+
+@pytest.fixture(scope="session")
+def platform(ray_cluster, tmp_path_factory):
+    under_test = PlatformUnderTest(
+        tmp_path_factory.mktemp("state"), Path(os.environ["SERVERLESS_RAY_CACHE"])
+    )
+    yield under_test
+    under_test.stop()
+
+
+def _client(service: str, url: str):
+    return boto3.client(
+        service, endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}, read_timeout=90),
+    )
+
+
+@pytest.fixture
+def sm(platform):
+    return _client("sagemaker", platform.url)
+
+
+@pytest.fixture
+def runtime(platform):
+    return _client("sagemaker-runtime", platform.url)
+
+
+@pytest.fixture(scope="session")
+def model_urls(tmp_path_factory, s3_server, ray_cluster):
+    """ModelDataUrls of the test models, in each form SageMaker users give them."""
+    tmp = tmp_path_factory.mktemp("models")
+    linear = make_tarball(EXAMPLE_MODEL, tmp / "linear.tar.gz")
+    echo = make_tarball(MODELS / "echo", tmp / "echo.tar.gz")
+    broken = make_tarball(MODELS / "broken", tmp / "broken.tar.gz")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="models")
+    s3.upload_file(str(echo), "models", "echo/model.tar.gz")
+    return {
+        "linear": f"file://{linear}",
+        "echo": str(echo),
+        "echo_s3": "s3://models/echo/model.tar.gz",
+        "broken": f"file://{broken}",
+    }
+
+
+@pytest.fixture
+def deployer(sm):
+    d = Deployer(sm)
+    yield d
+    d.cleanup()

@@ -1,0 +1,101 @@
+"""Helpers shared by the integration tests (plain functions, no fixtures)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+import uuid
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Deployer:
+    """Creates models, configs and endpoints for one test and deletes them afterwards."""
+
+    def __init__(self, sm) -> None:
+        self.sm = sm
+        self.endpoints: list[str] = []
+        self.configs: list[str] = []
+        self.models: list[str] = []
+
+    def model(self, url: str, *, name: str | None = None, environment: dict | None = None) -> str:
+        name = name or unique("m")
+        container = {"Image": "sagemaker-inference:test", "ModelDataUrl": url}
+        if environment:
+            container["Environment"] = environment
+        self.sm.create_model(ModelName=name, PrimaryContainer=container)
+        self.models.append(name)
+        return name
+
+    def config(self, model: str, *, memory: int = 1024, max_concurrency: int = 2,
+               provisioned: int | None = None, name: str | None = None) -> str:
+        name = name or unique("c")
+        serverless = {"MemorySizeInMB": memory, "MaxConcurrency": max_concurrency}
+        if provisioned:
+            serverless["ProvisionedConcurrency"] = provisioned
+        self.sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+            "VariantName": "AllTraffic", "ModelName": model, "InitialVariantWeight": 1,
+            "ServerlessConfig": serverless,
+        }])
+        self.configs.append(name)
+        return name
+
+    def endpoint(self, config: str, *, name: str | None = None, wait: bool = True) -> str:
+        name = name or unique("ep")
+        self.sm.create_endpoint(EndpointName=name, EndpointConfigName=config)
+        self.endpoints.append(name)
+        if wait:
+            wait_in_service(self.sm, name)
+        return name
+
+    def serverless(self, url: str, **config_kwargs) -> str:
+        """Model + config + endpoint in one go; returns the InService endpoint's name."""
+        return self.endpoint(self.config(self.model(url), **config_kwargs))
+
+    def cleanup(self) -> None:
+        for name in self.endpoints:
+            try:
+                self.sm.delete_endpoint(EndpointName=name)
+            except self.sm.exceptions.ClientError:
+                continue
+        for name in self.endpoints:
+            try:
+                self.sm.get_waiter("endpoint_deleted").wait(
+                    EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+                )
+            except Exception:
+                pass
+        for name in self.configs:
+            try:
+                self.sm.delete_endpoint_config(EndpointConfigName=name)
+            except self.sm.exceptions.ClientError:
+                pass
+        for name in self.models:
+            try:
+                self.sm.delete_model(ModelName=name)
+            except self.sm.exceptions.ClientError:
+                pass
+
+
+def wait_in_service(sm, name: str) -> None:
+    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
+
+
+def replica_gauge(platform_url: str, endpoint: str) -> float | None:
+    text = urllib.request.urlopen(f"{platform_url}/metrics", timeout=10).read().decode()
+    for line in text.splitlines():
+        if line.startswith("serverless_ray_replicas{") and f'endpoint_name="{endpoint}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def wait_for(predicate, *, timeout_s: float, interval_s: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
