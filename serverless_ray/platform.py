@@ -16,6 +16,7 @@ from serverless_ray.settings import PlatformSettings
 log = logging.getLogger(__name__)
 
 
+
 class PlatformAlreadyRunning(RuntimeError):
     pass
 
@@ -60,7 +61,9 @@ class Platform:
             name=CONTROLLER_NAME, namespace=NAMESPACE, scheduling_strategy=here
         ).remote(self.settings)
         ray.get(self._controller.start.remote())
-        self._gateway = Gateway.options(scheduling_strategy=here).remote(self.settings, "head")
+        self._gateway = Gateway.options(scheduling_strategy=here).remote(
+            self.settings, "head"
+        )
         self.port = ray.get(self._gateway.start.remote())
         log.info("serverless-ray listening on %s", self.url)
         return self

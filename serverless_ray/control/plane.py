@@ -26,11 +26,12 @@ Handler = Callable[[Any], Awaitable[dict[str, Any]]]
 class ControlPlane:
     """Implements the ``SageMaker.*`` operations this platform supports."""
 
-    def __init__(self, settings: PlatformSettings, store: Store, rollout: Rollout, clock=time.time) -> None:
+    def __init__(self, settings: PlatformSettings, store: Store, rollout: Rollout, clock=None) -> None:
         self._settings = settings
         self._store = store
         self._rollout = rollout
-        self._clock = clock
+        # SageMaker reports times with millisecond precision.
+        self._clock = clock or (lambda: round(time.time(), 3))
         self.operations: dict[str, tuple[type, Handler]] = {
             "CreateModel": (spec.CreateModelInput, self.create_model),
             "DescribeModel": (spec.ModelNameInput, self.describe_model),

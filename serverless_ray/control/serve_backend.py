@@ -16,6 +16,7 @@ from typing import Literal
 import ray
 from ray import serve
 from ray.serve._private.common import DeploymentID
+from ray.serve.config import RequestRouterConfig
 from ray.serve.context import _get_global_client
 
 from serverless_ray.resources import replica_resources
@@ -23,6 +24,7 @@ from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
 
 APP_PREFIX = "sr-"
 DEPLOYMENT_NAME = "ModelReplica"
+ROUTER_CLASS = "serverless_ray.gateway.replica_router:IdleReplicaRouter"
 
 AppStatus = Literal["deploying", "running", "failed", "deleting", "missing"]
 
@@ -75,6 +77,14 @@ class ServeBackend:
             max_queued_requests=-1,
             ray_actor_options=options,
             graceful_shutdown_timeout_s=self._graceful_shutdown_timeout_s,
+            request_router_config=RequestRouterConfig(
+                request_router_class=ROUTER_CLASS,
+                # When every replica is busy, retry soon: a replica frees up within one
+                # model call, and admission caps how many requests can be waiting.
+                initial_backoff_s=0.001,
+                backoff_multiplier=2,
+                max_backoff_s=0.01,
+            ),
         )
         serve.run_many(
             [

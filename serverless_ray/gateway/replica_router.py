@@ -1,0 +1,35 @@
+"""Serve request router that sends each invocation to an idle replica if there is one.
+
+Replicas serve one invocation at a time. Serve's default power-of-two router samples two
+replicas; when both are busy it probes them and backs off, although another replica may
+be idle. Admission already keeps in-flight invocations at or below the replica count,
+so the router looks at every replica's known queue length and picks an idle one; only
+when none is known to be idle does it fall back to probing them all.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from ray.serve.request_router import FIFOMixin, PendingRequest, RequestRouter, RunningReplica
+
+
+class IdleReplicaRouter(FIFOMixin, RequestRouter):
+    async def choose_replicas(
+        self,
+        candidate_replicas: List[RunningReplica],
+        pending_request: Optional[PendingRequest] = None,
+    ) -> List[List[RunningReplica]]:
+        cache = self.replica_queue_len_cache
+        best: RunningReplica | None = None
+        best_len = None
+        for replica in candidate_replicas:
+            queue_len = cache.get(replica.replica_id)
+            if queue_len is not None and queue_len < replica.max_ongoing_requests:
+                if best_len is None or queue_len < best_len:
+                    best, best_len = replica, queue_len
+                    if queue_len == 0:
+                        break
+        if best is not None:
+            return [[best]]
+        return [list(candidate_replicas)]
