@@ -28,6 +28,10 @@ def _parser() -> argparse.ArgumentParser:
                     help="idle seconds before an on-demand replica is released (default 60)")
     up.add_argument("--vcpu-per-gb", type=float, default=0.5,
                     help="vCPUs reserved per GB of MemorySizeInMB (default 0.5)")
+    up.add_argument("--account-concurrency", type=int, default=None, metavar="N",
+                    help="concurrent invocations across all serverless endpoints (default: the region's pool)")
+    up.add_argument("--max-endpoints", type=int, default=50, metavar="N",
+                    help="most serverless endpoints the account may have (default 50)")
     up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
                     help="endpoints file to apply once the platform is up (repeatable)")
 
@@ -60,6 +64,7 @@ def _up(args: argparse.Namespace) -> int:
             host=args.host, port=args.port, state_dir=args.state_dir, region=args.region,
             account_id=args.account_id, ray_address=args.address, num_cpus=args.num_cpus,
             scale_to_zero_after_s=args.scale_to_zero_after, vcpu_per_gb=args.vcpu_per_gb,
+            account_concurrency=args.account_concurrency, max_endpoints=args.max_endpoints,
         )
     except ValidationError as exc:
         print(f"serverless-ray: invalid option: {exc}", file=sys.stderr)

@@ -11,6 +11,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE, PlatformController
 from serverless_ray.control.serve_backend import ensure_serve_started
 from serverless_ray.gateway.actor import Gateway
+from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, QuotaLedger
 from serverless_ray.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,9 @@ class Platform:
         )
         self._owns_ray = False
         self._controller = None
+        self._ledger = None
         self._gateway = None
+        self._extra_gateways: list = []
         self.port: int | None = None
 
     @property
@@ -61,25 +64,51 @@ class Platform:
             name=CONTROLLER_NAME, namespace=NAMESPACE, scheduling_strategy=here
         ).remote(self.settings)
         ray.get(self._controller.start.remote())
-        self._gateway = Gateway.options(scheduling_strategy=here).remote(
-            self.settings, "head"
-        )
-        self.port = ray.get(self._gateway.start.remote())
+        self._ledger = QuotaLedger.options(
+            name=QUOTA_LEDGER_NAME, namespace=NAMESPACE, scheduling_strategy=here
+        ).remote(self.settings.pool)
+        self._gateway, self.port = self.add_gateway("head")
         log.info("serverless-ray listening on %s", self.url)
         return self
+
+    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None):
+        """Start another entry point (on ``node_id``, default this node); returns (handle, port).
+
+        Each node of a cluster runs one; on a single host they may share the port.
+        """
+        node = node_id or ray.get_runtime_context().get_node_id()
+        settings = self.settings if port is None else self.settings.model_copy(update={"port": port})
+        gateway = Gateway.options(
+            name=f"serverless-ray-gateway-{gateway_id}", namespace=NAMESPACE,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+        ).remote(settings, gateway_id)
+        bound = ray.get(gateway.start.remote(reuse_port=settings.port != 0))
+        if self._gateway is not None:
+            self._extra_gateways.append(gateway)
+        return gateway, bound
 
     def wait_idle(self) -> None:
         """Block until no endpoint lifecycle work is in progress."""
         ray.get(self._controller.wait_idle.remote())
 
     def stop(self, *, teardown: bool = True) -> None:
-        """Stop the entry point and the controller; the state directory keeps everything."""
+        """Stop the entry points and the controller; the state directory keeps everything."""
+        for gateway in self._extra_gateways:
+            try:
+                ray.get(gateway.stop.remote(), timeout=15)
+            except Exception:  # already gone (a test may have killed it)
+                pass
+            ray.kill(gateway)
+        self._extra_gateways = []
         if self._gateway is not None:
             try:
                 ray.get(self._gateway.stop.remote(), timeout=15)
             finally:
                 ray.kill(self._gateway)
                 self._gateway = None
+        if self._ledger is not None:
+            ray.kill(self._ledger, no_restart=True)
+            self._ledger = None
         if self._controller is not None:
             try:
                 ray.get(self._controller.shutdown.remote(teardown), timeout=30)

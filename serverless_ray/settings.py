@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from serverless_ray.quota.limits import DEFAULT_MAX_ENDPOINTS, default_pool
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -44,6 +46,26 @@ class PlatformSettings(BaseModel):
         180.0, gt=0, description="Longest a new replica may take to load its model."
     )
     max_payload_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Request and response size cap.")
+    account_concurrency: int | None = Field(
+        None, ge=1, description="Concurrent invocations across all serverless endpoints (default: the region's)."
+    )
+    max_endpoints: int = Field(
+        DEFAULT_MAX_ENDPOINTS, ge=1, description="Most serverless endpoints the account may have."
+    )
+    enforce_concurrency_limits: bool = Field(
+        True, description="Throttle invocations beyond MaxConcurrency and the account pool."
+    )
+
+    @model_validator(mode="after")
+    def _pool_known(self):
+        if self.account_concurrency is None:
+            default_pool(self.region)  # raises, naming the regions that have a default
+        return self
+
+    @property
+    def pool(self) -> int:
+        """The account's serverless concurrency pool."""
+        return self.account_concurrency or default_pool(self.region)
 
     @property
     def database_path(self) -> Path:

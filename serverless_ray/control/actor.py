@@ -102,9 +102,13 @@ class PlatformController:
     async def _refresh_replica_gauge(self) -> None:
         states = await asyncio.to_thread(self._backend.app_states)
         counts: dict[tuple[str, str], int] = {}
+        utilization: dict[tuple[str, str], float] = {}
         for route in self._routes.snapshot()[1].values():
             if route.app_name is None:
                 continue
             state = states.get(route.app_name)
-            counts[(route.endpoint_name, route.variant_name)] = state.running_replicas if state else 0
-        self._metrics.set_replicas(counts)
+            labels = (route.endpoint_name, route.variant_name)
+            counts[labels] = state.running_replicas if state else 0
+            if route.max_concurrency:
+                utilization[labels] = self._autoscaler.demand(route.endpoint_name) / route.max_concurrency
+        self._metrics.set_endpoints(counts, utilization)

@@ -16,6 +16,8 @@ from serverless_ray.gateway.demand import DemandTracker
 from serverless_ray.gateway.invoker import Invoker
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.metrics.invocations import InvocationMetrics
+from serverless_ray.quota.admission import LocalAdmission
+from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
 
@@ -44,6 +46,12 @@ class Gateway:
             invoker=Invoker(timeout_s=self._settings.invocation_timeout_s),
             metrics=InvocationMetrics(),
         )
+        if self._settings.enforce_concurrency_limits:
+            ledger = ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
+            me = ray.get_runtime_context().current_actor
+            ctx.admission = LocalAdmission(gateway_id, LedgerActorClient(ledger, me))
+            await ledger.register.remote(gateway_id, me)
+            ctx.admission.start()
         await ctx.routes.start()
         ctx.demand.start()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -68,11 +76,19 @@ class Gateway:
         ctx.ready = True
         return sock.getsockname()[1]
 
+    async def reclaim(self, endpoints: list[str] | None = None) -> int:
+        """The ledger asks for idle tokens back (another gateway is short of them)."""
+        if self._ctx is None or self._ctx.admission is None:
+            return 0
+        return self._ctx.admission.reclaim(endpoints)
+
     async def stop(self) -> None:
         if self._ctx is not None:
             self._ctx.ready = False
             self._ctx.routes.stop()
             self._ctx.demand.stop()
+            if self._ctx.admission is not None:
+                self._ctx.admission.stop()
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait_for(self._serving, timeout=10)

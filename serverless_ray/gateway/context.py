@@ -9,6 +9,7 @@ from serverless_ray.gateway.demand import DemandTracker
 from serverless_ray.gateway.invoker import Invoker
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.metrics.invocations import InvocationMetrics
+from serverless_ray.quota.admission import LocalAdmission
 from serverless_ray.settings import PlatformSettings
 
 
@@ -20,4 +21,5 @@ class GatewayContext:
     demand: DemandTracker
     invoker: Invoker
     metrics: InvocationMetrics
+    admission: LocalAdmission | None = None  # None: limits not enforced
     ready: bool = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -11,7 +12,10 @@ from serverless_ray.errors import ModelError, ModelNotReadyException, RuntimeVal
 from serverless_ray.gateway.context import GatewayContext
 from serverless_ray.gateway.wire import REST_JSON, error_response, new_request_id
 from serverless_ray.runtime.handler import InvocationResult
+from serverless_ray.control.routes import Route
 from serverless_ray.errors import ServiceError
+from serverless_ray.quota.admission import Throttled
+from serverless_ray.quota.limits import account_throttle, endpoint_throttle, recovering_throttle
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 MAX_CUSTOM_ATTRIBUTES = 1024
@@ -49,21 +53,27 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
     metrics = ctx.metrics
     metrics.invocations.labels(*labels).inc()
     in_flight = metrics.in_flight.labels(*labels)
-    in_flight.inc()
     try:
-        with ctx.demand.track(route.endpoint_name):
-            reply = await ctx.invoker.invoke(
-                route, body,
-                content_type=request.headers.get("content-type"),
-                accept=request.headers.get("accept"),
-                custom_attributes=custom_attributes,
-                request_id=request_id,
-            )
+        # The slot is held from admission until the reply is ready, cold start included.
+        async with _admitted(ctx, route):
+            in_flight.inc()
+            try:
+                with ctx.demand.track(route.endpoint_name):
+                    reply = await ctx.invoker.invoke(
+                        route, body,
+                        content_type=request.headers.get("content-type"),
+                        accept=request.headers.get("accept"),
+                        custom_attributes=custom_attributes,
+                        request_id=request_id,
+                    )
+            finally:
+                in_flight.dec()
+    except Throttled as throttled:
+        metrics.throttles.labels(*labels, throttled.short_of).inc()
+        raise _throttle_error(ctx, route, throttled) from None
     except ModelError:
         metrics.errors_5xx.labels(*labels).inc()
         raise
-    finally:
-        in_flight.dec()
     total_us = (time.perf_counter() - started) * 1e6
     model_us = reply.model_seconds * 1e6
     metrics.model_latency.labels(*labels).observe(model_us)
@@ -92,6 +102,21 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
     if result.custom_attributes:
         headers[CUSTOM_ATTRIBUTES] = result.custom_attributes
     return Response(result.body, status_code=200, headers=headers)
+
+
+def _admitted(ctx: GatewayContext, route: Route):
+    """Admission for serverless endpoints; instance-based ones have no concurrency quota."""
+    if ctx.admission is None or not getattr(route, "serverless", True):
+        return nullcontext()
+    return ctx.admission.slot(route.endpoint_name, route.max_concurrency)
+
+
+def _throttle_error(ctx: GatewayContext, route: Route, throttled: Throttled) -> ServiceError:
+    if throttled.short_of == "endpoint":
+        return endpoint_throttle(route.endpoint_name, throttled.limit or route.max_concurrency)
+    if throttled.short_of == "account":
+        return account_throttle(throttled.limit or ctx.settings.pool)
+    return recovering_throttle()
 
 
 def _model_error(ctx: GatewayContext, endpoint: str, result: InvocationResult) -> ModelError:

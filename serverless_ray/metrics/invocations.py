@@ -36,6 +36,11 @@ class InvocationMetrics:
             "Time a new replica took to fetch and load its model (ModelSetupTime).",
             LABELS, buckets=_BUCKETS, registry=r,
         )
+        self.throttles = Counter(
+            "serverless_ray_throttles",
+            "Invocations throttled, by the limit they hit (endpoint MaxConcurrency or account pool).",
+            (*LABELS, "reason"), registry=r,
+        )
         self.in_flight = Gauge(
             "serverless_ray_in_flight", "Invocations in flight at this entry point.", LABELS, registry=r
         )

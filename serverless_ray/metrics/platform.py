@@ -16,15 +16,23 @@ class PlatformMetrics:
             LABELS,
             registry=self.registry,
         )
+        self.utilization = Gauge(
+            "serverless_ray_concurrent_executions_utilization",
+            "Concurrent executions / MaxConcurrency (ServerlessConcurrentExecutionsUtilization).",
+            LABELS,
+            registry=self.registry,
+        )
         self._known: set[tuple[str, str]] = set()
 
-    def set_replicas(self, counts: dict[tuple[str, str], int]) -> None:
-        """Replace the replica gauge with ``counts``; endpoints that are gone are removed."""
-        for labels in self._known - counts.keys():
+    def set_endpoints(self, replicas: dict[tuple[str, str], int], utilization: dict[tuple[str, str], float]) -> None:
+        """Replace the per-endpoint gauges; endpoints that are gone are removed."""
+        for labels in self._known - replicas.keys():
             self.replicas.remove(*labels)
-        for labels, count in counts.items():
+            self.utilization.remove(*labels)
+        for labels, count in replicas.items():
             self.replicas.labels(*labels).set(count)
-        self._known = set(counts)
+            self.utilization.labels(*labels).set(utilization.get(labels, 0.0))
+        self._known = set(replicas)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

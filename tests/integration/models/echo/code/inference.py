@@ -14,6 +14,7 @@ def model_fn(model_dir):
 
 
 def transform_fn(model, request_body, content_type, accept, context):
+    started = time.time()
     sleep = 0.0
     if content_type.startswith("application/json"):
         try:
@@ -31,5 +32,7 @@ def transform_fn(model, request_body, content_type, accept, context):
         "custom_attributes": context.custom_attributes,
         "env_color": os.environ.get("COLOR"),
         "pid": os.getpid(),
+        "started": started,
+        "finished": time.time(),
     }
     return json.dumps(body), "application/json"
