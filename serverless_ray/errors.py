@@ -108,3 +108,18 @@ class ThrottlingException(ServiceError):
 class ServiceUnavailable(ServiceError):
     code = "ServiceUnavailable"
     status = 503
+
+
+# --- Application Auto Scaling (awsJson 1.1, AnyScaleFrontendService) --------------------
+
+
+class ObjectNotFoundException(ServiceError):
+    """A scalable target, scaling policy or scheduled action that does not exist."""
+
+    code = "ObjectNotFoundException"
+    status = 400
+
+
+class ConcurrentUpdateException(ServiceError):
+    code = "ConcurrentUpdateException"
+    status = 400

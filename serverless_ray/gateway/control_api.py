@@ -11,7 +11,11 @@ from serverless_ray.errors import SerializationException, ServiceError, UnknownO
 from serverless_ray.gateway.context import GatewayContext
 from serverless_ray.gateway.wire import error_response, json_response, new_request_id
 
-SAGEMAKER_PREFIX = "SageMaker."
+# X-Amz-Target prefix -> the controller method that serves that service's operations.
+_SERVICES = {
+    "SageMaker.": "call",
+    "AnyScaleFrontendService.": "call_autoscaling",  # Application Auto Scaling
+}
 
 
 async def aws_json(request: Request) -> Response:
@@ -20,16 +24,18 @@ async def aws_json(request: Request) -> Response:
     try:
         target = request.headers.get("x-amz-target", "")
         service, _, operation = target.partition(".")
-        if service + "." != SAGEMAKER_PREFIX or not operation:
+        remote = _SERVICES.get(service + ".")
+        if remote is None or not operation:
             raise UnknownOperationException(
-                f"Unknown X-Amz-Target '{target}'; this endpoint serves 'SageMaker.<Operation>'."
+                f"Unknown X-Amz-Target '{target}'; this endpoint serves "
+                f"{', '.join(repr(p + '<Operation>') for p in _SERVICES)}."
             )
         raw = await request.body()
         try:
             payload = json.loads(raw) if raw.strip() else {}
         except json.JSONDecodeError as exc:
             raise SerializationException(f"The request body is not valid JSON: {exc.msg}.") from None
-        result = await ctx.controller.call.remote(operation, payload)
+        result = await getattr(ctx.controller, remote).remote(operation, payload)
         if isinstance(result, ServiceError):
             raise result
         return json_response(result, request_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
@@ -41,7 +42,7 @@ class Invoker:
     ) -> ReplicaReply:
         assert route.app_name is not None
         response = self._handle(route.app_name).invoke.remote(
-            body, content_type, accept, custom_attributes, request_id
+            body, content_type, accept, custom_attributes, request_id, time.time()
         )
         try:
             return await asyncio.wait_for(_result(response), self._timeout_s)

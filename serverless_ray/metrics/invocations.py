@@ -41,9 +41,43 @@ class InvocationMetrics:
             "Invocations throttled, by the limit they hit (endpoint MaxConcurrency or account pool).",
             (*LABELS, "reason"), registry=r,
         )
+        self.pc_invocations = Counter(
+            "serverless_ray_provisioned_concurrency_invocations",
+            "Invocations served by provisioned concurrency (ServerlessProvisionedConcurrencyInvocations).",
+            LABELS, registry=r,
+        )
+        self.pc_spillover = Counter(
+            "serverless_ray_provisioned_concurrency_spillover_invocations",
+            "Invocations beyond provisioned concurrency, served on demand "
+            "(ServerlessProvisionedConcurrencySpilloverInvocations).",
+            LABELS, registry=r,
+        )
+        self.pc_executions = Gauge(
+            "serverless_ray_provisioned_concurrency_executions",
+            "Concurrent executions handled by provisioned concurrency (ServerlessProvisionedConcurrencyExecutions).",
+            LABELS, registry=r,
+        )
+        self.pc_utilization = Gauge(
+            "serverless_ray_provisioned_concurrency_utilization",
+            "Concurrent executions / provisioned concurrency (ServerlessProvisionedConcurrencyUtilization).",
+            LABELS, registry=r,
+        )
         self.in_flight = Gauge(
             "serverless_ray_in_flight", "Invocations in flight at this entry point.", LABELS, registry=r
         )
+
+    def observe_provisioned(self, labels: tuple[str, str], in_flight: int, provisioned: int, *, started: bool) -> None:
+        """Provisioned-concurrency metrics of a variant with ``provisioned`` warm replicas.
+
+        An invocation that starts while at most ``provisioned`` are in flight is served by
+        provisioned concurrency; beyond that it spills over to on-demand replicas.
+        """
+        if provisioned <= 0:
+            return
+        if started:
+            (self.pc_invocations if in_flight <= provisioned else self.pc_spillover).labels(*labels).inc()
+        self.pc_executions.labels(*labels).set(min(in_flight, provisioned))
+        self.pc_utilization.labels(*labels).set(in_flight / provisioned)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

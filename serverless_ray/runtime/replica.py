@@ -33,7 +33,8 @@ class ReplicaReply:
 
     result: InvocationResult
     model_seconds: float
-    # Set on the first invocation a replica serves: that request paid for the cold start.
+    # Set when this invocation waited for the replica to start (a cold start): how long
+    # the replica took to fetch and load its model.
     setup_seconds: float | None = None
 
 
@@ -49,7 +50,8 @@ class ModelReplica:
         self._handler = InferenceHandler.load(
             model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
         )
-        self._setup_seconds: float | None = time.perf_counter() - started
+        self._setup_seconds = time.perf_counter() - started
+        self._ready_at = time.time()
 
     def invoke(
         self,
@@ -58,8 +60,10 @@ class ModelReplica:
         accept: str | None,
         custom_attributes: str | None,
         request_id: str | None,
+        sent_at: float | None = None,
     ) -> ReplicaReply:
-        setup, self._setup_seconds = self._setup_seconds, None
+        # The request was sent before this replica was ready: it waited for a cold start.
+        cold = sent_at is not None and sent_at < self._ready_at
         started = time.perf_counter()
         result = self._handler.invoke(
             body,
@@ -68,4 +72,8 @@ class ModelReplica:
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
-        return ReplicaReply(result=result, model_seconds=time.perf_counter() - started, setup_seconds=setup)
+        return ReplicaReply(
+            result=result,
+            model_seconds=time.perf_counter() - started,
+            setup_seconds=self._setup_seconds if cold else None,
+        )

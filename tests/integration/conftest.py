@@ -84,6 +84,10 @@ class PlatformUnderTest:
         self.platform.stop()
         self.platform = Platform(self.settings).start()
 
+    def restart_stopped(self) -> None:
+        """Start again after ``self.platform.stop()`` (same state directory)."""
+        self.platform = Platform(self.settings).start()
+
     def stop(self) -> None:
         self.platform.stop()
 
