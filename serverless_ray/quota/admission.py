@@ -25,6 +25,10 @@ from serverless_ray.quota.ledger import Grant, ShortOf
 
 log = logging.getLogger(__name__)
 
+# Remote acquires one admission may make: a grant can be taken by a request that arrived
+# meanwhile, and our idle tokens of other endpoints may be returned once.
+_ATTEMPTS = 4
+
 
 class LedgerClient(Protocol):
     async def acquire(self, gateway: str, endpoint: str, want: int, limit: int) -> Grant: ...
@@ -111,18 +115,20 @@ class LocalAdmission:
         state.limit = limit
         if self._take(state):
             return
-        # Shielded: if this request is cancelled meanwhile, a grant still lands here
-        # instead of leaking at the ledger.
-        grant = await asyncio.shield(self._acquire(endpoint, limit))
-        if self._take(state):
-            return
-        if grant.short_of == "account" and self._return_idle(exclude=endpoint):
+        returned_idle = False
+        for _ in range(_ATTEMPTS):
+            # Shielded: if this request is cancelled meanwhile, a grant still lands here
+            # instead of leaking at the ledger.
             grant = await asyncio.shield(self._acquire(endpoint, limit))
             if self._take(state):
                 return
-        if grant.short_of is None:  # granted, but a concurrent request took the token first
-            raise Throttled("endpoint", limit)
-        raise Throttled(grant.short_of, grant.limit or limit)
+            if grant.short_of is None:
+                continue  # granted, but a request that arrived meanwhile took the token: ask again
+            if grant.short_of == "account" and not returned_idle and self._return_idle(exclude=endpoint):
+                returned_idle = True
+                continue  # our own idle tokens of other endpoints went back to the pool
+            raise Throttled(grant.short_of, grant.limit or limit)
+        raise Throttled("endpoint", limit)
 
     def _take(self, state: _Endpoint) -> bool:
         if state.in_flight < state.usable:

@@ -228,3 +228,26 @@ def test_expired_lease_during_a_burst_never_counts_twice():
     # Never more admitted than the limit, and the ledger counts what the gateway holds.
     assert results.count("ok") <= 3
     assert total == held <= 3
+
+
+def test_burst_up_to_the_limit_is_never_throttled():
+    """Grants land while new requests arrive; a request whose token was taken asks again."""
+
+    async def scenario():
+        ledger = InMemoryLedger(pool=100, delay_s=0.001)
+        gate = LocalAdmission("g", ledger, linger_s=60)
+        outcomes = []
+
+        async def call(delay):
+            await asyncio.sleep(delay)
+            try:
+                async with gate.slot("a", limit=8):
+                    await asyncio.sleep(0.05)
+                    outcomes.append("ok")
+            except Throttled:
+                outcomes.append("throttled")
+
+        await asyncio.gather(*(call(i * 0.0005) for i in range(8)))
+        return outcomes
+
+    assert run(scenario()) == ["ok"] * 8

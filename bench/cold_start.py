@@ -1,0 +1,223 @@
+"""Cold starts: serverless-ray against bare Ray Serve defaults, same machine, same run.
+
+Measures, on one trivial model:
+* bare Ray Serve: a plain deployment with ``min_replicas=0`` and default autoscaling
+  settings, deployed at zero replicas and called through a deployment handle;
+* serverless-ray: an endpoint scaled to zero, called over HTTP through the gateway;
+* a burst of N concurrent requests to a scaled-to-zero endpoint;
+* warm latency p50/p99 of both;
+* optionally (``--idle-endpoints 50``) the CPU that many idle, scaled-to-zero endpoints
+  cost the platform, Serve's controller and Ray over a minute.
+
+Prints the figures and one summary line; asserts nothing. Usage::
+
+    .venv/bin/python bench/cold_start.py [--runs 3] [--burst 8] [--idle-endpoints 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import psutil
+import ray
+from botocore.config import Config
+from ray import serve
+
+from serverless_ray.control.actor import NAMESPACE
+from serverless_ray.platform import Platform
+from serverless_ray.settings import PlatformSettings
+
+TRIVIAL = Path(tempfile.mkdtemp()) / "trivial"
+(TRIVIAL / "code").mkdir(parents=True)
+(TRIVIAL / "code" / "inference.py").write_text(
+    "def model_fn(model_dir):\n    return 'ok'\n"
+    "def transform_fn(model, body, content_type, accept):\n    return model, 'text/plain'\n"
+)
+
+
+# Serve's defaults except the delay before scaling to zero (600 s by default), so that the
+# benchmark can see it at zero within a minute; the scale-up path is untouched.
+@serve.deployment(autoscaling_config={"min_replicas": 0, "max_replicas": 8, "downscale_to_zero_delay_s": 1},
+                  ray_actor_options={"num_cpus": 0.5})
+class Bare:
+    def __call__(self, body: bytes) -> str:
+        return "ok"
+
+
+def _pct(values, q):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bare_serve(runs: int, warm: int) -> tuple[list[float], list[float]]:
+    """Cold starts of a deployment that scaled to zero after being used, through one handle."""
+    handle = serve.run(Bare.bind(), name="bare", route_prefix=None, blocking=False)
+    handle.remote(b"x").result()
+    cold = []
+    for _ in range(runs):
+        while serve.status().applications["bare"].deployments["Bare"].replica_states.get("RUNNING", 0):
+            time.sleep(0.5)
+        time.sleep(1)
+        started = time.perf_counter()
+        handle.remote(b"x").result(timeout_s=300)
+        cold.append(time.perf_counter() - started)
+    warm_times = []
+    for _ in range(warm):
+        started = time.perf_counter()
+        handle.remote(b"x").result()
+        warm_times.append(time.perf_counter() - started)
+    serve.delete("bare")
+    return cold, warm_times
+
+
+class Endpoint:
+    def __init__(self, url: str, name: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port, self.name, self.url = host, int(port), name, url
+
+    def invoke(self, conn: http.client.HTTPConnection | None = None) -> float:
+        own = conn is None
+        conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=300)
+        started = time.perf_counter()
+        conn.request("POST", f"/endpoints/{self.name}/invocations", b"x", {"Content-Type": "text/plain"})
+        response = conn.getresponse()
+        body = response.read()
+        elapsed = time.perf_counter() - started
+        if own:
+            conn.close()
+        if response.status != 200:
+            raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
+        return elapsed
+
+    def replicas(self) -> float:
+        import urllib.request
+
+        for line in urllib.request.urlopen(f"{self.url}/metrics").read().decode().splitlines():
+            if line.startswith("serverless_ray_replicas{") and f'"{self.name}"' in line:
+                return float(line.rsplit(" ", 1)[1])
+        return -1
+
+    def wait_replicas(self, predicate) -> None:
+        while not predicate(self.replicas()):
+            time.sleep(0.2)
+
+    def setup_seconds(self) -> list[float]:
+        """ModelSetupTime samples (sum/count) from /metrics."""
+        import urllib.request
+
+        text = urllib.request.urlopen(f"{self.url}/metrics").read().decode()
+        total = count = 0.0
+        for line in text.splitlines():
+            if f'endpoint_name="{self.name}"' not in line:
+                continue
+            if line.startswith("serverless_ray_model_setup_time_microseconds_sum"):
+                total = float(line.rsplit(" ", 1)[1])
+            if line.startswith("serverless_ray_model_setup_time_microseconds_count"):
+                count = float(line.rsplit(" ", 1)[1])
+        return [total / count / 1e6] if count else []
+
+
+def _deploy(sm, name: str, max_concurrency: int) -> None:
+    sm.create_model(ModelName=name, PrimaryContainer={"Image": "bench", "ModelDataUrl": str(TRIVIAL)})
+    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": name,
+        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": max_concurrency}}])
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def ours(platform: Platform, runs: int, warm: int, burst: int):
+    sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
+                      aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+    _deploy(sm, "cold", max_concurrency=burst)
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="cold", WaiterConfig={"Delay": 1})
+    endpoint = Endpoint(platform.url, "cold")
+    cold = []
+    for _ in range(runs):
+        endpoint.wait_replicas(lambda n: n == 0)
+        cold.append(endpoint.invoke())
+        endpoint.wait_replicas(lambda n: n >= 1)
+    conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=60)
+    warm_times = [endpoint.invoke(conn) for _ in range(warm)]
+    endpoint.wait_replicas(lambda n: n == 0)
+    results: list[float] = []
+    threads = [threading.Thread(target=lambda: results.append(endpoint.invoke())) for _ in range(burst)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return cold, warm_times, results, endpoint.setup_seconds()
+
+
+def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> float:
+    sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
+                      aws_access_key_id="x", aws_secret_access_key="x")
+    for i in range(endpoints):
+        _deploy(sm, f"idle-{i}", max_concurrency=1)
+    for i in range(endpoints):
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=f"idle-{i}", WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+    for i in range(endpoints):
+        Endpoint(platform.url, f"idle-{i}").wait_replicas(lambda n: n == 0)
+    time.sleep(5)
+    procs = [p for p in psutil.process_iter(["cmdline"]) if _is_platform(p)]
+    before = {p.pid: p.cpu_times() for p in procs}
+    time.sleep(seconds)
+    used = 0.0
+    for p in procs:
+        try:
+            now = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        used += (now.user + now.system) - (before[p.pid].user + before[p.pid].system)
+    return used / seconds
+
+
+def _is_platform(process: psutil.Process) -> bool:
+    cmd = " ".join(process.info.get("cmdline") or [])
+    return any(k in cmd for k in ("ray::", "raylet", "gcs_server", "ServeController", "dashboard", "log_monitor"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--warm", type=int, default=300)
+    parser.add_argument("--burst", type=int, default=8)
+    parser.add_argument("--idle-endpoints", type=int, default=0)
+    args = parser.parse_args()
+    ray.init(include_dashboard=False, namespace=NAMESPACE, log_to_driver=False, num_cpus=16)
+    platform = Platform(PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2)).start()
+    try:
+        bare_cold, bare_warm = bare_serve(args.runs, args.warm)
+        cold, warm, burst, setup = ours(platform, args.runs, args.warm, args.burst)
+        s = lambda x: f"{x * 1000:.0f} ms"  # noqa: E731
+        print(f"bare Ray Serve defaults: cold median {s(statistics.median(bare_cold))} "
+              f"(min {s(min(bare_cold))}, max {s(max(bare_cold))}); warm p50 {s(_pct(bare_warm, .5))}, "
+              f"p99 {s(_pct(bare_warm, .99))} (handle from the driver)")
+        print(f"serverless-ray: cold median {s(statistics.median(cold))} (min {s(min(cold))}, max {s(max(cold))}); "
+              f"warm p50 {s(_pct(warm, .5))}, p99 {s(_pct(warm, .99))} (HTTP through the gateway); "
+              f"ModelSetupTime mean {s(statistics.mean(setup)) if setup else 'n/a'}")
+        print(f"burst of {args.burst} concurrent cold requests: all answered, p100 {s(max(burst))} "
+              f"= {max(burst) / statistics.median(cold):.1f} x a single cold start")
+        idle = ""
+        if args.idle_endpoints:
+            cpu = idle_cost(platform, args.idle_endpoints)
+            idle = f"; {args.idle_endpoints} idle endpoints cost {cpu * 100:.1f}% of one core"
+            print(f"idle cost: {args.idle_endpoints} endpoints scaled to zero: {cpu * 100:.1f}% of one core "
+                  "(all Ray, Serve and platform processes, over 60 s)")
+        print(f"SUMMARY cold median {s(statistics.median(cold))} vs bare Serve {s(statistics.median(bare_cold))} "
+              f"(ratio {statistics.median(cold) / statistics.median(bare_cold):.2f}); warm p50 {s(_pct(warm, .5))}; "
+              f"burst {args.burst} p100 {s(max(burst))}{idle}")
+    finally:
+        platform.stop()
+        serve.shutdown()
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
