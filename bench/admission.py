@@ -93,9 +93,10 @@ def bench_throughput(seconds: float) -> tuple[float, float]:
     return results[True], results[False]
 
 
-async def _simulate(ledger, gateways: int, per_gateway: int, seconds: float, limits: dict[str, int]):
+async def _simulate(ledger, gateways: int, per_gateway: int, seconds: float, limits: dict[str, int], pool: int):
     """Simulated entry points in this process, each with its own LocalAdmission."""
     admissions = throttles = 0
+    below = [0]  # throttled while the endpoint and the pool had room
     in_flight = {e: 0 for e in limits}
     peak = {e: 0 for e in limits}
     endpoints = list(limits)
@@ -114,6 +115,8 @@ async def _simulate(ledger, gateways: int, per_gateway: int, seconds: float, lim
                     in_flight[endpoint] -= 1
             except Throttled:
                 throttles += 1
+                if in_flight[endpoint] < limits[endpoint] and sum(in_flight.values()) < pool:
+                    below[0] += 1
                 await asyncio.sleep(0.001)
 
     gates = [LocalAdmission(f"sim-{g}", LedgerActorClient(ledger), linger_s=0.2) for g in range(gateways)]
@@ -124,14 +127,15 @@ async def _simulate(ledger, gateways: int, per_gateway: int, seconds: float, lim
     elapsed = time.perf_counter() - started
     for gate in gates:
         gate.stop()
-    return admissions / elapsed, throttles / elapsed, peak
+    return admissions / elapsed, throttles / elapsed, peak, below[0] / max(1, admissions + throttles)
 
 
-def bench_admission_rate(gateways: int, seconds: float):
+def bench_admission_rate(gateways: int, callers: int, seconds: float):
     limits = {f"ep{i}": 20 for i in range(8)}
-    ledger = QuotaLedger.options(namespace=NAMESPACE).remote(120)
+    pool = 120
+    ledger = QuotaLedger.options(namespace=NAMESPACE).remote(pool)
     try:
-        return asyncio.run(_simulate(ledger, gateways, per_gateway=16, seconds=seconds, limits=limits)), limits
+        return asyncio.run(_simulate(ledger, gateways, callers, seconds, limits, pool)), limits
     finally:
         ray.kill(ledger)
 
@@ -186,6 +190,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--gateways", type=int, default=16)
+    parser.add_argument("--callers", type=int, default=6, help="concurrent callers per simulated gateway")
     parser.add_argument("--bursts", type=int, default=5)
     parser.add_argument("--burst-size", type=int, default=12)
     parser.add_argument("--limit", type=int, default=4)
@@ -195,11 +200,12 @@ def main() -> None:
         on, off = bench_throughput(args.seconds)
         print(f"throughput, 4 clients, MaxConcurrency 4: quotas on {on:.0f} req/s, off {off:.0f} req/s, "
               f"ratio {on / off:.2f}")
-        (rate, throttle_rate, peak), limits = bench_admission_rate(args.gateways, args.seconds)
+        (rate, throttle_rate, peak, below), limits = bench_admission_rate(args.gateways, args.callers, args.seconds)
         over = {e: p for e, p in peak.items() if p > limits[e]}
-        print(f"admission path, {args.gateways} simulated gateways x 16 concurrent callers, 8 endpoints of "
-              f"MaxConcurrency 20, pool 120: {rate:,.0f} admissions/s ({throttle_rate:,.0f} throttles/s); "
-              f"peak in flight per endpoint {max(peak.values())} (over limit: {over or 'none'})")
+        print(f"admission path, {args.gateways} simulated gateways x {args.callers} concurrent callers, 8 endpoints "
+              f"of MaxConcurrency 20, pool 120: {rate:,.0f} admissions/s ({throttle_rate:,.0f} throttles/s, "
+              f"{below:.1%} of calls throttled while there was room); peak in flight per endpoint "
+              f"{max(peak.values())} (over limit: {over or 'none'})")
         exact = bench_exactness(args.bursts, args.burst_size, args.limit)
         share = exact["throttled_below_limit"] / max(1, exact["requests"])
         print(f"exactness, {args.bursts} bursts of {args.burst_size} against MaxConcurrency {args.limit}: "

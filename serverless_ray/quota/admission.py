@@ -55,6 +55,7 @@ class _Endpoint:
     in_flight: int = 0
     limit: int = 0
     last_busy: float = 0.0
+    pressure: bool = False  # others may need our idle tokens: do not keep them
 
     @property
     def usable(self) -> int:
@@ -145,6 +146,7 @@ class LocalAdmission:
             return Grant(0, "recovering")
         self._adopt(grant.incarnation)
         state = self._endpoints[endpoint]
+        state.pressure = grant.pressure
         if grant.incarnation < self._incarnation:
             state.unregistered += grant.granted  # granted by a ledger that has since forgotten us
             self._schedule_restore()
@@ -156,6 +158,9 @@ class LocalAdmission:
         state = self._endpoints[endpoint]
         state.in_flight -= 1
         state.last_busy = self._clock()
+        if state.pressure:
+            self._give_back(endpoint, state.idle)
+            return
         surplus = state.held + state.unregistered - max(state.in_flight, state.limit)
         if surplus > 0:  # MaxConcurrency went down: give back what is now too much
             self._give_back(endpoint, surplus)
@@ -167,6 +172,7 @@ class LocalAdmission:
         returned = 0
         for endpoint, state in self._endpoints.items():
             if endpoints is None or endpoint in endpoints:
+                state.pressure = True  # until a grant says there is room again
                 returned += self._give_back(endpoint, state.idle)
         return returned
 

@@ -25,6 +25,9 @@ class Grant:
     # the gateway's lease ran out. Tokens a gateway got under an older incarnation are not
     # counted by the ledger any more and must be restored.
     incarnation: int = 0
+    # Little is left of the limit or the pool: gateways should hand back idle tokens at
+    # once instead of keeping them for reuse, so that others are not refused.
+    pressure: bool = False
 
 
 class Ledger:
@@ -78,11 +81,17 @@ class Ledger:
         free_pool = max(0, self.pool - self._total)
         granted = max(0, min(want, free_endpoint, free_pool))
         self._add(gateway, endpoint, granted)
+        # Keeping idle tokens only hurts when another gateway may need them.
+        shared_endpoint = any(g != gateway and held[endpoint] for g, held in self._held.items())
+        shared_pool = any(g != gateway and sum(held.values()) for g, held in self._held.items())
+        pressure = (shared_endpoint and free_endpoint - granted <= limit // 4) or (
+            shared_pool and free_pool - granted <= self.pool // 10
+        )
         if granted == want:
-            return Grant(granted, incarnation=incarnation)
+            return Grant(granted, incarnation=incarnation, pressure=pressure)
         if free_endpoint <= free_pool:
-            return Grant(granted, "endpoint", limit, incarnation)
-        return Grant(granted, "account", self.pool, incarnation)
+            return Grant(granted, "endpoint", limit, incarnation, True)
+        return Grant(granted, "account", self.pool, incarnation, True)
 
     def release(self, gateway: str, returned: dict[str, int]) -> None:
         held = self._held.get(gateway)

@@ -263,3 +263,18 @@ def test_request_whose_granted_token_was_taken_asks_again():
         return outcomes
 
     assert run(scenario()) == ["ok", "ok"]
+
+
+def test_under_pressure_idle_tokens_go_back_at_once():
+    async def scenario():
+        ledger = InMemoryLedger(pool=100)
+        first = LocalAdmission("g1", ledger, linger_s=60)
+        second = LocalAdmission("g2", ledger, linger_s=60)
+        async with first.slot("a", limit=2):  # alone: keeps its token for reuse
+            pass
+        async with second.slot("a", limit=2):  # the last token, while g1 holds one: hand it back
+            pass
+        await asyncio.sleep(0.01)
+        return first.held("a"), second.held("a"), ledger.ledger.holdings("g2")
+
+    assert run(scenario()) == (1, 0, {})
