@@ -104,11 +104,10 @@ class PlatformController:
         counts: dict[tuple[str, str], int] = {}
         utilization: dict[tuple[str, str], float] = {}
         for route in self._routes.snapshot()[1].values():
-            if route.app_name is None:
-                continue
-            state = states.get(route.app_name)
-            labels = (route.endpoint_name, route.variant_name)
-            counts[labels] = state.running_replicas if state else 0
-            if route.max_concurrency:
-                utilization[labels] = self._autoscaler.demand(route.endpoint_name) / route.max_concurrency
+            for variant_name, app_name in route.targets():  # instance-based endpoints may have several
+                state = states.get(app_name)
+                labels = (route.endpoint_name, variant_name)
+                counts[labels] = state.running_replicas if state else 0
+                if route.max_concurrency:
+                    utilization[labels] = self._autoscaler.demand(route.endpoint_name) / route.max_concurrency
         self._metrics.set_endpoints(counts, utilization)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serverless_ray.spec import ProductionVariant
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord
 
 
@@ -51,9 +52,12 @@ def endpoint(record: EndpointRecord) -> dict[str, Any]:
         body["EndpointConfigName"] = shown.config_name
     if record.current is not None:
         desired = record.pending or record.current
-        body["ProductionVariants"] = [_variant_summary(record.current, desired)]
+        body["ProductionVariants"] = [
+            _variant_summary(record.current, variant, desired.find(variant.VariantName))
+            for variant in record.current.variants
+        ]
     if record.pending is not None:
-        body["PendingDeploymentSummary"] = _pending_summary(record.pending, record.status)
+        body["PendingDeploymentSummary"] = _pending_summary(record.pending, record.current, record.status)
     if record.failure_reason:
         body["FailureReason"] = record.failure_reason[:1024]
     return body
@@ -69,42 +73,64 @@ def endpoint_summary(record: EndpointRecord) -> dict[str, Any]:
     }
 
 
-def _serverless(deployment: Deployment) -> dict[str, Any]:
-    config = deployment.variant.ServerlessConfig
+def _serverless(variant: ProductionVariant | None) -> dict[str, Any]:
+    config = variant.ServerlessConfig if variant is not None else None
     return config.model_dump(exclude_none=True) if config else {}
 
 
-def _images(deployment: Deployment) -> list[dict[str, Any]]:
+def _images(deployment: Deployment, variant_name: str) -> list[dict[str, Any]]:
     images = []
-    for container in deployment.model.containers:
+    for container in deployment.model_for(variant_name).containers:
         if container.Image:
             images.append({"SpecifiedImage": container.Image, "ResolutionTime": deployment.started})
     return images
 
 
-def _variant_summary(current: Deployment, desired: Deployment) -> dict[str, Any]:
-    weight = current.variant.InitialVariantWeight
-    return {
-        "VariantName": current.variant.VariantName,
-        "DeployedImages": _images(current),
-        "CurrentWeight": 1.0 if weight is None else weight,
-        "DesiredWeight": 1.0 if weight is None else weight,
-        "CurrentServerlessConfig": _serverless(current),
-        "DesiredServerlessConfig": _serverless(desired),
+def _variant_summary(
+    current: Deployment, variant: ProductionVariant, desired: ProductionVariant | None
+) -> dict[str, Any]:
+    """``ProductionVariantSummary``: serverless variants show their serverless configs,
+    instance-based ones their instance counts (AWS shows no counts for serverless)."""
+    target = desired or variant
+    summary: dict[str, Any] = {
+        "VariantName": variant.VariantName,
+        "DeployedImages": _images(current, variant.VariantName),
+        "CurrentWeight": variant.weight,
+        "DesiredWeight": target.weight,
     }
+    if variant.is_serverless:
+        summary["CurrentServerlessConfig"] = _serverless(variant)
+        summary["DesiredServerlessConfig"] = _serverless(target)
+    else:
+        summary["CurrentInstanceCount"] = variant.InitialInstanceCount
+        summary["DesiredInstanceCount"] = target.InitialInstanceCount
+        summary["InstancePools"] = [
+            {"InstanceType": variant.InstanceType, "CurrentInstanceCount": variant.InitialInstanceCount}
+        ]
+    return summary
 
 
-def _pending_summary(pending: Deployment, status: str) -> dict[str, Any]:
+def _pending_summary(pending: Deployment, current: Deployment | None, status: str) -> dict[str, Any]:
     variant_status = "Creating" if status == "Creating" else "Updating"
-    return {
-        "EndpointConfigName": pending.config_name,
-        "StartTime": pending.started,
-        "ProductionVariants": [
-            {
-                "VariantName": pending.variant.VariantName,
-                "DeployedImages": _images(pending),
-                "DesiredServerlessConfig": _serverless(pending),
-                "VariantStatus": [{"Status": variant_status, "StartTime": pending.started}],
-            }
-        ],
-    }
+    variants = []
+    for variant in pending.variants:
+        before = current.find(variant.VariantName) if current is not None else None
+        summary: dict[str, Any] = {
+            "VariantName": variant.VariantName,
+            "DeployedImages": _images(pending, variant.VariantName),
+            "DesiredWeight": variant.weight,
+            "VariantStatus": [{"Status": variant_status, "StartTime": pending.started}],
+        }
+        if before is not None:
+            summary["CurrentWeight"] = before.weight
+        if variant.is_serverless:
+            summary["DesiredServerlessConfig"] = _serverless(variant)
+            if before is not None and before.is_serverless:
+                summary["CurrentServerlessConfig"] = _serverless(before)
+        else:
+            summary["InstanceType"] = variant.InstanceType
+            summary["DesiredInstanceCount"] = variant.InitialInstanceCount
+            if before is not None and before.InitialInstanceCount is not None:
+                summary["CurrentInstanceCount"] = before.InitialInstanceCount
+        variants.append(summary)
+    return {"EndpointConfigName": pending.config_name, "StartTime": pending.started, "ProductionVariants": variants}

@@ -3,6 +3,8 @@
 Each operation takes a validated request (``serverless_ray.spec``), checks references
 and state, commits to the store, and only then answers; endpoint work that takes time
 (loading a model) continues in :class:`~serverless_ray.control.rollout.Rollout`.
+The model registry (:mod:`~serverless_ray.control.registry`) and tagging
+(:mod:`~serverless_ray.control.tags`) bring their own operations into the same table.
 """
 
 from __future__ import annotations
@@ -12,11 +14,21 @@ from typing import Any, Awaitable, Callable
 
 from serverless_ray import spec
 from serverless_ray.control import describe
+from serverless_ray.control.registry import ModelRegistry
 from serverless_ray.control.rollout import Rollout
+from serverless_ray.control.tags import Tagging
+from serverless_ray.control.variant_updates import (
+    apply_desired,
+    can_update_in_place,
+    check_conversion,
+    retain_properties,
+)
 from serverless_ray.control.serve_backend import app_name_for
 from serverless_ray.errors import ValidationException
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec.arns import sagemaker_arn
+from serverless_ray.spec.endpoint import UpdateEndpointWeightsAndCapacitiesInput
+from serverless_ray.spec.hosting_rules import check_runnable, check_serverless_model
 from serverless_ray.spec.listing import filter_and_sort, paginate
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord, Store
 
@@ -32,6 +44,13 @@ class ControlPlane:
         self._rollout = rollout
         # SageMaker reports times with millisecond precision.
         self._clock = clock or (lambda: round(time.time(), 3))
+        self._tagging = Tagging(
+            region=settings.region, account_id=settings.account_id, store=store, exists=self._exists
+        )
+        self._registry = ModelRegistry(
+            region=settings.region, account_id=settings.account_id, store=store, clock=self._clock,
+            on_create=self._tagging.attach, on_delete=self._tagging.drop,
+        )
         self.operations: dict[str, tuple[type, Handler]] = {
             "CreateModel": (spec.CreateModelInput, self.create_model),
             "DescribeModel": (spec.ModelNameInput, self.describe_model),
@@ -46,6 +65,11 @@ class ControlPlane:
             "UpdateEndpoint": (spec.UpdateEndpointInput, self.update_endpoint),
             "DeleteEndpoint": (spec.EndpointNameInput, self.delete_endpoint),
             "ListEndpoints": (spec.ListEndpointsInput, self.list_endpoints),
+            "UpdateEndpointWeightsAndCapacities": (
+                UpdateEndpointWeightsAndCapacitiesInput, self.update_endpoint_weights_and_capacities,
+            ),
+            **self._registry.operations,
+            **self._tagging.operations,
         }
 
     async def call(self, operation: str, payload: Any) -> dict[str, Any]:
@@ -64,9 +88,11 @@ class ControlPlane:
 
     async def create_model(self, req: spec.CreateModelInput) -> dict[str, Any]:
         arn = self._arn("model", req.ModelName)
+        self._registry.check_model(req)  # named packages exist and are approved
         record = ModelRecord(name=req.ModelName, arn=arn, created=self._clock(), spec=req)
         if not self._store.models.insert(req.ModelName, record):
             raise ValidationException(f'Cannot create already existing model "{arn}".')
+        self._tagging.attach(arn, req.Tags)
         return {"ModelArn": arn}
 
     async def describe_model(self, req: spec.ModelNameInput) -> dict[str, Any]:
@@ -75,6 +101,7 @@ class ControlPlane:
     async def delete_model(self, req: spec.ModelNameInput) -> dict[str, Any]:
         if not self._store.models.delete(req.ModelName):
             raise self._not_found("model", req.ModelName)
+        self._tagging.drop(self._arn("model", req.ModelName))
         return {}
 
     async def list_models(self, req: spec.ListInput) -> dict[str, Any]:
@@ -86,11 +113,14 @@ class ControlPlane:
 
     async def create_endpoint_config(self, req: spec.CreateEndpointConfigInput) -> dict[str, Any]:
         for variant in req.ProductionVariants:
-            self._model(variant.ModelName)  # AWS checks the model exists here already
+            model = self._model(variant.ModelName)  # AWS checks the model exists here already
+            if variant.is_serverless:  # and whether a serverless variant can host it
+                check_serverless_model(model.spec, variant.VariantName, self._settings.account_id)
         arn = self._arn("endpoint-config", req.EndpointConfigName)
         record = EndpointConfigRecord(name=req.EndpointConfigName, arn=arn, created=self._clock(), spec=req)
         if not self._store.endpoint_configs.insert(req.EndpointConfigName, record):
             raise ValidationException(f'Cannot create already existing endpoint configuration "{arn}".')
+        self._tagging.attach(arn, req.Tags)
         return {"EndpointConfigArn": arn}
 
     async def describe_endpoint_config(self, req: spec.EndpointConfigNameInput) -> dict[str, Any]:
@@ -100,6 +130,7 @@ class ControlPlane:
         # Allowed while endpoints use it: they own a snapshot of what they run.
         if not self._store.endpoint_configs.delete(req.EndpointConfigName):
             raise self._not_found("endpoint-config", req.EndpointConfigName)
+        self._tagging.drop(self._arn("endpoint-config", req.EndpointConfigName))
         return {}
 
     async def list_endpoint_configs(self, req: spec.ListInput) -> dict[str, Any]:
@@ -123,6 +154,7 @@ class ControlPlane:
         )
         if not self._store.endpoints.insert(req.EndpointName, record):
             raise ValidationException(f'Cannot create already existing endpoint "{arn}".')
+        self._tagging.attach(arn, req.Tags)
         self._rollout.start(req.EndpointName)
         return {"EndpointArn": arn}
 
@@ -138,12 +170,34 @@ class ControlPlane:
             record.name, req.EndpointConfigName, generation=record.next_generation, now=now
         )
         assert record.current is not None
-        if self._rollout.can_update_in_place(record.current, deployment):
+        check_conversion(record.current, deployment, record.arn)
+        if req.RetainAllVariantProperties:
+            deployment = retain_properties(record.current, deployment, req.ExcludeRetainedVariantProperties)
+        if can_update_in_place(record.current, deployment):
             deployment = deployment.model_copy(update={"app_name": record.current.app_name,
                                                        "generation": record.current.generation})
         updated = record.model_copy(update={
             "status": "Updating", "modified": now, "pending": deployment, "failure_reason": None,
             "next_generation": record.next_generation + 1,
+        })
+        self._store.endpoints.put(record.name, updated)
+        self._rollout.start(record.name)
+        return {"EndpointArn": record.arn}
+
+    async def update_endpoint_weights_and_capacities(
+        self, req: UpdateEndpointWeightsAndCapacitiesInput
+    ) -> dict[str, Any]:
+        """New weights, instance counts or serverless limits for the running variants:
+        the same deployment (no new config), changed in place."""
+        record = self._endpoint(req.EndpointName)
+        if record.status != "InService":
+            raise self._in_progress(record)
+        assert record.current is not None
+        now = self._clock()
+        pending = apply_desired(record.current, req.DesiredWeightsAndCapacities, record.arn)
+        updated = record.model_copy(update={
+            "status": "Updating", "modified": now, "pending": pending.model_copy(update={"started": now}),
+            "failure_reason": None,
         })
         self._store.endpoints.put(record.name, updated)
         self._rollout.start(record.name)
@@ -157,6 +211,7 @@ class ControlPlane:
             record = record.model_copy(update={"status": "Deleting", "modified": self._clock()})
             self._store.endpoints.put(record.name, record)
             self._rollout.start(record.name)
+            self._tagging.drop(record.arn)
         return {}
 
     async def list_endpoints(self, req: spec.ListEndpointsInput) -> dict[str, Any]:
@@ -171,12 +226,32 @@ class ControlPlane:
 
     def _snapshot(self, endpoint: str, config_name: str, *, generation: int, now: float) -> Deployment:
         config = self._config(config_name).spec
-        models = {v.VariantName: self._model(v.ModelName).spec for v in config.ProductionVariants}
-        self._rollout.check_deployable(config, models)
+        models = {v.VariantName: self._deployable_model(v) for v in config.ProductionVariants}
         return Deployment(
             config_name=config.EndpointConfigName, config=config, models=models, generation=generation,
             app_name=app_name_for(endpoint, generation), started=now,
         )
+
+    def _deployable_model(self, variant: spec.ProductionVariant) -> spec.CreateModelInput:
+        """The variant's model with its packages resolved, or a ValidationException saying
+        why the variant cannot host it (checked before anything is created)."""
+        model = self._model(variant.ModelName).spec
+        account = self._settings.account_id
+        if variant.is_serverless:
+            check_serverless_model(model, variant.VariantName, account)
+        resolved = self._registry.resolve(model)
+        if variant.is_serverless:
+            check_serverless_model(resolved, variant.VariantName, account)
+        check_runnable(resolved, variant.VariantName)
+        return resolved
+
+    def _exists(self, kind: str, name: str) -> bool:
+        """Whether the resource named in an ARN exists (for tagging)."""
+        tables = {"model": self._store.models, "endpoint-config": self._store.endpoint_configs,
+                  "endpoint": self._store.endpoints}
+        if kind in tables:
+            return tables[kind].get(name) is not None
+        return self._registry.exists(kind, name)
 
     def _model(self, name: str | None) -> ModelRecord:
         record = self._store.models.get(name or "")

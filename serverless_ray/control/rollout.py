@@ -10,16 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from pathlib import Path
 
 from serverless_ray.autoscaling.scaler import Autoscaler
-from serverless_ray.control.routes import Route, RouteBoard
-from serverless_ray.control.serve_backend import AppState, ServeBackend, is_platform_app
-from serverless_ray.errors import ValidationException
-from serverless_ray.runtime.artifacts import ArtifactError, materialize, read_requirements
-from serverless_ray.runtime.replica import ReplicaSpec
+from serverless_ray.control.launch import Launcher, LaunchResult
+from serverless_ray.control.routes import Route, RouteBoard, VariantRoute
+from serverless_ray.control.serve_backend import ServeBackend, is_platform_app
 from serverless_ray.settings import PlatformSettings
-from serverless_ray.spec import CreateEndpointConfigInput, CreateModelInput
 from serverless_ray.store import Deployment, EndpointRecord, Store
 
 log = logging.getLogger(__name__)
@@ -41,49 +37,9 @@ class Rollout:
         self._backend = backend
         self._autoscaler = autoscaler
         self._routes = routes
+        self._launcher = Launcher(settings, backend)
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
-
-    # --- rules checked before anything is stored -------------------------------------
-
-    @staticmethod
-    def check_deployable(config: CreateEndpointConfigInput, models: dict[str, CreateModelInput]) -> None:
-        """Reject model/config pairs this platform cannot run, before anything is created."""
-        for variant_name, model in models.items():
-            containers = model.containers
-            if len(containers) > 1:
-                raise ValidationException(
-                    f"Model '{model.ModelName}' has {len(containers)} containers: inference pipelines "
-                    "are not supported for serverless endpoints."
-                )
-            container = containers[0]
-            if container.Mode == "MultiModel":
-                raise ValidationException(
-                    f"Model '{model.ModelName}' uses Mode=MultiModel: multi-model endpoints are not "
-                    "supported for serverless endpoints."
-                )
-            if container.ModelPackageName:
-                raise ValidationException(
-                    f"Model '{model.ModelName}' names ModelPackageName '{container.ModelPackageName}': "
-                    "model packages are not supported by this platform yet."
-                )
-            if not container.ModelDataUrl:
-                raise ValidationException(
-                    f"Model '{model.ModelName}' (variant '{variant_name}') has no ModelDataUrl: this "
-                    "platform runs the SageMaker inference handler contract from model data "
-                    "(model.tar.gz with code/inference.py) and does not pull container images."
-                )
-
-    @staticmethod
-    def can_update_in_place(current: Deployment, new: Deployment) -> bool:
-        """True when only concurrency limits change: the running replicas can stay."""
-        old_variant, new_variant = current.variant, new.variant
-        if old_variant.VariantName != new_variant.VariantName:
-            return False
-        if current.model != new.model:
-            return False
-        old_cfg, new_cfg = old_variant.ServerlessConfig, new_variant.ServerlessConfig
-        return bool(old_cfg and new_cfg and old_cfg.MemorySizeInMB == new_cfg.MemorySizeInMB)
 
     # --- task management -------------------------------------------------------------
 
@@ -114,7 +70,7 @@ class Rollout:
         for record in self._store.endpoints.all():
             for deployment in (record.current, record.pending):
                 if deployment is not None:
-                    wanted.add(deployment.app_name)
+                    wanted.update(deployment.apps())
             self.start(record.name)
         for app_name in states:
             if is_platform_app(app_name) and app_name not in wanted:
@@ -139,58 +95,74 @@ class Rollout:
             await self._ensure_running(record, record.current)
 
     async def _deploy(self, record: EndpointRecord, deployment: Deployment) -> None:
-        in_place = record.current is not None and record.current.app_name == deployment.app_name
+        current = record.current
+        in_place = current is not None and current.app_name == deployment.app_name
         if in_place:
-            state = AppState("running", "", self._autoscaler.target(record.name) or 0)
+            assert current is not None
+            result = await self._launcher.resize(current, deployment)
+            running = self._autoscaler.target(record.name) or 0
+            result = LaunchResult(result.ok, result.reason, {deployment.app_name: running})
         else:
-            state = await self._launch(record.name, deployment)
+            result = await self._launcher.launch(record.name, deployment)
         latest = self._store.endpoints.get(record.name)
         if latest is None or latest.pending != deployment:
             # Deleted or superseded while loading; whoever changed it owns what runs now.
             if not in_place and (latest is None or latest.current != deployment):
-                self._backend.delete(deployment.app_name)
+                self._delete_apps(deployment)
             return
         now = time.time()
-        if state.status == "running":
+        if result.ok:
             previous = latest.current
             latest = latest.model_copy(update={
                 "current": deployment, "pending": None, "status": "InService", "modified": now,
                 "failure_reason": None,
             })
             self._store.endpoints.put(latest.name, latest)
-            self._track(latest.name, deployment, running=state.running_replicas)
+            self._track(latest.name, deployment, running=result.running)
             self.publish_routes()
             if previous is not None and previous.app_name != deployment.app_name:
-                self._backend.delete(previous.app_name)
+                self._delete_apps(previous)
             return
-        reason = _failure_reason(deployment, state)
-        self._backend.delete(deployment.app_name)
+        if in_place:
+            assert current is not None
+            await self._launcher.resize(deployment, current)  # back to the counts that served
+        else:
+            self._delete_apps(deployment)
         if latest.current is None:
-            update = {"status": "Failed", "failure_reason": reason, "modified": now}
+            update = {"status": "Failed", "failure_reason": result.reason, "modified": now}
         else:  # roll back: the previous version keeps serving
             update = {"status": "InService", "pending": None, "modified": now,
                       "failure_reason": f"Update to endpoint configuration '{deployment.config_name}' failed "
-                                        f"and was rolled back. {reason}"}
+                                        f"and was rolled back. {result.reason}"[:1024]}
         self._store.endpoints.put(latest.name, latest.model_copy(update=update))
         self.publish_routes()
 
     async def _ensure_running(self, record: EndpointRecord, deployment: Deployment) -> None:
         states = await asyncio.to_thread(self._backend.app_states)
-        state = states.get(deployment.app_name)
-        if state is None or state.status in ("failed", "deleting"):
-            state = await self._launch(record.name, deployment)
-        elif state.status == "deploying":
-            state = await self._backend.wait(deployment.app_name, timeout_s=self._settings.model_ready_timeout_s)
-        if state.status == "running":
-            self._track(record.name, deployment, running=state.running_replicas)
-        else:
-            log.error("endpoint %s could not be brought back: %s", record.name, state.message)
+        running: dict[str, int] = {}
+        healthy = True
+        for app in deployment.apps():
+            state = states.get(app)
+            if state is not None and state.status == "deploying":
+                state = await self._backend.wait(app, timeout_s=self._settings.model_ready_timeout_s)
+            if state is None or state.status != "running":
+                healthy = False
+                break
+            running[app] = state.running_replicas
+        if not healthy:
+            result = await self._launcher.launch(record.name, deployment)
+            if not result.ok:
+                log.error("endpoint %s could not be brought back: %s", record.name, result.reason)
+                self.publish_routes()
+                return
+            running = result.running
+        self._track(record.name, deployment, running=running)
         self.publish_routes()
 
     async def _delete(self, record: EndpointRecord) -> None:
         self._autoscaler.untrack(record.name)
         self.publish_routes()
-        apps = {d.app_name for d in (record.current, record.pending) if d is not None}
+        apps = {app for d in (record.current, record.pending) if d is not None for app in d.apps()}
         for app_name in apps:
             self._backend.delete(app_name)
         deadline = time.monotonic() + self._settings.invocation_timeout_s + 30
@@ -201,88 +173,58 @@ class Rollout:
             await asyncio.sleep(0.25)
         self._store.endpoints.delete(record.name)
 
-    async def _launch(self, endpoint: str, deployment: Deployment) -> AppState:
-        variant = deployment.variant
-        container = deployment.model.containers[0]
-        cache_dir = Path(self._settings.artifact_cache_dir)
-        try:
-            model_dir = await asyncio.to_thread(materialize, container.ModelDataUrl, cache_dir)
-            requirements = read_requirements(model_dir)
-        except ArtifactError as exc:
-            return AppState("failed", f"Failed to download model data: {exc}", 0)
-        environment = {"SAGEMAKER_REGION": self._settings.region, **container.Environment}
-        spec = ReplicaSpec(
-            endpoint_name=endpoint,
-            variant_name=variant.VariantName,
-            model_data_url=container.ModelDataUrl,
-            cache_dir=str(cache_dir),
-            environment=environment,
-        )
-        serverless = variant.ServerlessConfig
-        assert serverless is not None
-        try:
-            await asyncio.to_thread(
-                self._backend.deploy,
-                deployment.app_name,
-                spec,
-                memory_size_mb=serverless.MemorySizeInMB,
-                initial_replicas=max(1, serverless.ProvisionedConcurrency or 0),
-                pip_requirements=requirements,
-            )
-        except Exception as exc:  # Serve refused the application
-            return AppState("failed", f"{type(exc).__name__}: {exc}", 0)
-        return await self._backend.wait(deployment.app_name, timeout_s=self._settings.model_ready_timeout_s)
+    def _delete_apps(self, deployment: Deployment) -> None:
+        for app_name in deployment.apps():
+            self._backend.delete(app_name)
 
     # --- routing and scaling ---------------------------------------------------------
 
-    def _track(self, endpoint: str, deployment: Deployment, *, running: int) -> None:
+    def _track(self, endpoint: str, deployment: Deployment, *, running: dict[str, int]) -> None:
+        """Serverless endpoints scale with demand; instance-based ones keep their counts."""
         serverless = deployment.variant.ServerlessConfig
-        assert serverless is not None
+        if serverless is None:
+            self._autoscaler.untrack(endpoint)
+            return
         self._autoscaler.track(
             endpoint,
             app_name=deployment.app_name,
             floor=serverless.ProvisionedConcurrency or 0,
             cap=serverless.MaxConcurrency,
-            running=running,
+            running=running.get(deployment.app_name, 0),
         )
 
     def publish_routes(self) -> None:
         routes: dict[str, Route] = {}
         for record in self._store.endpoints.all():
-            route = _route(record)
+            route = route_for(record)
             if route is not None:
                 routes[record.name.lower()] = route
         self._routes.publish(routes)
 
 
-def _route(record: EndpointRecord) -> Route | None:
+def route_for(record: EndpointRecord) -> Route | None:
+    """Where ``record``'s invocations go now (None: nowhere, the endpoint is not found)."""
     if record.status == "Creating" and record.pending is not None:
-        return Route(record.name, record.pending.variant.VariantName, None, 0)
-    if record.status in ("InService", "Updating") and record.current is not None:
-        variant = record.current.variant
-        serverless = variant.ServerlessConfig
+        return Route(record.name, record.pending.variant.VariantName, None, 0,
+                     serverless=record.pending.is_serverless)
+    if record.status not in ("InService", "Updating") or record.current is None:
+        return None
+    deployment = record.current
+    first = deployment.variant
+    if deployment.is_serverless:
+        serverless = first.ServerlessConfig
+        assert serverless is not None
         return Route(
             endpoint_name=record.name,
-            variant_name=variant.VariantName,
-            app_name=record.current.app_name,
-            max_concurrency=serverless.MaxConcurrency if serverless else 0,
-            provisioned_concurrency=(serverless.ProvisionedConcurrency or 0) if serverless else 0,
+            variant_name=first.VariantName,
+            app_name=deployment.app_name,
+            max_concurrency=serverless.MaxConcurrency,
+            provisioned_concurrency=serverless.ProvisionedConcurrency or 0,
         )
-    return None
-
-
-def _failure_reason(deployment: Deployment, state: AppState) -> str:
-    detail = _last_error_line(state.message) or "the model did not become ready"
-    return (
-        f"The primary container for production variant {deployment.variant.VariantName} did not pass "
-        f"the ping health check: {detail}"
-    )[:1024]
-
-
-def _last_error_line(message: str) -> str:
-    """Serve reports constructor failures with a traceback; its last line says what happened."""
-    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "Exception" in line:
-            return line
-    return lines[-1] if lines else ""
+    variants = tuple(
+        VariantRoute(v.VariantName, deployment.app_for(v.VariantName), v.weight) for v in deployment.variants
+    )
+    return Route(
+        endpoint_name=record.name, variant_name=first.VariantName, app_name=deployment.app_for(first.VariantName),
+        max_concurrency=0, serverless=False, variants=variants,
+    )

@@ -7,11 +7,22 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class VariantRoute:
+    """One production variant of an instance-based endpoint and its share of traffic."""
+
+    variant_name: str
+    app_name: str
+    weight: float
+
+
+@dataclass(frozen=True)
 class Route:
     """Where invocations of one endpoint go.
 
     ``app_name`` is None while the endpoint is still being created: its invocations are
-    answered with ModelNotReadyException rather than queued.
+    answered with ModelNotReadyException rather than queued. ``serverless`` is False for
+    instance-based endpoints, which do not draw on the serverless concurrency pool; their
+    ``variants`` split traffic by weight (``variant_name``/``app_name`` name the first).
     """
 
     endpoint_name: str
@@ -19,6 +30,14 @@ class Route:
     app_name: str | None
     max_concurrency: int
     provisioned_concurrency: int = 0
+    serverless: bool = True
+    variants: tuple[VariantRoute, ...] = ()
+
+    def targets(self) -> list[tuple[str, str]]:
+        """``(variant name, Serve application)`` of every variant that serves traffic now."""
+        if self.variants:
+            return [(v.variant_name, v.app_name) for v in self.variants]
+        return [(self.variant_name, self.app_name)] if self.app_name else []
 
 
 class RouteBoard:

@@ -19,7 +19,7 @@ from ray.serve._private.common import DeploymentID
 from ray.serve.config import RequestRouterConfig
 from ray.serve.context import _get_global_client
 
-from serverless_ray.resources import replica_resources
+from serverless_ray.resources import ReplicaResources, replica_resources
 from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
 
 APP_PREFIX = "sr-"
@@ -53,12 +53,20 @@ class ServeBackend:
         # In-flight invocations may take up to the 60 s invocation timeout; let them finish.
         self._graceful_shutdown_timeout_s = graceful_shutdown_timeout_s
 
+    def serverless_resources(self, memory_size_mb: int) -> ReplicaResources:
+        """What one replica of a serverless variant with ``memory_size_mb`` reserves."""
+        return replica_resources(memory_size_mb, self._vcpu_per_gb)
+
+    def node_resources(self) -> list[dict[str, float]]:
+        """Total resources of every live node of the Ray cluster."""
+        return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
     def deploy(
         self,
         app_name: str,
         spec: ReplicaSpec,
         *,
-        memory_size_mb: int,
+        resources: ReplicaResources,
         initial_replicas: int,
         pip_requirements: list[str],
     ) -> None:
@@ -66,7 +74,7 @@ class ServeBackend:
         runtime_env: dict = {"env_vars": dict(spec.environment)}
         if pip_requirements:
             runtime_env["pip"] = list(pip_requirements)
-        options = replica_resources(memory_size_mb, self._vcpu_per_gb).ray_actor_options()
+        options = resources.ray_actor_options()
         options["runtime_env"] = runtime_env
         deployment = serve.deployment(ModelReplica).options(
             name=DEPLOYMENT_NAME,
@@ -121,6 +129,21 @@ class ServeBackend:
         await controller.update_deployment_replicas.remote(
             DeploymentID(name=DEPLOYMENT_NAME, app_name=app_name), replicas
         )
+
+    async def wait_replicas(self, app_name: str, replicas: int, *, timeout_s: float, poll_s: float = 0.25) -> AppState:
+        """Wait until ``app_name`` runs exactly ``replicas`` replicas (after a resize)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            state = (await asyncio.to_thread(self.app_states)).get(app_name, AppState("missing", "", 0))
+            if state.status == "failed" or (state.status == "running" and state.running_replicas == replicas):
+                return state
+            if loop.time() > deadline:
+                return AppState(
+                    "failed", f"timed out after {timeout_s:.0f} s with {state.running_replicas} of "
+                    f"{replicas} replicas running: {state.message}", state.running_replicas,
+                )
+            await asyncio.sleep(poll_s)
 
     async def wait(self, app_name: str, *, timeout_s: float, poll_s: float = 0.25) -> AppState:
         """Wait until ``app_name`` runs or fails (or ``timeout_s`` passes)."""

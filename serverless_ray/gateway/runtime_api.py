@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from serverless_ray.errors import ModelError, ModelNotReadyException, RuntimeValidationError
 from serverless_ray.gateway.context import GatewayContext
+from serverless_ray.gateway.variants import TARGET_VARIANT, choose_variant
 from serverless_ray.gateway.wire import REST_JSON, error_response, new_request_id
 from serverless_ray.runtime.handler import InvocationResult
 from serverless_ray.control.routes import Route
@@ -41,6 +42,7 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
         raise ModelNotReadyException(
             f"Endpoint {name} is still being created; retry once its status is InService."
         )
+    route = choose_variant(route, request.headers.get(TARGET_VARIANT))
     body = await request.body()
     if len(body) > settings.max_payload_bytes:
         raise RuntimeValidationError(f"Request {request_id} has oversize body.")

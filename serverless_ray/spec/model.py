@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from serverless_ray.spec.common import MAX_TAGS, Tag, WireModel
+from serverless_ray.spec.common import TagList, WireModel
 from serverless_ray.spec import names as n
 
 
@@ -20,7 +20,9 @@ class ContainerDefinition(WireModel):
     Environment: dict[n.EnvironmentKey, n.EnvironmentValue] = Field(
         default_factory=dict, max_length=100, description="Environment variables visible to the model code."
     )
-    ModelPackageName: str | None = Field(None, max_length=176, description="A registered model package.")
+    ModelPackageName: n.ModelPackageRef | None = Field(
+        None, description="A registered model package (name or ARN) whose containers this model runs."
+    )
     Mode: Literal["SingleModel", "MultiModel"] = Field("SingleModel", description="Hosting mode.")
     ContainerHostname: str | None = Field(None, max_length=63)
     ImageConfig: dict[str, Any] | None = None
@@ -34,7 +36,7 @@ class CreateModelInput(WireModel):
     PrimaryContainer: ContainerDefinition | None = None
     Containers: list[ContainerDefinition] | None = Field(None, min_length=1, max_length=15)
     ExecutionRoleArn: n.ExecutionRoleArn | None = None
-    Tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    Tags: TagList = Field(default_factory=list, description="Tags of the new resource (up to 50).")
     VpcConfig: dict[str, Any] | None = None
     EnableNetworkIsolation: bool | None = None
     InferenceExecutionConfig: dict[str, Any] | None = None

@@ -36,6 +36,7 @@ _CONSTRAINTS = {
     "int_from_float": "Member must be an integer",
     "float_type": "Member must be a number",
     "float_parsing": "Member must be a number",
+    "finite_number": "Member must be a finite number",
     "bool_type": "Member must be a boolean",
     "bool_parsing": "Member must be a boolean",
     "string_type": "Member must be a string",

@@ -4,8 +4,14 @@ from serverless_ray.store.records import (
     Deployment,
     EndpointConfigRecord,
     EndpointRecord,
+    ModelPackageGroupRecord,
+    ModelPackageRecord,
     ModelRecord,
+    TagSet,
 )
 from serverless_ray.store.sqlite import Store, Table
 
-__all__ = ["Deployment", "EndpointConfigRecord", "EndpointRecord", "ModelRecord", "Store", "Table"]
+__all__ = [
+    "Deployment", "EndpointConfigRecord", "EndpointRecord", "ModelPackageGroupRecord", "ModelPackageRecord",
+    "ModelRecord", "Store", "Table", "TagSet",
+]

@@ -9,7 +9,14 @@ from typing import Generic, Iterator, TypeVar
 
 from pydantic import BaseModel
 
-from serverless_ray.store.records import EndpointConfigRecord, EndpointRecord, ModelRecord
+from serverless_ray.store.records import (
+    EndpointConfigRecord,
+    EndpointRecord,
+    ModelPackageGroupRecord,
+    ModelPackageRecord,
+    ModelRecord,
+    TagSet,
+)
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -31,6 +38,9 @@ class Store:
         self.models = Table(self, "models", ModelRecord)
         self.endpoint_configs = Table(self, "endpoint_configs", EndpointConfigRecord)
         self.endpoints = Table(self, "endpoints", EndpointRecord)
+        self.model_package_groups = Table(self, "model_package_groups", ModelPackageGroupRecord)
+        self.model_packages = Table(self, "model_packages", ModelPackageRecord)
+        self.tags = Table(self, "tags", TagSet)
 
     def close(self) -> None:
         with self._lock:

@@ -289,14 +289,16 @@ def test_variant_must_name_a_model():
     assert "ProductionVariant 'v' must name a ModelName." in message
 
 
-def test_instance_only_configs_are_not_supported():
-    variant = {"VariantName": "v", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
-    message = rejected(CreateEndpointConfigInput, endpoint_config(variant))
-    assert "Instance-based production variants are not supported by this platform yet: 'v' (ml.m5.large)." in message
+def test_instance_based_config_parses():
+    variant = {"VariantName": "v", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 2}
+    parsed = parse(CreateEndpointConfigInput, endpoint_config(variant))
+    assert not parsed.is_serverless
+    assert (parsed.ProductionVariants[0].InstanceType, parsed.ProductionVariants[0].InitialInstanceCount) == (
+        "ml.m5.large", 2)
 
 
 def test_duplicate_variant_names_are_rejected_case_insensitively():
-    instance = {"VariantName": "allTRAFFIC", "ModelName": "m", "InstanceType": "ml.m5.large"}
+    instance = {"VariantName": "allTRAFFIC", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
     message = rejected(CreateEndpointConfigInput, endpoint_config(serverless_variant(name="AllTraffic"), instance))
     assert "repeated: ['alltraffic']" in message
 

@@ -1,0 +1,127 @@
+"""Start the Serve applications of one deployment: one per production variant.
+
+For each variant: fetch its model data, reserve its resources (memory-sized for
+serverless, the instance type's for instance-based), check that some node could hold a
+replica, deploy, and wait until it has loaded its model. Any variant's failure fails the
+whole deployment with a reason that names the variant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serverless_ray.control.serve_backend import AppState, ServeBackend
+from serverless_ray.resources import ReplicaResources, capacity_shortfall, instance_resources
+from serverless_ray.runtime.artifacts import ArtifactError, materialize, read_requirements
+from serverless_ray.runtime.replica import ReplicaSpec
+from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec import ProductionVariant
+from serverless_ray.store import Deployment
+
+
+@dataclass(frozen=True)
+class LaunchResult:
+    ok: bool
+    reason: str = ""
+    running: dict[str, int] = field(default_factory=dict)  # app name → running replicas
+
+
+class Launcher:
+    def __init__(self, settings: PlatformSettings, backend: ServeBackend) -> None:
+        self._settings = settings
+        self._backend = backend
+
+    def resources(self, variant: ProductionVariant) -> ReplicaResources:
+        if variant.ServerlessConfig is not None:
+            return self._backend.serverless_resources(variant.ServerlessConfig.MemorySizeInMB)
+        assert variant.InstanceType is not None
+        return instance_resources(variant.InstanceType)
+
+    async def launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
+        """Deploy every variant of ``deployment`` and wait until all run (or one fails)."""
+        nodes = await asyncio.to_thread(self._backend.node_resources)
+        apps = []
+        for variant in deployment.variants:
+            problem = await self._deploy_variant(endpoint, deployment, variant, nodes)
+            if problem is not None:
+                return LaunchResult(False, problem)
+            apps.append((variant, deployment.app_for(variant.VariantName)))
+        timeout = self._settings.model_ready_timeout_s
+        states = await asyncio.gather(*(self._backend.wait(app, timeout_s=timeout) for _, app in apps))
+        for (variant, _), state in zip(apps, states):
+            if state.status != "running":
+                return LaunchResult(False, health_check_failure(variant.VariantName, state))
+        return LaunchResult(True, running={app: state.running_replicas for (_, app), state in zip(apps, states)})
+
+    async def _deploy_variant(
+        self, endpoint: str, deployment: Deployment, variant: ProductionVariant, nodes: list[dict[str, float]]
+    ) -> str | None:
+        name = variant.VariantName
+        resources = self.resources(variant)
+        shortfall = capacity_shortfall(resources, nodes) if nodes else None
+        if shortfall is not None:
+            kind = f"instance type {variant.InstanceType}" if variant.InstanceType else "the variant"
+            return (
+                f"Unable to provision requested ML compute capacity for production variant {name}: "
+                f"{kind} cannot be placed, as {shortfall}."
+            )[:1024]
+        container = deployment.model_for(name).containers[0]
+        cache_dir = Path(self._settings.artifact_cache_dir)
+        try:
+            model_dir = await asyncio.to_thread(materialize, container.ModelDataUrl, cache_dir)
+            requirements = read_requirements(model_dir)
+        except ArtifactError as exc:
+            return f"Failed to download model data for production variant {name}: {exc}"[:1024]
+        spec = ReplicaSpec(
+            endpoint_name=endpoint,
+            variant_name=name,
+            model_data_url=container.ModelDataUrl,
+            cache_dir=str(cache_dir),
+            environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
+        )
+        if variant.ServerlessConfig is not None:
+            replicas = max(1, variant.ServerlessConfig.ProvisionedConcurrency or 0)
+        else:
+            replicas = variant.InitialInstanceCount or 1
+        try:
+            await asyncio.to_thread(
+                self._backend.deploy, deployment.app_for(name), spec,
+                resources=resources, initial_replicas=replicas, pip_requirements=requirements,
+            )
+        except Exception as exc:  # Serve refused the application
+            return health_check_failure(name, AppState("failed", f"{type(exc).__name__}: {exc}", 0))
+        return None
+
+    async def resize(self, current: Deployment, target: Deployment) -> LaunchResult:
+        """Bring instance-based variants to ``target``'s instance counts, in place."""
+        timeout = self._settings.model_ready_timeout_s
+        for variant in target.variants:
+            before = current.find(variant.VariantName)
+            count = variant.InitialInstanceCount
+            if variant.is_serverless or before is None or count is None or count == before.InitialInstanceCount:
+                continue
+            app = target.app_for(variant.VariantName)
+            await self._backend.scale(app, count)
+            state = await self._backend.wait_replicas(app, count, timeout_s=timeout)
+            if state.status != "running":
+                return LaunchResult(False, f"Scaling production variant {variant.VariantName} to {count} "
+                                           f"instances failed: {_last_error_line(state.message)}"[:1024])
+        return LaunchResult(True)
+
+
+def health_check_failure(variant_name: str, state: AppState) -> str:
+    detail = _last_error_line(state.message) or "the model did not become ready"
+    return (
+        f"The primary container for production variant {variant_name} did not pass the ping health check: {detail}"
+    )[:1024]
+
+
+def _last_error_line(message: str) -> str:
+    """Serve reports constructor failures with a traceback; its last line says what happened."""
+    lines = [line.strip() for line in (message or "").splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "Exception" in line:
+            return line
+    return lines[-1] if lines else ""
