@@ -71,15 +71,23 @@ def sagemaker_client(url: str, region: str = "us-east-1"):
 
 def apply_file(path: Path, url: str, *, wait: bool = True, echo: Callable[[str], None] = print) -> list[str]:
     """Create or update every endpoint in ``path``; return their names."""
+    return apply_declarations(load(path).endpoints, url, wait=wait, echo=echo)
+
+
+def apply_declarations(
+    declarations: list[EndpointDeclaration], url: str, *, wait: bool = True, echo: Callable[[str], None] = print
+) -> list[str]:
+    """Create or update each declared endpoint through the SageMaker API at ``url``."""
     client = sagemaker_client(url)
-    declared = load(path)
-    for endpoint in declared.endpoints:
+    for endpoint in declarations:
         _apply_one(client, endpoint, echo)
     if wait:
-        for endpoint in declared.endpoints:
+        for endpoint in declarations:
             status = _wait_in_service(client, endpoint.name)
             echo(f"endpoint {endpoint.name}: {status}")
-    return [e.name for e in declared.endpoints]
+            if not status.startswith("InService"):
+                raise RuntimeError(f"endpoint {endpoint.name} did not come into service: {status}")
+    return [e.name for e in declarations]
 
 
 def _apply_one(client, endpoint: EndpointDeclaration, echo: Callable[[str], None]) -> None:

@@ -40,6 +40,11 @@ class Platform:
         self.port: int | None = None
 
     @property
+    def gateway(self):
+        """The actor handle of this node's entry point (for Python handles)."""
+        return self._gateway
+
+    @property
     def url(self) -> str:
         return f"http://{self.settings.host}:{self.port}"
 

@@ -13,7 +13,11 @@ from typing import Any
 
 import ray
 
+from serverless_ray.autoscaling.capacity import EndpointCapacity
+from serverless_ray.autoscaling.provisioned import ProvisionedScaler
+from serverless_ray.autoscaling.records import ScalingTables
 from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
+from serverless_ray.autoscaling.service import ScalingService
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.control.rollout import Rollout
 from serverless_ray.control.routes import Route, RouteBoard
@@ -44,6 +48,13 @@ class PlatformController:
         self._routes = RouteBoard()
         self._rollout = Rollout(settings, self._store, self._backend, self._autoscaler, self._routes)
         self._plane = ControlPlane(settings, self._store, self._rollout)
+        tables = ScalingTables(self._store)
+        capacity = EndpointCapacity(self._store, self._plane.call)
+        self._provisioned = ProvisionedScaler(tables, capacity, self._autoscaler.demand)
+        self._scaling = ScalingService(
+            region=settings.region, account_id=settings.account_id, tables=tables, capacity=capacity,
+            on_target_change=self._provisioned.on_target_change,
+        )
         self._metrics = PlatformMetrics()
         self._housekeeping: asyncio.Task | None = None
 
@@ -57,6 +68,16 @@ class PlatformController:
         except ServiceError as exc:
             return exc
         except Exception as exc:  # a bug, not the caller's fault: say so without details
+            log.exception("operation %s failed", operation)
+            return InternalFailure(f"Internal error while running {operation}: {type(exc).__name__}")
+
+    async def call_autoscaling(self, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
+        """An Application Auto Scaling (``AnyScaleFrontendService.*``) operation."""
+        try:
+            return await self._scaling.call(operation, payload)
+        except ServiceError as exc:
+            return exc
+        except Exception as exc:
             log.exception("operation %s failed", operation)
             return InternalFailure(f"Internal error while running {operation}: {type(exc).__name__}")
 
@@ -94,6 +115,7 @@ class PlatformController:
         while True:
             try:
                 await self._autoscaler.tick()
+                await self._provisioned.tick()
                 await self._refresh_replica_gauge()
             except Exception:
                 log.exception("housekeeping failed")

@@ -25,6 +25,7 @@ from serverless_ray.control.variant_updates import (
 )
 from serverless_ray.control.serve_backend import app_name_for
 from serverless_ray.errors import ValidationException
+from serverless_ray.quota.limits import endpoint_count_exceeded
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec.arns import sagemaker_arn
 from serverless_ray.spec.endpoint import UpdateEndpointWeightsAndCapacitiesInput
@@ -148,6 +149,8 @@ class ControlPlane:
             raise ValidationException(f'Cannot create already existing endpoint "{arn}".')
         now = self._clock()
         deployment = self._snapshot(req.EndpointName, req.EndpointConfigName, generation=1, now=now)
+        if deployment.config.is_serverless:
+            self._check_endpoint_quota(exclude=None)
         record = EndpointRecord(
             name=req.EndpointName, arn=arn, created=now, modified=now, status="Creating",
             pending=deployment, next_generation=2,
@@ -173,6 +176,8 @@ class ControlPlane:
         check_conversion(record.current, deployment, record.arn)
         if req.RetainAllVariantProperties:
             deployment = retain_properties(record.current, deployment, req.ExcludeRetainedVariantProperties)
+        if deployment.config.is_serverless and not _is_serverless(record):
+            self._check_endpoint_quota(exclude=record.name)
         if can_update_in_place(record.current, deployment):
             deployment = deployment.model_copy(update={"app_name": record.current.app_name,
                                                        "generation": record.current.generation})
@@ -232,6 +237,15 @@ class ControlPlane:
             app_name=app_name_for(endpoint, generation), started=now,
         )
 
+    def _check_endpoint_quota(self, *, exclude: str | None) -> None:
+        """At most ``max_endpoints`` serverless endpoints per account (ResourceLimitExceeded)."""
+        current = sum(
+            1 for r in self._store.endpoints.all()
+            if r.name.lower() != (exclude or "").lower() and _is_serverless(r)
+        )
+        if current + 1 > self._settings.max_endpoints:
+            raise endpoint_count_exceeded(self._settings.max_endpoints, current)
+
     def _deployable_model(self, variant: spec.ProductionVariant) -> spec.CreateModelInput:
         """The variant's model with its packages resolved, or a ValidationException saying
         why the variant cannot host it (checked before anything is created)."""
@@ -282,6 +296,11 @@ class ControlPlane:
         return ValidationException(
             f'Cannot update endpoint "{record.arn}" in status {record.status}; only InService endpoints can be updated.'
         )
+
+
+def _is_serverless(record: EndpointRecord) -> bool:
+    deployment = record.current or record.pending
+    return deployment is not None and deployment.config.is_serverless
 
 
 def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:

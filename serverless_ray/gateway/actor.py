@@ -76,6 +76,17 @@ class Gateway:
         ctx.ready = True
         return sock.getsockname()[1]
 
+    async def invoke(
+        self, endpoint: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """InvokeEndpoint without HTTP (for Python handles): admission, routing and errors
+        exactly as over HTTP. Returns status, headers and body."""
+        from serverless_ray.gateway.runtime_api import invoke
+
+        assert self._ctx is not None, "the gateway has not started"
+        response = await invoke(self._ctx, endpoint, body, headers)
+        return response.status_code, dict(response.headers), bytes(response.body)
+
     async def reclaim(self, endpoints: list[str] | None = None) -> int:
         """The ledger asks for idle tokens back (another gateway is short of them)."""
         if self._ctx is None or self._ctx.admission is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
+from typing import Mapping
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,15 +27,25 @@ MAX_CUSTOM_ATTRIBUTES = 1024
 async def invoke_endpoint(request: Request) -> Response:
     ctx: GatewayContext = request.app.state.ctx
     started = time.perf_counter()
+    return await invoke(ctx, request.path_params["name"], await request.body(), request.headers, started=started)
+
+
+async def invoke(
+    ctx: GatewayContext, name: str, body: bytes, headers: Mapping[str, str], *, started: float | None = None
+) -> Response:
+    """InvokeEndpoint, whatever the transport: HTTP here, an actor call from Python handles."""
+    started = time.perf_counter() if started is None else started
     request_id = new_request_id()
-    name = request.path_params["name"]
+    headers = Headers(headers) if not isinstance(headers, Headers) else headers
     try:
-        return await _invoke(ctx, request, name, request_id, started)
+        return await _invoke(ctx, name, body, headers, request_id, started)
     except ServiceError as error:
         return error_response(error, request_id, media_type=REST_JSON)
 
 
-async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: str, started: float) -> Response:
+async def _invoke(
+    ctx: GatewayContext, name: str, body: bytes, headers: Headers, request_id: str, started: float
+) -> Response:
     settings = ctx.settings
     route = await ctx.routes.lookup(name)
     if route is None:
@@ -42,11 +54,10 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
         raise ModelNotReadyException(
             f"Endpoint {name} is still being created; retry once its status is InService."
         )
-    route = choose_variant(route, request.headers.get(TARGET_VARIANT))
-    body = await request.body()
+    route = choose_variant(route, headers.get(TARGET_VARIANT))
     if len(body) > settings.max_payload_bytes:
         raise RuntimeValidationError(f"Request {request_id} has oversize body.")
-    custom_attributes = request.headers.get(CUSTOM_ATTRIBUTES)
+    custom_attributes = headers.get(CUSTOM_ATTRIBUTES)
     if custom_attributes is not None and (len(custom_attributes) > MAX_CUSTOM_ATTRIBUTES or not custom_attributes.isascii()):
         raise RuntimeValidationError(
             f"{CUSTOM_ATTRIBUTES} must be at most {MAX_CUSTOM_ATTRIBUTES} ASCII characters."
@@ -61,15 +72,17 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
             in_flight.inc()
             try:
                 with ctx.demand.track(route.endpoint_name):
+                    _provisioned_metrics(ctx, route, started=True)
                     reply = await ctx.invoker.invoke(
                         route, body,
-                        content_type=request.headers.get("content-type"),
-                        accept=request.headers.get("accept"),
+                        content_type=headers.get("content-type"),
+                        accept=headers.get("accept"),
                         custom_attributes=custom_attributes,
                         request_id=request_id,
                     )
             finally:
                 in_flight.dec()
+                _provisioned_metrics(ctx, route, started=False)
     except Throttled as throttled:
         metrics.throttles.labels(*labels, throttled.short_of).inc()
         raise _throttle_error(ctx, route, throttled) from None
@@ -104,6 +117,13 @@ async def _invoke(ctx: GatewayContext, request: Request, name: str, request_id: 
     if result.custom_attributes:
         headers[CUSTOM_ATTRIBUTES] = result.custom_attributes
     return Response(result.body, status_code=200, headers=headers)
+
+
+def _provisioned_metrics(ctx: GatewayContext, route: Route, *, started: bool) -> None:
+    ctx.metrics.observe_provisioned(
+        (route.endpoint_name, route.variant_name), ctx.demand.in_flight(route.endpoint_name),
+        route.provisioned_concurrency, started=started,
+    )
 
 
 def _admitted(ctx: GatewayContext, route: Route):

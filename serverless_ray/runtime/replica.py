@@ -50,8 +50,8 @@ class ModelReplica:
         self._handler = InferenceHandler.load(
             model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
         )
-        self._setup_seconds = time.perf_counter() - started
         self._ready_at = time.time()
+        self._setup_seconds = _setup_seconds(self._ready_at, time.perf_counter() - started)
 
     def invoke(
         self,
@@ -77,3 +77,15 @@ class ModelReplica:
             model_seconds=time.perf_counter() - started,
             setup_seconds=self._setup_seconds if cold else None,
         )
+
+
+def _setup_seconds(ready_at: float, load_seconds: float) -> float:
+    """ModelSetupTime: from the start of this replica's process (the compute) to a loaded
+    model. A process older than a few minutes was a reused idle worker: count the load only."""
+    try:
+        import psutil
+
+        since_process_start = ready_at - psutil.Process().create_time()
+    except Exception:  # no process information: the load is what we know
+        return load_seconds
+    return since_process_start if 0 <= since_process_start < 300 else load_seconds

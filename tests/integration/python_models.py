@@ -1,0 +1,24 @@
+"""Endpoints declared in Python, used by test_decorator.py (importable by the replicas)."""
+
+import os
+import time
+
+import serverless_ray
+
+
+@serverless_ray.endpoint(name="py-linear", memory_size_mb=1024, max_concurrency=2)
+class Linear:
+    def __init__(self):
+        self.weights = [0.5, -1.0, 2.0]
+        self.pid = os.getpid()
+
+    def __call__(self, request):
+        if isinstance(request, dict) and request.get("sleep"):
+            time.sleep(request["sleep"])
+            return {"slept": request["sleep"]}
+        return {"predictions": [sum(w * x for w, x in zip(self.weights, row)) for row in request], "pid": self.pid}
+
+
+@serverless_ray.endpoint(name="py-shout", memory_size_mb=1024, max_concurrency=1)
+def shout(text):
+    return text.upper() if isinstance(text, str) else text
