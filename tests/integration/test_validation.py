@@ -108,3 +108,34 @@ def test_unknown_operation_and_bad_json(platform):
     assert (status, header, body["__type"]) == (400, "UnknownOperationException", "UnknownOperationException")
     status, header, body = post("SageMaker.CreateModel", b"{not json")
     assert (status, body["__type"]) == (400, "SerializationException")
+
+
+def test_serverless_exclusions_over_the_wire(sm, deployer, model_urls):
+    before = _names(sm)
+    model = deployer.model(model_urls["linear"])
+    serverless = {"VariantName": "AllTraffic", "ModelName": model,
+                  "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": 1}}
+    message = _refused(sm.create_endpoint_config, EndpointConfigName=unique("c"), ProductionVariants=[serverless],
+                       AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": "s3://bucket/out"}})
+    assert message.endswith("Asynchronous inference (AsyncInferenceConfig) is not supported for serverless endpoints.")
+    message = _refused(sm.create_endpoint_config, EndpointConfigName=unique("c"), ProductionVariants=[
+        {**serverless, "InstanceType": "ml.g5.xlarge"}])
+    assert "GPU instance types are not supported for serverless endpoints" in message
+
+    # A model that is fine on its own but not for a serverless variant: refused when a
+    # serverless config names it, and (if replaced later) when the endpoint is created.
+    pipeline = unique("m")
+    sm.create_model(ModelName=pipeline, Containers=[
+        {"Image": "a", "ModelDataUrl": model_urls["linear"]}, {"Image": "b", "ModelDataUrl": model_urls["echo"]}])
+    deployer.models.append(pipeline)
+    message = _refused(sm.create_endpoint_config, EndpointConfigName=unique("c"), ProductionVariants=[
+        {**serverless, "ModelName": pipeline}])
+    assert "has 2 containers: inference pipelines are not supported for serverless endpoints" in message
+    config = deployer.config(model)
+    sm.delete_model(ModelName=model)
+    sm.create_model(ModelName=model, PrimaryContainer={
+        "Image": "a", "ModelDataUrl": model_urls["linear"], "Mode": "MultiModel"})
+    message = _refused(sm.create_endpoint, EndpointName=unique("ep"), EndpointConfigName=config)
+    assert "multi-model endpoints are not supported for serverless endpoints" in message
+    models, configs, endpoints = _names(sm)
+    assert (configs - before[1], endpoints - before[2]) == ({config}, set())
