@@ -40,7 +40,7 @@ ECHO = ROOT / "tests/integration/models/echo"
 
 def _clients(url: str):
     kw = dict(endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x",
-              config=Config(retries={"max_attempts": 1}, max_pool_connections=64))
+              config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, max_pool_connections=64))
     return boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
 
 

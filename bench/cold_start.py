@@ -134,7 +134,7 @@ def _deploy(sm, name: str, max_concurrency: int) -> None:
 
 def ours(platform: Platform, runs: int, warm: int, burst: int):
     sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
-                      aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"max_attempts": 1}))
+                      aws_access_key_id="x", aws_secret_access_key="x", config=Config(retries={"total_max_attempts": 1, "mode": "standard"}))
     _deploy(sm, "cold", max_concurrency=burst)
     sm.get_waiter("endpoint_in_service").wait(EndpointName="cold", WaiterConfig={"Delay": 1})
     endpoint = Endpoint(platform.url, "cold")

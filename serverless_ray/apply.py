@@ -65,7 +65,7 @@ def sagemaker_client(url: str, region: str = "us-east-1"):
         region_name=region,
         aws_access_key_id="serverless-ray",
         aws_secret_access_key="serverless-ray",
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
     )
 
 

@@ -105,7 +105,8 @@ def _client(service: str, url: str):
     return boto3.client(
         service, endpoint_url=url, region_name="us-east-1",
         aws_access_key_id="testing", aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1}, read_timeout=90),
+        # No retries: tests count throttles and errors exactly as the platform sent them.
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=90),
     )
 
 

@@ -30,18 +30,20 @@ def test_scales_to_zero_and_answers_a_cold_request(platform, runtime, deployer, 
 
 
 def test_concurrent_requests_each_get_a_replica(platform, runtime, deployer, model_urls):
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
 
     name = deployer.serverless(model_urls["echo"], max_concurrency=3)
-    body = json.dumps({"sleep": 5})  # longer than a replica takes to start here
-    with ThreadPoolExecutor(3) as pool:
-        replies = list(pool.map(
-            lambda _: json.loads(runtime.invoke_endpoint(
-                EndpointName=name, ContentType="application/json", Body=body)["Body"].read()),
-            range(3),
-        ))
-    # One invocation at a time per replica: three concurrent calls ran in three processes.
-    assert len({r["pid"] for r in replies}) == 3
+    body = json.dumps({"sleep": 8})
+    replies = []
+    threads = [threading.Thread(target=lambda: replies.append(json.loads(runtime.invoke_endpoint(
+        EndpointName=name, ContentType="application/json", Body=body)["Body"].read()))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    # One invocation at a time per replica: three in flight scale the endpoint out to three.
+    assert wait_for(lambda: replica_gauge(platform.url, name) == 3, timeout_s=30, what="three replicas")
+    for t in threads:
+        t.join()
+    assert len(replies) == 3
 
 
 def _metrics(url: str) -> str:
