@@ -23,17 +23,22 @@ from serverless_ray.store import Deployment
 
 @dataclass(frozen=True)
 class LaunchResult:
+    """Whether a deployment's variants run; if not, the FailureReason that says why."""
+
     ok: bool
     reason: str = ""
     running: dict[str, int] = field(default_factory=dict)  # app name → running replicas
 
 
 class Launcher:
+    """Starts and resizes the Serve applications of deployments (one per variant)."""
+
     def __init__(self, settings: PlatformSettings, backend: ServeBackend) -> None:
         self._settings = settings
         self._backend = backend
 
     def resources(self, variant: ProductionVariant) -> ReplicaResources:
+        """What one replica of ``variant`` reserves: memory-sized or the instance type's."""
         if variant.ServerlessConfig is not None:
             return self._backend.serverless_resources(variant.ServerlessConfig.MemorySizeInMB)
         assert variant.InstanceType is not None
