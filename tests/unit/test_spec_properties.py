@@ -117,8 +117,8 @@ MUTATIONS = {
         MaxConcurrency=d(st.integers(max_value=0) | st.integers(min_value=201))),
     "provisioned above max": lambda d, p: _variant(p)["ServerlessConfig"].update(
         ProvisionedConcurrency=_variant(p)["ServerlessConfig"]["MaxConcurrency"] + d(st.integers(1, 50))),
-    "memory not a number": lambda d, p: _variant(p)["ServerlessConfig"].update(MemorySizeInMB=d(st.text(min_size=1).filter(
-        lambda t: not t.strip().lstrip("+-").isdigit()))),
+    "memory not a number": lambda d, p: _variant(p)["ServerlessConfig"].update(MemorySizeInMB=d(st.sampled_from(
+        ["", "abc", "2 GB", "2048MB", "two", None, [], {}, 2048.5]))),
     "bad config name": lambda d, p: p.update(EndpointConfigName=d(st.text(max_size=80).filter(
         lambda t: not NAME.match(t)))),
     "bad variant name": lambda d, p: _variant(p).update(VariantName=d(st.text(max_size=80).filter(
