@@ -10,6 +10,7 @@ invocation, sets their replica counts (see ``serverless_ray.autoscaling``).
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,6 +53,10 @@ class ServeBackend:
         self._vcpu_per_gb = vcpu_per_gb
         # In-flight invocations may take up to the 60 s invocation timeout; let them finish.
         self._graceful_shutdown_timeout_s = graceful_shutdown_timeout_s
+        # Building a deployment pickles its router config by value, which registers and
+        # unregisters modules in a process-wide table: concurrent deploys (from worker
+        # threads) must not interleave.
+        self._deploying = threading.Lock()
 
     def serverless_resources(self, memory_size_mb: int) -> ReplicaResources:
         """What one replica of a serverless variant with ``memory_size_mb`` reserves."""
@@ -71,6 +76,14 @@ class ServeBackend:
         pip_requirements: list[str],
     ) -> None:
         """Start (or replace) ``app_name`` with ``initial_replicas`` replicas; returns at once."""
+        with self._deploying:
+            self._deploy(app_name, spec, resources=resources, initial_replicas=initial_replicas,
+                         pip_requirements=pip_requirements)
+
+    def _deploy(
+        self, app_name: str, spec: ReplicaSpec, *, resources: ReplicaResources, initial_replicas: int,
+        pip_requirements: list[str],
+    ) -> None:
         runtime_env: dict = {"env_vars": dict(spec.environment)}
         if pip_requirements:
             runtime_env["pip"] = list(pip_requirements)

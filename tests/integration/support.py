@@ -80,7 +80,15 @@ class Deployer:
 
 
 def wait_in_service(sm, name: str) -> None:
-    sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
+    """boto3's waiter, with the endpoint's FailureReason in the error if it failed."""
+    from botocore.exceptions import WaiterError
+
+    try:
+        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 180})
+    except WaiterError as exc:
+        reason = (exc.last_response or {}).get("FailureReason")
+        raise WaiterError(name=exc.kwargs.get("name"), reason=f"{exc.kwargs.get('reason')}; FailureReason: {reason}",
+                          last_response=exc.last_response) from None
 
 
 def replica_gauge(platform_url: str, endpoint: str) -> float | None:

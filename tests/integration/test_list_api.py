@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from support import unique
+from support import unique, wait_in_service
 
 
 def test_list_models_and_configs_paginate(sm, deployer, model_urls):
@@ -40,7 +40,7 @@ def test_list_endpoints_filters_and_pages(sm, deployer, model_urls):
     config = deployer.config(deployer.model(model_urls["linear"]))
     names = [deployer.endpoint(config, name=f"{tag}-{i}", wait=False) for i in range(3)]
     for name in names:
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        wait_in_service(sm, name)
 
     pages = list(sm.get_paginator("list_endpoints").paginate(
         NameContains=tag, SortBy="Name", SortOrder="Ascending", PaginationConfig={"PageSize": 2}))
