@@ -23,6 +23,13 @@ def _ledger():
     return ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
 
 
+def _in_flight(platform, endpoint: str) -> float | None:
+    import urllib.request
+
+    text = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
+    return metric_value(text, "serverless_ray_in_flight", endpoint_name=endpoint, variant_name="AllTraffic")
+
+
 def _tokens_held() -> int:
     return ray.get(_ledger().snapshot.remote())["total"]
 
@@ -115,13 +122,15 @@ def test_killed_entry_point_does_not_leak_slots(platform, runtime, deployer, mod
     assert [r[0] for r in results] == ["ok", "ok"]
 
 
-def test_raising_max_concurrency_keeps_in_flight_calls(runtime, deployer, model_urls, sm):
+def test_raising_max_concurrency_keeps_in_flight_calls(platform, runtime, deployer, model_urls, sm):
     model = deployer.model(model_urls["echo"])
     name = deployer.endpoint(deployer.config(model, max_concurrency=1))
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.update(r=_call(runtime, name, sleep=4)))
     worker.start()
-    wait_for(lambda: _call(runtime, name)[0] == "ThrottlingException", timeout_s=5, what="the slot taken")
+    # Only probe once the slow call holds the only slot, or the probe could take it first.
+    wait_for(lambda: _in_flight(platform, name) == 1, timeout_s=10, what="the slow call in flight")
+    assert _call(runtime, name)[0] == "ThrottlingException"
     sm.update_endpoint(EndpointName=name, EndpointConfigName=deployer.config(model, max_concurrency=2))
     wait_in_service(sm, name)
     assert _call(runtime, name)[0] == "ok"  # the new limit applies to new calls at once
