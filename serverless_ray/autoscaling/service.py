@@ -18,7 +18,7 @@ from serverless_ray.autoscaling.records import (
 )
 from serverless_ray.errors import ObjectNotFoundException, UnknownOperationException, ValidationException
 from serverless_ray.spec import autoscaling as shapes
-from serverless_ray.spec.listing import paginate
+from serverless_ray.spec.listing import page_body, paginate
 from serverless_ray.spec.validation import parse
 
 SERVICE_ROLE = (
@@ -117,7 +117,7 @@ class ScalingService:
         ]
         targets.sort(key=lambda t: t.created)
         page, token = paginate(targets, req)
-        return _page("ScalableTargets", [_target_shape(t) for t in page], token)
+        return page_body("ScalableTargets", [_target_shape(t) for t in page], token)
 
     # --- scaling policies --------------------------------------------------------------
 
@@ -149,16 +149,9 @@ class ScalingService:
 
     async def describe_scaling_policies(self, req: shapes.DescribeScalingPoliciesInput) -> dict[str, Any]:
         targets = {t.key: t for t in self._tables.targets.all()}
-        policies = [
-            p for p in self._tables.policies.all()
-            if p.target_key in targets and targets[p.target_key].namespace == req.ServiceNamespace
-            and (not req.PolicyNames or p.name in req.PolicyNames)
-            and (req.ResourceId is None or targets[p.target_key].resource_id == req.ResourceId)
-            and (req.ScalableDimension is None or targets[p.target_key].dimension == req.ScalableDimension)
-        ]
-        policies.sort(key=lambda p: p.created)
+        policies = _of_targets(self._tables.policies.all(), targets, req, req.PolicyNames)
         page, token = paginate(policies, req)
-        return _page("ScalingPolicies", [_policy_shape(p, targets[p.target_key]) for p in page], token)
+        return page_body("ScalingPolicies", [_policy_shape(p, targets[p.target_key]) for p in page], token)
 
     # --- scheduled actions -------------------------------------------------------------
 
@@ -208,16 +201,9 @@ class ScalingService:
 
     async def describe_scheduled_actions(self, req: shapes.DescribeScheduledActionsInput) -> dict[str, Any]:
         targets = {t.key: t for t in self._tables.targets.all()}
-        actions = [
-            a for a in self._tables.actions.all()
-            if a.target_key in targets and targets[a.target_key].namespace == req.ServiceNamespace
-            and (not req.ScheduledActionNames or a.name in req.ScheduledActionNames)
-            and (req.ResourceId is None or targets[a.target_key].resource_id == req.ResourceId)
-            and (req.ScalableDimension is None or targets[a.target_key].dimension == req.ScalableDimension)
-        ]
-        actions.sort(key=lambda a: a.created)
+        actions = _of_targets(self._tables.actions.all(), targets, req, req.ScheduledActionNames)
         page, token = paginate(actions, req)
-        return _page("ScheduledActions", [_action_shape(a, targets[a.target_key]) for a in page], token)
+        return page_body("ScheduledActions", [_action_shape(a, targets[a.target_key]) for a in page], token)
 
     # --- activities --------------------------------------------------------------------
 
@@ -231,7 +217,7 @@ class ScalingService:
         ]
         activities.sort(key=lambda a: a.start, reverse=True)
         page, token = paginate(activities, req)
-        return _page("ScalingActivities", [_activity_shape(a) for a in page], token)
+        return page_body("ScalingActivities", [_activity_shape(a) for a in page], token)
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -245,11 +231,19 @@ class ScalingService:
         return target
 
 
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {key: items}
-    if token:
-        body["NextToken"] = token
-    return body
+def _of_targets(records: list, targets: dict[str, ScalableTargetRecord], req: Any, names: list[str] | None) -> list:
+    """Policies or scheduled actions matching a Describe* request's filters, oldest first."""
+    kept = []
+    for record in records:
+        target = targets.get(record.target_key)
+        if (
+            target is not None and target.namespace == req.ServiceNamespace
+            and (not names or record.name in names)
+            and (req.ResourceId is None or target.resource_id == req.ResourceId)
+            and (req.ScalableDimension is None or target.dimension == req.ScalableDimension)
+        ):
+            kept.append(record)
+    return sorted(kept, key=lambda r: r.created)
 
 
 def _target_shape(t: ScalableTargetRecord) -> dict[str, Any]:

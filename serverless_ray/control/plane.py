@@ -30,7 +30,7 @@ from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec.arns import sagemaker_arn
 from serverless_ray.spec.endpoint import UpdateEndpointWeightsAndCapacitiesInput
 from serverless_ray.spec.hosting_rules import check_runnable, check_serverless_model
-from serverless_ray.spec.listing import filter_and_sort, paginate
+from serverless_ray.spec.listing import filter_and_sort, page_body, paginate
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord, Store
 
 Handler = Callable[[Any], Awaitable[dict[str, Any]]]
@@ -108,7 +108,7 @@ class ControlPlane:
     async def list_models(self, req: spec.ListInput) -> dict[str, Any]:
         items = filter_and_sort(self._store.models.all(), req, name=lambda r: r.name, created=lambda r: r.created)
         page, token = paginate(items, req)
-        return _page("Models", [describe.model_summary(r) for r in page], token)
+        return page_body("Models", [describe.model_summary(r) for r in page], token)
 
     # --- endpoint configs ------------------------------------------------------------
 
@@ -139,7 +139,7 @@ class ControlPlane:
             self._store.endpoint_configs.all(), req, name=lambda r: r.name, created=lambda r: r.created
         )
         page, token = paginate(items, req)
-        return _page("EndpointConfigs", [describe.endpoint_config_summary(r) for r in page], token)
+        return page_body("EndpointConfigs", [describe.endpoint_config_summary(r) for r in page], token)
 
     # --- endpoints -------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ class ControlPlane:
             modified=lambda r: r.modified, status=lambda r: r.status,
         )
         page, token = paginate(items, req)
-        return _page("Endpoints", [describe.endpoint_summary(r) for r in page], token)
+        return page_body("Endpoints", [describe.endpoint_summary(r) for r in page], token)
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -301,10 +301,3 @@ class ControlPlane:
 def _is_serverless(record: EndpointRecord) -> bool:
     deployment = record.current or record.pending
     return deployment is not None and deployment.config.is_serverless
-
-
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {key: items}
-    if token:
-        body["NextToken"] = token
-    return body

@@ -15,7 +15,7 @@ from serverless_ray.spec import ContainerDefinition, CreateModelInput
 from serverless_ray.spec.arns import sagemaker_arn
 from serverless_ray.spec.common import Tag
 from serverless_ray.spec.hosting_rules import is_foreign_package
-from serverless_ray.spec.listing import filter_and_sort, paginate
+from serverless_ray.spec.listing import filter_and_sort, page_body, paginate
 from serverless_ray.spec.registry import (
     CreateModelPackageGroupInput,
     CreateModelPackageInput,
@@ -94,7 +94,7 @@ class ModelRegistry:
             self._store.model_package_groups.all(), req, name=lambda g: g.name, created=lambda g: g.created
         )
         page, token = paginate(items, req)
-        return _page("ModelPackageGroupSummaryList", [await self.describe_group(
+        return page_body("ModelPackageGroupSummaryList", [await self.describe_group(
             ModelPackageGroupNameInput(ModelPackageGroupName=g.name)) for g in page], token)
 
     async def delete_group(self, req: ModelPackageGroupNameInput) -> dict[str, Any]:
@@ -155,7 +155,7 @@ class ModelRegistry:
         # Versions of one group share a name; the version number orders them.
         items = filter_and_sort(items, req, name=lambda p: f"{p.name}/{p.version or 0:09d}", created=lambda p: p.created)
         page, token = paginate(items, req)
-        return _page("ModelPackageSummaryList", [_package_summary(p) for p in page], token)
+        return page_body("ModelPackageSummaryList", [_package_summary(p) for p in page], token)
 
     async def update_package(self, req: UpdateModelPackageInput) -> dict[str, Any]:
         record = self._package(req.ModelPackageArn)
@@ -300,11 +300,4 @@ def _package_summary(record: ModelPackageRecord) -> dict[str, Any]:
         body["ModelApprovalStatus"] = record.approval
     if record.spec.ModelPackageDescription is not None:
         body["ModelPackageDescription"] = record.spec.ModelPackageDescription
-    return body
-
-
-def _page(key: str, items: list[dict[str, Any]], token: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {key: items}
-    if token:
-        body["NextToken"] = token
     return body

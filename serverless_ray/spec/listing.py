@@ -112,3 +112,11 @@ def _decode_token(token: str, digest: str) -> int:
             "The NextToken does not belong to this query; repeat the request with the same filters."
         )
     return offset
+
+
+def page_body(key: str, items: list, token: str | None) -> dict:
+    """A List*/Describe* response: ``{key: items}`` plus ``NextToken`` unless on the last page."""
+    body: dict = {key: items}
+    if token:
+        body["NextToken"] = token
+    return body
