@@ -32,7 +32,6 @@ import ray
 from botocore.config import Config
 from ray import serve
 
-from serverless_ray.control.actor import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 
@@ -175,19 +174,33 @@ def ours(platform: Platform, runs: int, warm: int, burst: int):
     return cold, warm_times, results, setup
 
 
-def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> tuple[float, list[tuple[str, float]]]:
+# The platform's own processes and Serve's controller, which works on its behalf; the
+# rest (raylet, GCS, log monitor, dashboard agent) are Ray's daemons.
+PLATFORM_PROCESSES = ("ray::PlatformController", "ray::Gateway", "ray::QuotaLedger", "ray::ServeController",
+                      "ray::StandbyReplica")
+
+
+def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> tuple[float, float, list[tuple[str, float]]]:
     """CPU (cores) this Ray cluster's processes use while ``endpoints`` endpoints sit at
-    zero, and the five processes that use most."""
+    zero: in all, in the platform's processes, and the processes that use most."""
     sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
                       aws_access_key_id="x", aws_secret_access_key="x")
-    for i in range(endpoints):
-        _deploy(sm, f"idle-{i}", max_concurrency=1)
-    for i in range(endpoints):
-        sm.get_waiter("endpoint_in_service").wait(EndpointName=f"idle-{i}", WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+    batch = 8  # creating loads each model once: not all at once on a small machine
+    for first in range(0, endpoints, batch):
+        names = [f"idle-{i}" for i in range(first, min(endpoints, first + batch))]
+        for name in names:
+            _deploy(sm, name, max_concurrency=1)
+        for name in names:
+            try:
+                sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 2, "MaxAttempts": 300})
+            except Exception:
+                reason = sm.describe_endpoint(EndpointName=name).get("FailureReason")
+                raise RuntimeError(f"endpoint {name} failed: {reason}") from None
     for i in range(endpoints):
         Endpoint(platform.url, f"idle-{i}").wait_replicas(lambda n: n == 0)
     time.sleep(5)
     procs = _cluster_processes()
+    print(f"measuring the idle cost of {endpoints} endpoints for {seconds:.0f} s", flush=True)
     before = {p.pid: _cpu(p) for p in procs}
     time.sleep(seconds)
     used: dict[str, float] = {}
@@ -196,8 +209,9 @@ def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> tupl
         if now is not None and before[p.pid] is not None:
             name = _name(p)
             used[name] = used.get(name, 0.0) + (now - before[p.pid]) / seconds
-    top = sorted(used.items(), key=lambda kv: -kv[1])[:5]
-    return sum(used.values()), top
+    top = sorted(used.items(), key=lambda kv: -kv[1])[:6]
+    platform_share = sum(v for k, v in used.items() if k.startswith(PLATFORM_PROCESSES))
+    return sum(used.values()), platform_share, top
 
 
 def _cluster_processes() -> list[psutil.Process]:
@@ -226,7 +240,8 @@ def _name(process: psutil.Process) -> str:
         return "?"
     if cmd and cmd[0].startswith("ray::"):
         return cmd[0].split(".")[0]
-    return Path(cmd[1] if len(cmd) > 1 and cmd[0].endswith("python") else cmd[0]).name if cmd else "?"
+    scripts = [part for part in cmd if part.endswith(".py")]
+    return Path(scripts[0] if scripts else cmd[0]).name if cmd else "?"
 
 
 def main() -> None:
@@ -238,9 +253,10 @@ def main() -> None:
     parser.add_argument("--warm-pool-size", type=int, default=PlatformSettings().warm_pool_size)
     parser.add_argument("--skip-bare", action="store_true", help="do not measure bare Ray Serve")
     args = parser.parse_args()
-    ray.init(address="local", include_dashboard=False, namespace=NAMESPACE, log_to_driver=False, num_cpus=16)
-    settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2,
-                                warm_pool_size=args.warm_pool_size)
+    # The platform starts its embedded Ray as `serverless-ray up` does.
+    settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2, num_cpus=16,
+                                warm_pool_size=args.warm_pool_size,
+                                max_endpoints=max(50, args.idle_endpoints + 1))  # the idle ones + "cold"
     platform = Platform(settings).start()
     s = lambda x: f"{x * 1000:.0f} ms"  # noqa: E731
     try:
@@ -259,10 +275,12 @@ def main() -> None:
               f"= {max(burst) / statistics.median(cold):.1f} x a single cold start", flush=True)
         idle = ""
         if args.idle_endpoints:
-            cpu, top = idle_cost(platform, args.idle_endpoints)
-            idle = f"; {args.idle_endpoints} idle endpoints cost {cpu * 100:.1f}% of one core"
-            print(f"idle cost: {args.idle_endpoints} endpoints scaled to zero: {cpu * 100:.1f}% of one core "
-                  f"(every process of this Ray cluster, over 60 s); most: "
+            cpu, own, top = idle_cost(platform, args.idle_endpoints)
+            idle = (f"; {args.idle_endpoints} idle endpoints cost {own * 100:.1f}% of one core in the platform "
+                    f"({cpu * 100:.1f}% with Ray's daemons)")
+            print(f"idle cost: {args.idle_endpoints} endpoints scaled to zero, over 60 s: platform processes "
+                  f"(controller, entry point, quota ledger, Serve controller, standbys) {own * 100:.1f}% of one core; "
+                  f"every process of this Ray cluster {cpu * 100:.1f}%; most: "
                   + ", ".join(f"{name} {share * 100:.1f}%" for name, share in top), flush=True)
         ratio = f" vs bare Serve {s(statistics.median(bare_cold))} (ratio {statistics.median(cold) / statistics.median(bare_cold):.3f})" if bare_cold else ""
         print(f"SUMMARY cold median {s(statistics.median(cold))}{ratio}; cold minus model load "
@@ -270,8 +288,6 @@ def main() -> None:
               f"burst {args.burst} p100 {s(max(burst))} ({max(burst) / statistics.median(cold):.1f} x cold){idle}")
     finally:
         platform.stop()
-        serve.shutdown()
-        ray.shutdown()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ and the entry point on this node. Used by ``serverless-ray up`` and by the tests
 from __future__ import annotations
 
 import logging
+import os
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -51,6 +52,10 @@ class Platform:
     def start(self) -> "Platform":
         if not ray.is_initialized():
             self._owns_ray = True
+            # Read by Serve's controller when it starts, inherited from this process.
+            os.environ.setdefault(
+                "RAY_SERVE_CONTROL_LOOP_INTERVAL_S", str(self.settings.serve_control_loop_interval_s)
+            )
             ray.init(
                 # "local": an embedded cluster of our own, even if `ray start` ran on this machine.
                 address=self.settings.ray_address or "local",

@@ -55,6 +55,13 @@ class PlatformSettings(BaseModel):
     enforce_concurrency_limits: bool = Field(
         True, description="Throttle invocations beyond MaxConcurrency and the account pool."
     )
+    serve_control_loop_interval_s: float = Field(
+        0.5, gt=0, le=10,
+        description="How often Serve's controller reconciles (Serve's default is 0.1 s). Its "
+        "work grows with the number of endpoints even when all are idle; cold starts do not "
+        "wait for it (standbys answer them). Applied to the Ray cluster the platform starts; "
+        "a joined cluster takes RAY_SERVE_CONTROL_LOOP_INTERVAL_S from its own environment.",
+    )
     warm_pool_size: int = Field(
         2, ge=0, le=64,
         description="Model-less standby replicas kept started on each node; a cold endpoint's "

@@ -55,6 +55,9 @@ class Autoscaler:
         self._report_ttl_s = report_ttl_s
         self._clock = clock
         self._endpoints: dict[str, _Tracked] = {}
+        # Grows with every demand report and target change: lets observers (the replica
+        # gauge) do nothing while nothing happens.
+        self.changes = 0
 
     def track(self, endpoint: str, *, app_name: str, floor: int, cap: int, running: int) -> None:
         """Start managing ``endpoint`` served by ``app_name`` that now runs ``running`` replicas.
@@ -70,9 +73,11 @@ class Autoscaler:
             tracked.reports = previous.reports
         tracked.window.observe(running, self._clock())
         self._endpoints[key] = tracked
+        self.changes += 1
 
     def untrack(self, endpoint: str) -> None:
         self._endpoints.pop(endpoint.lower(), None)
+        self.changes += 1
 
     def set_limits(self, endpoint: str, *, floor: int | None = None, cap: int | None = None) -> None:
         tracked = self._endpoints.get(endpoint.lower())
@@ -92,9 +97,14 @@ class Autoscaler:
         tracked = self._endpoints.get(endpoint.lower())
         return tracked.target if tracked else None
 
+    def targets(self) -> dict[str, int | None]:
+        """Replica target of every tracked endpoint, by application name."""
+        return {tracked.app_name: tracked.target for tracked in self._endpoints.values()}
+
     async def report(self, gateway_id: str, reports: dict[str, DemandReport]) -> None:
         """Take an entry point's demand reports and scale up at once where needed."""
         now = self._clock()
+        self.changes += 1
         for endpoint, report in reports.items():
             tracked = self._endpoints.get(endpoint.lower())
             if tracked is None:
@@ -122,6 +132,7 @@ class Autoscaler:
         if desired == tracked.target:
             return
         previous, tracked.target = tracked.target, desired
+        self.changes += 1
         try:
             await self._apply(tracked.app_name, desired)
         except Exception:  # the next tick retries

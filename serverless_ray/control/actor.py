@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import ray
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 CONTROLLER_NAME = "serverless-ray-controller"
 NAMESPACE = "serverless-ray"
 HOUSEKEEPING_INTERVAL_S = 1.0
+GAUGE_IDLE_REFRESH_S = 15.0
 
 
 @ray.remote(num_cpus=0, max_concurrency=1000)
@@ -57,6 +59,9 @@ class PlatformController:
         )
         self._metrics = PlatformMetrics()
         self._housekeeping: asyncio.Task | None = None
+        self._gauge_converged = False
+        self._gauge_seen: tuple[int, int] = (-1, -1)
+        self._gauge_due = 0.0
 
     async def start(self) -> None:
         await self._rollout.reconcile_all()
@@ -122,7 +127,21 @@ class PlatformController:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
     async def _refresh_replica_gauge(self) -> None:
+        """Replica counts and utilization for /metrics, read from Serve only when they may
+        have changed: while some endpoint's replicas differ from its target, after demand
+        or a target moved, and otherwise once every ``GAUGE_IDLE_REFRESH_S`` (a replica
+        that died). Asking Serve costs in proportion to the number of endpoints."""
+        now = time.monotonic()
+        seen = (self._autoscaler.changes, self._routes.version)
+        if self._gauge_converged and seen == self._gauge_seen and now < self._gauge_due:
+            return
+        self._gauge_seen, self._gauge_due = seen, now + GAUGE_IDLE_REFRESH_S
         states = await asyncio.to_thread(self._backend.app_states)
+        targets = self._autoscaler.targets()
+        self._gauge_converged = all(
+            target is None or (states.get(app) is not None and states[app].running_replicas == target)
+            for app, target in targets.items()
+        )
         counts: dict[tuple[str, str], int] = {}
         utilization: dict[tuple[str, str], float] = {}
         for route in self._routes.snapshot()[1].values():

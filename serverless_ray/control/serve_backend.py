@@ -121,16 +121,24 @@ class ServeBackend:
         )
 
     def app_states(self) -> dict[str, AppState]:
-        """State of every platform application Serve knows."""
+        """State of every platform application Serve knows.
+
+        Read from Serve's details as plain data: ``serve.status()`` parses them into
+        config models, which re-pickles every deployment's request router (costly with
+        many endpoints, and racy against a deploy in another thread of this process).
+        """
         states: dict[str, AppState] = {}
-        for name, app in serve.status().applications.items():
+        details = _get_global_client().get_serve_details()
+        for name, app in (details.get("applications") or {}).items():
             if not is_platform_app(name):
                 continue
-            deployment = app.deployments.get(DEPLOYMENT_NAME)
-            running = int(deployment.replica_states.get("RUNNING", 0)) if deployment else 0
+            deployment = (app.get("deployments") or {}).get(DEPLOYMENT_NAME)
+            running = 0
+            if deployment:
+                running = sum(1 for r in deployment.get("replicas") or () if _value(r.get("state")) == "RUNNING")
             # The deployment's message carries the replica's traceback; the app's only a summary.
-            message = (deployment.message if deployment else "") or app.message
-            states[name] = AppState(status=_status(str(app.status)), message=message, running_replicas=running)
+            message = (deployment.get("message") if deployment else "") or app.get("message") or ""
+            states[name] = AppState(status=_status(_value(app.get("status"))), message=message, running_replicas=running)
         return states
 
     def delete(self, app_name: str) -> None:
@@ -170,6 +178,11 @@ class ServeBackend:
             if loop.time() > deadline:
                 return AppState("failed", f"timed out after {timeout_s:.0f} s; last status {state.status}: {state.message}", 0)
             await asyncio.sleep(poll_s)
+
+
+def _value(enum_or_str) -> str:
+    """``ApplicationStatus.RUNNING`` and ``"RUNNING"`` alike → ``"RUNNING"``."""
+    return str(getattr(enum_or_str, "value", enum_or_str))
 
 
 def _status(serve_status: str) -> AppStatus:

@@ -24,7 +24,13 @@ from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, LedgerActorClie
 from serverless_ray.settings import PlatformSettings
 
 
-@ray.remote(num_cpus=0, max_concurrency=100_000)
+# Serve's handles re-record their own gauges every 100 ms by default, each of them: with
+# a handle per endpoint that is most of an idle entry point's CPU. Ray exports metrics
+# every few seconds anyway.
+_HANDLE_METRICS_ENV = {"RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "5000"}
+
+
+@ray.remote(num_cpus=0, max_concurrency=100_000, runtime_env={"env_vars": _HANDLE_METRICS_ENV})
 class Gateway:
     def __init__(self, settings: PlatformSettings, gateway_id: str) -> None:
         self._settings = settings

@@ -92,7 +92,7 @@ async def _invoke(
     total_us = (time.perf_counter() - started) * 1e6
     model_us = reply.model_seconds * 1e6
     metrics.model_latency.labels(*labels).observe(model_us)
-    metrics.overhead_latency.labels(*labels, str(reply.setup_seconds is not None).lower()).observe(
+    metrics.overhead_latency.labels(*labels, str(reply.cold).lower()).observe(
         max(0.0, total_us - model_us)
     )
     if reply.setup_seconds is not None:

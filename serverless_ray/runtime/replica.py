@@ -48,9 +48,11 @@ class ReplicaReply:
 
     result: InvocationResult
     model_seconds: float
-    # Set when this invocation waited for the replica to start (a cold start): how long
-    # the replica took to fetch and load its model.
+    # Set on the first invocation that waited for this replica to start: how long the
+    # replica took to fetch and load its model (one ModelSetupTime sample per start).
     setup_seconds: float | None = None
+    # The invocation waited for a replica to start (a cold start).
+    cold: bool = False
     # Answered by a standby that adopted the model (the endpoint had no running replica).
     standby: bool = False
 
@@ -77,6 +79,7 @@ class ModelReplica:
         self.setup_seconds = (
             _setup_seconds(self._ready_at, load_seconds) if setup_from_process_start else load_seconds
         )
+        self._setup_reported = False
 
     def invoke(
         self,
@@ -97,10 +100,15 @@ class ModelReplica:
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
+        # ModelSetupTime is one sample per start: only the first call that waited for it
+        # reports it (others that waited too are still cold in OverheadLatency).
+        report_setup = cold and not self._setup_reported
+        self._setup_reported = self._setup_reported or report_setup
         return ReplicaReply(
             result=result,
             model_seconds=time.perf_counter() - started,
-            setup_seconds=self.setup_seconds if cold else None,
+            setup_seconds=self.setup_seconds if report_setup else None,
+            cold=cold,
         )
 
 

@@ -1,0 +1,51 @@
+"""ModelReplica and StandbyReplica's model: cold calls, one ModelSetupTime sample per start."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
+from serverless_ray.runtime.standby import NotAdoptable, StandbyReplica
+
+from runtime_testutil import write_model_dir
+
+INFERENCE = """
+    def model_fn(model_dir):
+        return "ok"
+
+    def transform_fn(model, body, content_type, accept):
+        return model, "text/plain"
+"""
+
+
+def spec(tmp_path, files=None) -> ReplicaSpec:
+    model = write_model_dir(tmp_path / "model", files or {"code/inference.py": INFERENCE})
+    return ReplicaSpec("ep", "AllTraffic", str(model), str(tmp_path / "cache"))
+
+
+def test_only_the_first_cold_call_reports_the_setup_time(tmp_path):
+    sent_before_ready = time.time()
+    replica = ModelReplica(spec(tmp_path), setup_from_process_start=False)
+    first = replica.invoke(b"x", "text/plain", None, None, "r1", sent_before_ready)
+    second = replica.invoke(b"x", "text/plain", None, None, "r2", sent_before_ready)
+    warm = replica.invoke(b"x", "text/plain", None, None, "r3", time.time())
+    assert first.cold and first.setup_seconds is not None and 0 <= first.setup_seconds < 10
+    assert second.cold and second.setup_seconds is None  # waited too, but the start is counted once
+    assert not warm.cold and warm.setup_seconds is None
+    assert first.result.body == b"ok"
+
+
+def test_a_standby_adopts_once_and_refuses_models_with_requirements(tmp_path):
+    standby = StandbyReplica.__ray_actor_class__(preload=("json", "no_such_module_anywhere"))
+    with pytest.raises(RuntimeError):
+        standby.invoke(b"x", "text/plain", None, None, "r", None)
+    assert standby.adopt(spec(tmp_path)) >= 0
+    assert standby.invoke(b"x", "text/plain", None, None, "r", None).result.body == b"ok"
+    with pytest.raises(RuntimeError):
+        standby.adopt(spec(tmp_path))
+
+    needs = spec(tmp_path / "other", {"code/inference.py": INFERENCE, "code/requirements.txt": "tinydep\n"})
+    with pytest.raises(NotAdoptable):
+        StandbyReplica.__ray_actor_class__().adopt(needs)
