@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="tag what is created as NAME's; refuse to take over endpoints NAME did not create")
     apply.add_argument("--prune", action="store_true",
                        help="delete the endpoints NAME created that the file no longer declares (needs --owner)")
+    down = commands.add_parser(
+        "down", help="stop the platform running on a Ray cluster (e.g. one a Serve config started)")
+    down.add_argument("--address", default="auto", help="the Ray cluster (default: the one on this machine)")
     return parser
 
 
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "up":
         return _up(args)
+    if args.command == "down":
+        return _down(args)
     from serverless_ray.declarative import apply_file
 
     if args.prune and not args.owner:
@@ -92,6 +97,20 @@ def _up(args: argparse.Namespace) -> int:
     finally:
         print("serverless-ray: stopping", flush=True)
         platform.stop()
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    import ray
+
+    from serverless_ray.control.actor import NAMESPACE
+    from serverless_ray.serve_app import stop_platform
+
+    ray.init(address=args.address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+    if not stop_platform():
+        print("serverless-ray: no platform is running on this Ray cluster", file=sys.stderr)
+        return 1
+    print("serverless-ray: stopped (the state directory keeps every endpoint)", flush=True)
     return 0
 
 

@@ -65,6 +65,24 @@ class PlatformKeeper:
         return self._gateways
 
 
+def stop_platform() -> bool:
+    """Delete every keeper application (else Serve would start the platform again), then
+    stop the platform; False if no platform was running."""
+    try:
+        applications = serve.status().applications
+    except Exception:  # Serve is not running: no keeper either
+        applications = {}
+    for name, status in applications.items():
+        if PlatformKeeper.name in status.deployments:
+            serve.delete(name)
+    try:
+        platform = Platform.attach()
+    except ValueError:
+        return False
+    platform.stop()
+    return True
+
+
 def app(args: ServeAppArgs) -> serve.Application:
     """Serve application builder; Serve validates ``args`` against :class:`ServeAppArgs`."""
     return PlatformKeeper.bind(args)

@@ -23,6 +23,7 @@ from support import Deployer, wait_for
 from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE
 from serverless_ray.declarative import OWNER_TAG
 from serverless_ray.platform import Platform
+from serverless_ray.serve_app import stop_platform
 
 REPO = Path(__file__).parents[2]
 EXAMPLE = REPO / "deployments" / "serverless.yaml"
@@ -83,11 +84,8 @@ def keeper(platform, tmp_path_factory):
         assert _app_status()[0] == "RUNNING", _app_status()[1]
         yield {"state_dir": state_dir, "platform": Platform.attach()}
     finally:
-        serve.delete(APP)
-        try:
-            Platform.attach().stop()
-        except ValueError:
-            pass
+        assert stop_platform()  # what `serverless-ray down` does
+        assert APP not in serve.status().applications
         platform.restart_stopped()
 
 
