@@ -1,5 +1,6 @@
 """The Serve config path: `serve run deployments/serverless.yaml`, then a declarative
-deploy of the edited file, as `serve deploy` sends it.
+deploy of the edited file, as `serve deploy` sends it. (How bad `args` fail a deploy is
+in tests/unit/test_serve_app_args.py: Serve validates them before any replica starts.)
 
 The session's platform makes way for the one the keeper application starts (one
 platform per cluster) and comes back afterwards on its own state directory.
@@ -162,18 +163,3 @@ def test_deploying_the_edited_file_adds_changes_and_removes_only_its_endpoints(k
         assert runtime.invoke_endpoint(EndpointName=user_endpoint, ContentType="application/json", Body="{}")
     finally:
         users.cleanup()
-
-
-def test_invalid_args_fail_the_deploy_naming_the_field(keeper):
-    broken = _example(keeper["state_dir"])
-    broken["applications"][0]["args"]["endpoints"][0]["memory_size_mb"] = 1536
-    _deploy(broken)
-    wait_for(lambda: _app_status()[0] == "DEPLOY_FAILED", timeout_s=60, what="the deploy to fail")
-    message = _app_status()[1]
-    assert "endpoints.0.memory_size_mb" in message and "1024, 2048, 3072, 4096, 5120, 6144" in message
-
-
-def test_the_example_is_a_valid_serve_config():
-    config = ServeDeploySchema.model_validate(yaml.safe_load(EXAMPLE.read_text()))
-    assert config.applications[0].import_path == "serverless_ray.serve_app:app"
-    assert [e["name"] for e in config.applications[0].args["endpoints"]] == ["example-linear", "example-linear-large"]
