@@ -44,7 +44,7 @@ def attach_or_start(settings: PlatformSettings) -> Platform:
     return Platform(settings).start(detached=True, node_id=head)
 
 
-@serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0}, max_ongoing_requests=4)
+@serve.deployment(num_replicas=1, ray_actor_options={"num_cpus": 0})
 class PlatformKeeper:
     """Keeps the platform running and its declared endpoints applied."""
 
@@ -53,16 +53,11 @@ class PlatformKeeper:
         platform = attach_or_start(args.platform)
         owner = args.owner or serve.get_replica_context().app_name
         apply_declarations(args.resolved_endpoints(), platform.url, owner=owner, prune=True, echo=log.info)
-        self._gateways = {node: info.url for node, info in platform.gateways().items()}
 
     def check_health(self) -> None:
         # A platform that is gone (its controller died) makes this replica unhealthy, so
         # Serve replaces it and the new keeper starts the platform again from its state.
         ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
-
-    def gateways(self) -> dict[str, str]:
-        """Node id → URL of the entry points when the endpoints were last applied."""
-        return self._gateways
 
 
 def stop_platform() -> bool:
