@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--burst-size", type=int, default=12)
     parser.add_argument("--limit", type=int, default=4)
     args = parser.parse_args()
-    ray.init(include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     try:
         on, off = bench_throughput(args.seconds)
         print(f"throughput, 4 clients, MaxConcurrency 4: quotas on {on:.0f} req/s, off {off:.0f} req/s, "

@@ -3,15 +3,17 @@
 Measures, on one trivial model:
 * bare Ray Serve: a plain deployment with ``min_replicas=0`` and default autoscaling
   settings, deployed at zero replicas and called through a deployment handle;
-* serverless-ray: an endpoint scaled to zero, called over HTTP through the gateway;
+* serverless-ray: an endpoint scaled to zero (no replica, no standby holding its model),
+  called over HTTP through the gateway; ``--warm-pool-size 0`` measures the path without
+  standbys (Serve starts a replica while the request waits);
 * a burst of N concurrent requests to a scaled-to-zero endpoint;
 * warm latency p50/p99 of both;
 * optionally (``--idle-endpoints 50``) the CPU that many idle, scaled-to-zero endpoints
-  cost the platform, Serve's controller and Ray over a minute.
+  cost this Ray cluster's processes over a minute, and which processes spend it.
 
 Prints the figures and one summary line; asserts nothing. Usage::
 
-    .venv/bin/python bench/cold_start.py [--runs 3] [--burst 8] [--idle-endpoints 0]
+    .venv/bin/python bench/cold_start.py [--runs 5] [--burst 8] [--idle-endpoints 0] [--warm-pool-size 2]
 """
 
 from __future__ import annotations
@@ -96,23 +98,36 @@ class Endpoint:
             raise RuntimeError(f"HTTP {response.status}: {body[:300]!r}")
         return elapsed
 
-    def replicas(self) -> float:
+    def metrics(self) -> str:
         import urllib.request
 
-        for line in urllib.request.urlopen(f"{self.url}/metrics").read().decode().splitlines():
+        return urllib.request.urlopen(f"{self.url}/metrics").read().decode()
+
+    def replicas(self) -> float:
+        for line in self.metrics().splitlines():
             if line.startswith("serverless_ray_replicas{") and f'"{self.name}"' in line:
                 return float(line.rsplit(" ", 1)[1])
         return -1
+
+    def standbys(self, state: str) -> float:
+        for line in self.metrics().splitlines():
+            if line.startswith(f'serverless_ray_standby_replicas{{state="{state}"}}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0
 
     def wait_replicas(self, predicate) -> None:
         while not predicate(self.replicas()):
             time.sleep(0.2)
 
+    def wait_cold(self, pool_size: int) -> None:
+        """Until nothing holds the model: no replica, and every standby back to idle."""
+        while not (self.replicas() == 0 and self.standbys("in_use") == 0 and self.standbys("idle") >= pool_size):
+            time.sleep(0.2)
+        time.sleep(1)
+
     def setup_seconds(self) -> list[float]:
         """ModelSetupTime samples (sum/count) from /metrics."""
-        import urllib.request
-
-        text = urllib.request.urlopen(f"{self.url}/metrics").read().decode()
+        text = self.metrics()
         total = count = 0.0
         for line in text.splitlines():
             if f'endpoint_name="{self.name}"' not in line:
@@ -138,24 +153,31 @@ def ours(platform: Platform, runs: int, warm: int, burst: int):
     _deploy(sm, "cold", max_concurrency=burst)
     sm.get_waiter("endpoint_in_service").wait(EndpointName="cold", WaiterConfig={"Delay": 1})
     endpoint = Endpoint(platform.url, "cold")
+    pool_size = platform.settings.warm_pool_size
     cold = []
     for _ in range(runs):
-        endpoint.wait_replicas(lambda n: n == 0)
+        endpoint.wait_cold(pool_size)
         cold.append(endpoint.invoke())
-        endpoint.wait_replicas(lambda n: n >= 1)
+    setup = endpoint.setup_seconds()
+    # Warm: keep calling until Serve's own replica runs, then measure on it.
     conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=60)
+    while endpoint.replicas() < 1:
+        endpoint.invoke(conn)
+        time.sleep(0.2)
     warm_times = [endpoint.invoke(conn) for _ in range(warm)]
-    endpoint.wait_replicas(lambda n: n == 0)
+    endpoint.wait_cold(pool_size)
     results: list[float] = []
     threads = [threading.Thread(target=lambda: results.append(endpoint.invoke())) for _ in range(burst)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return cold, warm_times, results, endpoint.setup_seconds()
+    return cold, warm_times, results, setup
 
 
-def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> float:
+def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> tuple[float, list[tuple[str, float]]]:
+    """CPU (cores) this Ray cluster's processes use while ``endpoints`` endpoints sit at
+    zero, and the five processes that use most."""
     sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
                       aws_access_key_id="x", aws_secret_access_key="x")
     for i in range(endpoints):
@@ -165,54 +187,87 @@ def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> floa
     for i in range(endpoints):
         Endpoint(platform.url, f"idle-{i}").wait_replicas(lambda n: n == 0)
     time.sleep(5)
-    procs = [p for p in psutil.process_iter(["cmdline"]) if _is_platform(p)]
-    before = {p.pid: p.cpu_times() for p in procs}
+    procs = _cluster_processes()
+    before = {p.pid: _cpu(p) for p in procs}
     time.sleep(seconds)
-    used = 0.0
+    used: dict[str, float] = {}
     for p in procs:
-        try:
-            now = p.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        used += (now.user + now.system) - (before[p.pid].user + before[p.pid].system)
-    return used / seconds
+        now = _cpu(p)
+        if now is not None and before[p.pid] is not None:
+            name = _name(p)
+            used[name] = used.get(name, 0.0) + (now - before[p.pid]) / seconds
+    top = sorted(used.items(), key=lambda kv: -kv[1])[:5]
+    return sum(used.values()), top
 
 
-def _is_platform(process: psutil.Process) -> bool:
-    cmd = " ".join(process.info.get("cmdline") or [])
-    return any(k in cmd for k in ("ray::", "raylet", "gcs_server", "ServeController", "dashboard", "log_monitor"))
+def _cluster_processes() -> list[psutil.Process]:
+    """The processes of the Ray cluster this script started (not other clusters on the host)."""
+    node = ray._private.worker._global_node
+    roots = [psutil.Process(info.process.pid) for infos in node.all_processes.values() for info in infos]
+    procs = {p.pid: p for p in roots}
+    for root in roots:
+        for child in root.children(recursive=True):
+            procs[child.pid] = child
+    return list(procs.values())
+
+
+def _cpu(process: psutil.Process) -> float | None:
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return None
+    return times.user + times.system
+
+
+def _name(process: psutil.Process) -> str:
+    try:
+        cmd = process.cmdline()
+    except psutil.NoSuchProcess:
+        return "?"
+    if cmd and cmd[0].startswith("ray::"):
+        return cmd[0].split(".")[0]
+    return Path(cmd[1] if len(cmd) > 1 and cmd[0].endswith("python") else cmd[0]).name if cmd else "?"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warm", type=int, default=300)
     parser.add_argument("--burst", type=int, default=8)
     parser.add_argument("--idle-endpoints", type=int, default=0)
+    parser.add_argument("--warm-pool-size", type=int, default=PlatformSettings().warm_pool_size)
+    parser.add_argument("--skip-bare", action="store_true", help="do not measure bare Ray Serve")
     args = parser.parse_args()
-    ray.init(include_dashboard=False, namespace=NAMESPACE, log_to_driver=False, num_cpus=16)
-    platform = Platform(PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2)).start()
+    ray.init(address="local", include_dashboard=False, namespace=NAMESPACE, log_to_driver=False, num_cpus=16)
+    settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2,
+                                warm_pool_size=args.warm_pool_size)
+    platform = Platform(settings).start()
+    s = lambda x: f"{x * 1000:.0f} ms"  # noqa: E731
     try:
-        bare_cold, bare_warm = bare_serve(args.runs, args.warm)
+        bare_cold, bare_warm = ([], []) if args.skip_bare else bare_serve(args.runs, args.warm)
+        if bare_cold:
+            print(f"bare Ray Serve defaults: cold median {s(statistics.median(bare_cold))} "
+                  f"(min {s(min(bare_cold))}, max {s(max(bare_cold))}); warm p50 {s(_pct(bare_warm, .5))}, "
+                  f"p99 {s(_pct(bare_warm, .99))} (handle from the driver)", flush=True)
         cold, warm, burst, setup = ours(platform, args.runs, args.warm, args.burst)
-        s = lambda x: f"{x * 1000:.0f} ms"  # noqa: E731
-        print(f"bare Ray Serve defaults: cold median {s(statistics.median(bare_cold))} "
-              f"(min {s(min(bare_cold))}, max {s(max(bare_cold))}); warm p50 {s(_pct(bare_warm, .5))}, "
-              f"p99 {s(_pct(bare_warm, .99))} (handle from the driver)")
-        print(f"serverless-ray: cold median {s(statistics.median(cold))} (min {s(min(cold))}, max {s(max(cold))}); "
-              f"warm p50 {s(_pct(warm, .5))}, p99 {s(_pct(warm, .99))} (HTTP through the gateway); "
-              f"ModelSetupTime mean {s(statistics.mean(setup)) if setup else 'n/a'}")
+        model_load = statistics.mean(setup) if setup else 0.0
+        print(f"serverless-ray (warm pool {args.warm_pool_size}): cold median {s(statistics.median(cold))} "
+              f"(min {s(min(cold))}, max {s(max(cold))}); ModelSetupTime mean {s(model_load)}; "
+              f"cold minus ModelSetupTime {s(statistics.median(cold) - model_load)}; "
+              f"warm p50 {s(_pct(warm, .5))}, p99 {s(_pct(warm, .99))} (HTTP through the gateway)", flush=True)
         print(f"burst of {args.burst} concurrent cold requests: all answered, p100 {s(max(burst))} "
-              f"= {max(burst) / statistics.median(cold):.1f} x a single cold start")
+              f"= {max(burst) / statistics.median(cold):.1f} x a single cold start", flush=True)
         idle = ""
         if args.idle_endpoints:
-            cpu = idle_cost(platform, args.idle_endpoints)
+            cpu, top = idle_cost(platform, args.idle_endpoints)
             idle = f"; {args.idle_endpoints} idle endpoints cost {cpu * 100:.1f}% of one core"
             print(f"idle cost: {args.idle_endpoints} endpoints scaled to zero: {cpu * 100:.1f}% of one core "
-                  "(all Ray, Serve and platform processes, over 60 s)")
-        print(f"SUMMARY cold median {s(statistics.median(cold))} vs bare Serve {s(statistics.median(bare_cold))} "
-              f"(ratio {statistics.median(cold) / statistics.median(bare_cold):.2f}); warm p50 {s(_pct(warm, .5))}; "
-              f"burst {args.burst} p100 {s(max(burst))}{idle}")
+                  f"(every process of this Ray cluster, over 60 s); most: "
+                  + ", ".join(f"{name} {share * 100:.1f}%" for name, share in top), flush=True)
+        ratio = f" vs bare Serve {s(statistics.median(bare_cold))} (ratio {statistics.median(cold) / statistics.median(bare_cold):.3f})" if bare_cold else ""
+        print(f"SUMMARY cold median {s(statistics.median(cold))}{ratio}; cold minus model load "
+              f"{s(statistics.median(cold) - model_load)}; warm p50 {s(_pct(warm, .5))}; "
+              f"burst {args.burst} p100 {s(max(burst))} ({max(burst) / statistics.median(cold):.1f} x cold){idle}")
     finally:
         platform.stop()
         serve.shutdown()

@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
                     help="concurrent invocations across all serverless endpoints (default: the region's pool)")
     up.add_argument("--max-endpoints", type=int, default=50, metavar="N",
                     help="most serverless endpoints the account may have (default 50)")
+    up.add_argument("--warm-pool-size", type=int, default=2, metavar="N",
+                    help="model-less standby replicas per node that take over cold starts (default 2; 0: off)")
     up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
                     help="endpoints file (or Serve config) to apply once the platform is up (repeatable)")
 
@@ -79,6 +81,7 @@ def _up(args: argparse.Namespace) -> int:
             account_id=args.account_id, ray_address=args.address, num_cpus=args.num_cpus,
             scale_to_zero_after_s=args.scale_to_zero_after, vcpu_per_gb=args.vcpu_per_gb,
             account_concurrency=args.account_concurrency, max_endpoints=args.max_endpoints,
+            warm_pool_size=args.warm_pool_size,
         )
     except ValidationError as exc:
         print(f"serverless-ray: invalid option: {exc}", file=sys.stderr)

@@ -92,7 +92,8 @@ class Platform:
         if not ray.is_initialized():
             self._owns_ray = True
             ray.init(
-                address=self.settings.ray_address,
+                # "local": an embedded cluster of our own, even if `ray start` ran on this machine.
+                address=self.settings.ray_address or "local",
                 num_cpus=self.settings.num_cpus if self.settings.ray_address is None else None,
                 include_dashboard=False,
                 namespace=NAMESPACE,

@@ -55,6 +55,17 @@ class PlatformSettings(BaseModel):
     enforce_concurrency_limits: bool = Field(
         True, description="Throttle invocations beyond MaxConcurrency and the account pool."
     )
+    warm_pool_size: int = Field(
+        2, ge=0, le=64,
+        description="Model-less standby replicas kept started on each node; a cold endpoint's "
+        "invocations are answered by one that adopts its model while Serve starts its replicas. "
+        "0 turns the pool off.",
+    )
+    warm_pool_preload: tuple[str, ...] = Field(
+        ("numpy",),
+        description="Modules each standby imports in advance, so that models using them do not "
+        "pay for the import at a cold start.",
+    )
 
     @model_validator(mode="after")
     def _pool_known(self):

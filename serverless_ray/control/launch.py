@@ -44,6 +44,17 @@ class Launcher:
         assert variant.InstanceType is not None
         return instance_resources(variant.InstanceType)
 
+    def replica_spec(self, endpoint: str, deployment: Deployment, variant_name: str) -> ReplicaSpec:
+        """What a replica of ``variant_name`` loads: its model data and environment."""
+        container = deployment.model_for(variant_name).containers[0]
+        return ReplicaSpec(
+            endpoint_name=endpoint,
+            variant_name=variant_name,
+            model_data_url=container.ModelDataUrl,
+            cache_dir=str(Path(self._settings.artifact_cache_dir)),
+            environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
+        )
+
     async def launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
         """Deploy every variant of ``deployment`` and wait until all run (or one fails)."""
         nodes = await asyncio.to_thread(self._backend.node_resources)
@@ -72,20 +83,12 @@ class Launcher:
                 f"Unable to provision requested ML compute capacity for production variant {name}: "
                 f"{kind} cannot be placed, as {shortfall}."
             )[:1024]
-        container = deployment.model_for(name).containers[0]
-        cache_dir = Path(self._settings.artifact_cache_dir)
+        spec = self.replica_spec(endpoint, deployment, name)
         try:
-            model_dir = await asyncio.to_thread(materialize, container.ModelDataUrl, cache_dir)
+            model_dir = await asyncio.to_thread(materialize, spec.model_data_url, Path(spec.cache_dir))
             requirements = read_requirements(model_dir)
         except ArtifactError as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
-        spec = ReplicaSpec(
-            endpoint_name=endpoint,
-            variant_name=name,
-            model_data_url=container.ModelDataUrl,
-            cache_dir=str(cache_dir),
-            environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
-        )
         if variant.ServerlessConfig is not None:
             replicas = max(1, variant.ServerlessConfig.ProvisionedConcurrency or 0)
         else:

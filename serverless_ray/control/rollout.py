@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 
 from serverless_ray.autoscaling.scaler import Autoscaler
 from serverless_ray.control.launch import Launcher, LaunchResult
@@ -197,6 +198,10 @@ class Rollout:
         routes: dict[str, Route] = {}
         for record in self._store.endpoints.all():
             route = route_for(record)
+            if route is not None and route.serverless and route.app_name and record.current is not None:
+                # Entry points hand this to a standby when the endpoint is cold.
+                spec = self._launcher.replica_spec(record.name, record.current, route.variant_name)
+                route = replace(route, replica=spec)
             if route is not None:
                 routes[record.name.lower()] = route
         self._routes.publish(routes)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from serverless_ray.runtime.replica import ReplicaSpec
+
 
 @dataclass(frozen=True)
 class VariantRoute:
@@ -32,6 +34,8 @@ class Route:
     provisioned_concurrency: int = 0
     serverless: bool = True
     variants: tuple[VariantRoute, ...] = ()
+    # What a standby loads to answer a cold invocation (serverless endpoints only).
+    replica: ReplicaSpec | None = None
 
     def targets(self) -> list[tuple[str, str]]:
         """``(variant name, Serve application)`` of every variant that serves traffic now."""

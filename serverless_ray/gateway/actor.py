@@ -11,10 +11,13 @@ import uvicorn
 
 from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE
 from serverless_ray.gateway.app import build_app
+from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
 from serverless_ray.gateway.context import GatewayContext
 from serverless_ray.gateway.demand import DemandTracker
 from serverless_ray.gateway.invoker import Invoker
 from serverless_ray.gateway.routing import RouteCache
+from serverless_ray.gateway import serve_replicas
+from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
 from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.quota.admission import LocalAdmission
 from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, LedgerActorClient
@@ -29,6 +32,9 @@ class Gateway:
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Task | None = None
         self._ctx: GatewayContext | None = None
+        self._pool: StandbyPool | None = None
+        self._bridge: ColdStartBridge | None = None
+        self._unsubscribe = lambda: None
 
     async def start(self, *, reuse_port: bool = False) -> int:
         """Bind, start serving and return the port (useful when ``settings.port`` is 0)."""
@@ -38,13 +44,16 @@ class Gateway:
         async def report(reports):
             await controller.report_demand.remote(gateway_id, reports)
 
+        metrics = InvocationMetrics()
+        self._bridge = self._start_standbys(metrics)
+        invoker = Invoker(timeout_s=self._settings.invocation_timeout_s, bridge=self._bridge)
         ctx = GatewayContext(
             settings=self._settings,
             controller=controller,
-            routes=RouteCache(controller),
+            routes=RouteCache(controller, on_change=invoker.follow),
             demand=DemandTracker(report),
-            invoker=Invoker(timeout_s=self._settings.invocation_timeout_s),
-            metrics=InvocationMetrics(),
+            invoker=invoker,
+            metrics=metrics,
         )
         if self._settings.enforce_concurrency_limits:
             ledger = ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
@@ -76,6 +85,26 @@ class Gateway:
         ctx.ready = True
         return sock.getsockname()[1]
 
+    def _start_standbys(self, metrics: InvocationMetrics) -> ColdStartBridge | None:
+        """This node's standby pool and the bridge that lends it to cold endpoints."""
+        settings = self._settings
+        if settings.warm_pool_size == 0:
+            return None
+        node_id = ray.get_runtime_context().get_node_id()
+        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload))
+        # Through the module: this actor's methods are pickled by value, the registry must not be.
+        counts = serve_replicas.REPLICA_COUNTS
+        bridge = ColdStartBridge(
+            self._pool, counts.get,
+            adopt_timeout_s=settings.model_ready_timeout_s,
+            call_timeout_s=settings.invocation_timeout_s,
+            release_idle_after_s=max(1.0, settings.scale_to_zero_after_s),
+        )
+        self._unsubscribe = counts.subscribe(bridge.on_serve_replicas)
+        metrics.watch_standbys(lambda: self._pool.idle, lambda: self._pool.in_use)
+        self._pool.start()
+        return bridge
+
     async def invoke(
         self, endpoint: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
@@ -100,6 +129,11 @@ class Gateway:
             self._ctx.demand.stop()
             if self._ctx.admission is not None:
                 self._ctx.admission.stop()
+        self._unsubscribe()
+        if self._bridge is not None:
+            self._bridge.stop()
+        if self._pool is not None:
+            self._pool.stop()
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait_for(self._serving, timeout=10)

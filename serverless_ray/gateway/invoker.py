@@ -1,4 +1,9 @@
-"""Calls a replica through its Serve deployment handle and maps failures to wire errors."""
+"""Calls a replica and maps failures to wire errors.
+
+An invocation goes to the endpoint's Serve deployment through its handle, unless the
+endpoint is cold (no running replica) and a standby can take it: then the cold-start
+bridge answers it (see :mod:`serverless_ray.gateway.cold_start_bridge`).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,15 @@ from ray.exceptions import RayActorError, RayTaskError
 from serverless_ray.control.routes import Route
 from serverless_ray.control.serve_backend import DEPLOYMENT_NAME
 from serverless_ray.errors import ModelError
-from serverless_ray.runtime.replica import ReplicaReply
+from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
+from serverless_ray.gateway.serve_replicas import REPLICA_COUNTS
+from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply
 
 
 class Invoker:
-    def __init__(self, *, timeout_s: float) -> None:
+    def __init__(self, *, timeout_s: float, bridge: ColdStartBridge | None = None) -> None:
         self._timeout_s = timeout_s
+        self._bridge = bridge
         self._handles: dict[str, object] = {}
 
     def _handle(self, app_name: str):
@@ -26,9 +34,18 @@ class Invoker:
             self._handles[app_name] = handle
         return handle
 
-    def forget(self, live_apps: set[str]) -> None:
-        for app_name in set(self._handles) - live_apps:
+    def follow(self, routes: dict[str, Route]) -> None:
+        """Keep a handle for every application that serves traffic, dropping the rest.
+
+        A handle subscribes to its deployment's replica set when it is created, so the
+        entry point knows whether an endpoint is cold before the first invocation.
+        """
+        live = {app for route in routes.values() for _, app in route.targets()}
+        for app_name in set(self._handles) - live:
             del self._handles[app_name]
+            REPLICA_COUNTS.forget(app_name)
+        for app_name in live - set(self._handles):
+            self._handle(app_name)._init()
 
     async def invoke(
         self,
@@ -41,13 +58,10 @@ class Invoker:
         request_id: str,
     ) -> ReplicaReply:
         assert route.app_name is not None
-        response = self._handle(route.app_name).invoke.remote(
-            body, content_type, accept, custom_attributes, request_id, time.time()
-        )
+        call = ReplicaCall(body, content_type, accept, custom_attributes, request_id, time.time())
         try:
-            return await asyncio.wait_for(_result(response), self._timeout_s)
+            return await asyncio.wait_for(self._dispatch(route, call), self._timeout_s)
         except asyncio.TimeoutError:
-            response.cancel()
             raise no_response(
                 route, f"Your invocation timed out while waiting for a response from container primary "
                 f"after {self._timeout_s:.0f} s."
@@ -58,9 +72,18 @@ class Invoker:
                 f"The replica failed: {type(exc).__name__}."
             ) from None
 
-
-async def _result(response) -> ReplicaReply:
-    return await response
+    async def _dispatch(self, route: Route, call: ReplicaCall) -> ReplicaReply:
+        if self._bridge is not None:
+            reply = await self._bridge.invoke(route, call)
+            if reply is not None:
+                return reply
+        assert route.app_name is not None
+        response = self._handle(route.app_name).invoke.remote(*call.args())
+        try:
+            return await response
+        except asyncio.CancelledError:
+            response.cancel()  # timed out: do not leave it queued at the replica
+            raise
 
 
 def no_response(route: Route, reason: str) -> ModelError:

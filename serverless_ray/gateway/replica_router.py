@@ -5,6 +5,9 @@ replicas; when both are busy it probes them and backs off, although another repl
 be idle. Admission already keeps in-flight invocations at or below the replica count,
 so the router looks at every replica's known queue length and picks an idle one; only
 when none is known to be idle does it fall back to probing them all.
+
+The router also records each application's running replica count for the entry point
+(:mod:`serverless_ray.gateway.serve_replicas`), which uses it to tell cold endpoints.
 """
 
 from __future__ import annotations
@@ -13,8 +16,20 @@ from typing import List, Optional
 
 from ray.serve.request_router import FIFOMixin, PendingRequest, RequestRouter, RunningReplica
 
+from serverless_ray.gateway import serve_replicas
 
+
+# Serve pickles this module by value; the registry is reached through its own module so
+# that routers update the one instance of the process they run in, not a copy.
 class IdleReplicaRouter(FIFOMixin, RequestRouter):
+    def update_replicas(self, replicas: List[RunningReplica]) -> None:
+        super().update_replicas(replicas)
+        serve_replicas.REPLICA_COUNTS.set(self.app_name, len(self.curr_replicas))
+
+    def on_replica_actor_died(self, replica_id) -> None:
+        super().on_replica_actor_died(replica_id)
+        serve_replicas.REPLICA_COUNTS.set(self.app_name, len(self.curr_replicas))
+
     async def choose_replicas(
         self,
         candidate_replicas: List[RunningReplica],

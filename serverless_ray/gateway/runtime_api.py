@@ -97,6 +97,8 @@ async def _invoke(
     )
     if reply.setup_seconds is not None:
         metrics.model_setup_time.labels(*labels).observe(reply.setup_seconds * 1e6)
+    if reply.standby:
+        metrics.standby_invocations.labels(*labels).inc()
     result = reply.result
     if not result.ok:
         (metrics.errors_4xx if 400 <= result.status < 500 else metrics.errors_5xx).labels(*labels).inc()

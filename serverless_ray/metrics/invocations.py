@@ -65,6 +65,21 @@ class InvocationMetrics:
         self.in_flight = Gauge(
             "serverless_ray_in_flight", "Invocations in flight at this entry point.", LABELS, registry=r
         )
+        self.standby_invocations = Counter(
+            "serverless_ray_standby_invocations",
+            "Cold invocations answered by a standby that adopted the model while Serve started replicas.",
+            LABELS, registry=r,
+        )
+        self._standbys = Gauge(
+            "serverless_ray_standby_replicas",
+            "Standby replicas of this entry point's node: idle (no model) or in use (adopted a model).",
+            ("state",), registry=r,
+        )
+
+    def watch_standbys(self, idle, in_use) -> None:
+        """Report the standby pool's size from ``idle()`` and ``in_use()`` at each scrape."""
+        self._standbys.labels("idle").set_function(idle)
+        self._standbys.labels("in_use").set_function(in_use)
 
     def observe_provisioned(self, labels: tuple[str, str], in_flight: int, provisioned: int, *, started: bool) -> None:
         """Provisioned-concurrency metrics of a variant with ``provisioned`` warm replicas.

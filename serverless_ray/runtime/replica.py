@@ -28,6 +28,21 @@ class ReplicaSpec:
 
 
 @dataclass(frozen=True)
+class ReplicaCall:
+    """One invocation as it travels to a replica (a Serve replica or an adopted standby)."""
+
+    body: bytes
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    request_id: str | None
+    sent_at: float  # wall-clock time the entry point sent it: tells cold calls from warm ones
+
+    def args(self) -> tuple:
+        return (self.body, self.content_type, self.accept, self.custom_attributes, self.request_id, self.sent_at)
+
+
+@dataclass(frozen=True)
 class ReplicaReply:
     """An invocation's result plus the timings the platform reports as metrics."""
 
@@ -36,12 +51,19 @@ class ReplicaReply:
     # Set when this invocation waited for the replica to start (a cold start): how long
     # the replica took to fetch and load its model.
     setup_seconds: float | None = None
+    # Answered by a standby that adopted the model (the endpoint had no running replica).
+    standby: bool = False
 
 
 class ModelReplica:
-    """Serve deployment class; one instance per replica process."""
+    """Serve deployment class; one instance per replica process.
 
-    def __init__(self, spec: ReplicaSpec) -> None:
+    ``setup_from_process_start``: ModelSetupTime counts from the start of the process
+    (a fresh replica: the compute was started for this model) or, when False, only the
+    model load (a standby that was already running adopts the model).
+    """
+
+    def __init__(self, spec: ReplicaSpec, *, setup_from_process_start: bool = True) -> None:
         started = time.perf_counter()
         self._spec = spec
         model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
@@ -51,7 +73,10 @@ class ModelReplica:
             model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
         )
         self._ready_at = time.time()
-        self._setup_seconds = _setup_seconds(self._ready_at, time.perf_counter() - started)
+        load_seconds = time.perf_counter() - started
+        self.setup_seconds = (
+            _setup_seconds(self._ready_at, load_seconds) if setup_from_process_start else load_seconds
+        )
 
     def invoke(
         self,
@@ -75,7 +100,7 @@ class ModelReplica:
         return ReplicaReply(
             result=result,
             model_seconds=time.perf_counter() - started,
-            setup_seconds=self._setup_seconds if cold else None,
+            setup_seconds=self.setup_seconds if cold else None,
         )
 
 

@@ -6,8 +6,12 @@ import base64
 import hashlib
 import json
 import tarfile
+import urllib.request
 import zipfile
 from pathlib import Path
+
+from conftest import SCALE_TO_ZERO_AFTER_S
+from support import metric_value, replica_gauge, wait_for
 
 
 def _wheel(directory: Path) -> Path:
@@ -29,7 +33,7 @@ def _wheel(directory: Path) -> Path:
     return path
 
 
-def test_requirements_are_installed_for_the_model(tmp_path, runtime, deployer):
+def test_requirements_are_installed_for_the_model(tmp_path, platform, runtime, deployer):
     wheel = _wheel(tmp_path)
     code = tmp_path / "model" / "code"
     code.mkdir(parents=True)
@@ -46,3 +50,13 @@ def test_requirements_are_installed_for_the_model(tmp_path, runtime, deployer):
     name = deployer.serverless(str(archive))
     reply = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=b"{}")
     assert json.loads(reply["Body"].read()) == {"answer": 42}
+
+    # Cold again: a standby lacks the endpoint's environment, so Serve starts a replica.
+    wait_for(lambda: replica_gauge(platform.url, name) == 0, timeout_s=SCALE_TO_ZERO_AFTER_S + 20,
+             what="scale to zero")
+    reply = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=b"{}")
+    assert json.loads(reply["Body"].read()) == {"answer": 42}
+    metrics = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
+    labels = dict(endpoint_name=name, variant_name="AllTraffic")
+    assert metric_value(metrics, "serverless_ray_standby_invocations_total", **labels) is None
+    assert metric_value(metrics, "serverless_ray_model_setup_time_microseconds_count", **labels) == 1

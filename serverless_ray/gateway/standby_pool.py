@@ -1,0 +1,142 @@
+"""This node's pool of standby replicas: started, model-less, waiting to adopt a model.
+
+The pool is small and bounded (``warm_pool_size`` per node). A standby that adopted a
+model is never returned: it is killed once the endpoint's own replicas run, and a fresh
+one is started in its place, so the pool always holds clean processes. Idle standbys
+reserve no Ray resources and use no CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Awaitable, Callable, Protocol
+
+from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply, ReplicaSpec
+
+log = logging.getLogger(__name__)
+
+RESPAWN_BACKOFF_S = 5.0
+
+
+class Standby(Protocol):
+    async def adopt(self, spec: ReplicaSpec) -> float: ...
+    async def invoke(self, call: ReplicaCall) -> ReplicaReply: ...
+    def kill(self) -> None: ...
+
+
+SpawnFn = Callable[[], Awaitable[Standby]]
+
+
+class StandbyPool:
+    def __init__(self, size: int, spawn: SpawnFn) -> None:
+        self._size = size
+        self._spawn = spawn
+        self._idle: list[Standby] = []
+        self._adopted: set[Standby] = set()  # taken, not yet released
+        self._spawning: set[asyncio.Task] = set()
+        self._stopped = False
+
+    @property
+    def idle(self) -> int:
+        """Standbys ready to adopt a model now."""
+        return len(self._idle)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._adopted)
+
+    def start(self) -> None:
+        self._fill()
+
+    def take(self) -> Standby | None:
+        """A ready standby, or None if none is ready (never waits)."""
+        if not self._idle:
+            return None
+        standby = self._idle.pop()
+        self._adopted.add(standby)
+        return standby
+
+    def release(self, standby: Standby) -> None:
+        """Kill a standby that was taken and start a fresh one in its place."""
+        self._adopted.discard(standby)
+        standby.kill()
+        self._fill()
+
+    def stop(self) -> None:
+        self._stopped = True
+        for task in self._spawning:
+            task.cancel()
+        for standby in [*self._idle, *self._adopted]:
+            standby.kill()
+        self._idle.clear()
+        self._adopted.clear()
+
+    def _fill(self) -> None:
+        if self._stopped:
+            return
+        # Taken standbys count against the bound until released: the pool never holds
+        # more than ``size`` processes on this node.
+        missing = self._size - len(self._idle) - len(self._adopted) - len(self._spawning)
+        for _ in range(max(0, missing)):
+            task = asyncio.get_running_loop().create_task(self._spawn_one())
+            self._spawning.add(task)
+            task.add_done_callback(self._spawning.discard)
+
+    async def _spawn_one(self) -> None:
+        try:
+            standby = await self._spawn()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("starting a standby replica failed; retrying in %.0f s", RESPAWN_BACKOFF_S, exc_info=True)
+            await asyncio.sleep(RESPAWN_BACKOFF_S)
+            self._spawning.discard(asyncio.current_task())  # type: ignore[arg-type]
+            self._fill()
+            return
+        if self._stopped:
+            standby.kill()
+        else:
+            self._idle.append(standby)
+
+
+class RayStandby:
+    """A :class:`~serverless_ray.runtime.standby.StandbyReplica` actor on this node."""
+
+    def __init__(self, handle) -> None:
+        self._handle = handle
+
+    async def adopt(self, spec: ReplicaSpec) -> float:
+        return await self._handle.adopt.remote(spec)
+
+    async def invoke(self, call: ReplicaCall) -> ReplicaReply:
+        return await self._handle.invoke.remote(*call.args())
+
+    def kill(self) -> None:
+        import ray
+
+        try:
+            ray.kill(self._handle, no_restart=True)
+        except Exception:  # already gone
+            pass
+
+
+def ray_spawner(node_id: str, preload: tuple[str, ...], *, ready_timeout_s: float = 120.0) -> SpawnFn:
+    """Start standbys on ``node_id`` (the entry point's node, where its cold starts land)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from serverless_ray.runtime.standby import StandbyReplica
+
+    async def spawn() -> Standby:
+        handle = StandbyReplica.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+        ).remote(preload)
+        standby = RayStandby(handle)
+        try:
+            await asyncio.wait_for(handle.ready.remote(), ready_timeout_s)
+        except BaseException:
+            standby.kill()
+            raise
+        return standby
+
+    return spawn

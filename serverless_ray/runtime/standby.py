@@ -1,0 +1,61 @@
+"""A standby replica: a worker process that is already running but holds no model.
+
+Most of a cold start is not the model: it is starting a worker process, importing Ray,
+the runtime and the libraries models use, and registering a new Serve replica. A standby
+has paid all of that in advance. When an endpoint with no running replica is invoked,
+an entry point hands the standby the endpoint's :class:`ReplicaSpec`; the standby
+*adopts* it (loads the model, which is what ``model_fn`` costs) and answers the waiting
+invocations while Serve starts the endpoint's own replicas. A standby serves one model
+in its life: once released it is killed and a fresh one takes its place, so no model's
+imports or state leak into another's.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+import ray
+
+from serverless_ray.runtime.artifacts import materialize, read_requirements
+from serverless_ray.runtime.replica import ModelReplica, ReplicaReply, ReplicaSpec
+
+log = logging.getLogger(__name__)
+
+
+class NotAdoptable(Exception):
+    """The model cannot run in a standby (it needs a runtime environment of its own)."""
+
+
+# Holds no resources while it waits: an idle standby is a sleeping process. Kept to one
+# call at a time, like a replica (``max_ongoing_requests=1``).
+@ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1)
+class StandbyReplica:
+    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+        for module in preload:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # a missing optional library only makes adoption slower
+                log.warning("standby could not preload %s: %s", module, exc)
+        self._replica: ModelReplica | None = None
+
+    def ready(self) -> bool:
+        return True
+
+    def adopt(self, spec: ReplicaSpec) -> float:
+        """Load ``spec``'s model; returns the seconds it took (the ModelSetupTime sample)."""
+        if self._replica is not None:
+            raise RuntimeError("a standby adopts one model in its life")
+        model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
+        if read_requirements(model_dir):
+            # code/requirements.txt is installed into a runtime environment of the
+            # endpoint's own replicas; this process does not have it.
+            raise NotAdoptable(f"endpoint {spec.endpoint_name} installs code/requirements.txt")
+        self._replica = ModelReplica(spec, setup_from_process_start=False)
+        return self._replica.setup_seconds
+
+    def invoke(self, *call_args) -> ReplicaReply:
+        if self._replica is None:
+            raise RuntimeError("the standby has not adopted a model")
+        return self._replica.invoke(*call_args)
