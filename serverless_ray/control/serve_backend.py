@@ -54,9 +54,10 @@ class ServeBackend:
         # In-flight invocations may take up to the 60 s invocation timeout; let them finish.
         self._graceful_shutdown_timeout_s = graceful_shutdown_timeout_s
         # Building a deployment pickles its router config by value, which registers and
-        # unregisters modules in a process-wide table: concurrent deploys (from worker
-        # threads) must not interleave.
-        self._deploying = threading.Lock()
+        # unregisters modules in a process-wide table; so does parsing Serve's status,
+        # which rebuilds every deployment's router config. Deploys and status reads (from
+        # worker threads) must not interleave.
+        self._pickling = threading.Lock()
 
     def serverless_resources(self, memory_size_mb: int) -> ReplicaResources:
         """What one replica of a serverless variant with ``memory_size_mb`` reserves."""
@@ -76,7 +77,7 @@ class ServeBackend:
         pip_requirements: list[str],
     ) -> None:
         """Start (or replace) ``app_name`` with ``initial_replicas`` replicas; returns at once."""
-        with self._deploying:
+        with self._pickling:
             self._deploy(app_name, spec, resources=resources, initial_replicas=initial_replicas,
                          pip_requirements=pip_requirements)
 
@@ -123,7 +124,9 @@ class ServeBackend:
     def app_states(self) -> dict[str, AppState]:
         """State of every platform application Serve knows."""
         states: dict[str, AppState] = {}
-        for name, app in serve.status().applications.items():
+        with self._pickling:
+            applications = serve.status().applications
+        for name, app in applications.items():
             if not is_platform_app(name):
                 continue
             deployment = app.deployments.get(DEPLOYMENT_NAME)
