@@ -35,12 +35,20 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--warm-pool-size", type=int, default=2, metavar="N",
                     help="model-less standby replicas per node that take over cold starts (default 2; 0: off)")
     up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
-                    help="endpoints file to apply once the platform is up (repeatable)")
+                    help="endpoints file (or Serve config) to apply once the platform is up (repeatable)")
 
-    apply = commands.add_parser("apply", help="create or update the endpoints of a file on a running platform")
+    apply = commands.add_parser(
+        "apply", help="create or update the endpoints of an endpoints file or Serve config on a running platform")
     apply.add_argument("file", type=Path)
     apply.add_argument("--url", default="http://127.0.0.1:8080", help="the platform's address")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for InService")
+    apply.add_argument("--owner", default=None, metavar="NAME",
+                       help="tag what is created as NAME's; refuse to take over endpoints NAME did not create")
+    apply.add_argument("--prune", action="store_true",
+                       help="delete the endpoints NAME created that the file no longer declares (needs --owner)")
+    down = commands.add_parser(
+        "down", help="stop the platform running on a Ray cluster (e.g. one a Serve config started)")
+    down.add_argument("--address", default="auto", help="the Ray cluster (default: the one on this machine)")
     return parser
 
 
@@ -49,16 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "up":
         return _up(args)
-    from serverless_ray.apply import apply_file
+    if args.command == "down":
+        return _down(args)
+    from serverless_ray.declarative import apply_file
 
-    apply_file(args.file, args.url, wait=not args.no_wait)
+    if args.prune and not args.owner:
+        print("serverless-ray: --prune needs --owner (only endpoints an owner created are ever deleted)",
+              file=sys.stderr)
+        return 2
+    apply_file(args.file, args.url, wait=not args.no_wait, owner=args.owner, prune=args.prune)
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from serverless_ray.apply import apply_file
+    from serverless_ray.declarative import apply_file
     from serverless_ray.platform import Platform
 
     try:
@@ -86,6 +100,20 @@ def _up(args: argparse.Namespace) -> int:
     finally:
         print("serverless-ray: stopping", flush=True)
         platform.stop()
+    return 0
+
+
+def _down(args: argparse.Namespace) -> int:
+    import ray
+
+    from serverless_ray.control.actor import NAMESPACE
+    from serverless_ray.serve_app import stop_platform
+
+    ray.init(address=args.address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)
+    if not stop_platform():
+        print("serverless-ray: no platform is running on this Ray cluster", file=sys.stderr)
+        return 1
+    print("serverless-ray: stopped (the state directory keeps every endpoint)", flush=True)
     return 0
 
 

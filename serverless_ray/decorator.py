@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import ray
 
-from serverless_ray.apply import EndpointDeclaration, apply_declarations
+from serverless_ray.declarative import EndpointDeclaration, apply_declarations
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.spec import EndpointNameInput, ServerlessConfig, parse
 

@@ -1,5 +1,6 @@
-"""Start and stop the whole platform: Ray (embedded or joined), Serve, the controller
-and the entry point on this node. Used by ``serverless-ray up`` and by the tests."""
+"""Start and stop the whole platform: Ray (embedded or joined), Serve, the controller,
+which runs the quota ledger and an entry point on every node. Used by ``serverless-ray
+up``, the Serve keeper (``serve_app.py``), ``serverless_ray.run`` and the tests."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE, PlatformController
+from serverless_ray.control.gateways import GatewayInfo
 from serverless_ray.control.serve_backend import ensure_serve_started
 from serverless_ray.gateway.actor import Gateway
-from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, QuotaLedger
 from serverless_ray.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
-
 
 
 class PlatformAlreadyRunning(RuntimeError):
@@ -24,7 +24,8 @@ class PlatformAlreadyRunning(RuntimeError):
 
 
 class Platform:
-    """A running platform; ``start()`` returns once the entry point answers ``/healthz``."""
+    """A running platform; ``start()`` returns once the entry point on every alive node
+    answers ``/healthz``. ``attach()`` takes over a platform already running on the cluster."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         self.settings = settings.model_copy(
@@ -35,21 +36,60 @@ class Platform:
         )
         self._owns_ray = False
         self._controller = None
-        self._ledger = None
-        self._gateway = None
+        self._gateway: GatewayInfo | None = None
         self._extra_gateways: list = []
-        self.port: int | None = None
 
     @property
     def gateway(self):
         """The actor handle of this node's entry point (for Python handles)."""
-        return self._gateway
+        return self._gateway.handle if self._gateway else None
+
+    @property
+    def port(self) -> int | None:
+        return self._gateway.port if self._gateway else None
 
     @property
     def url(self) -> str:
-        return f"http://{self.settings.host}:{self.port}"
+        """This node's entry point."""
+        assert self._gateway is not None, "the platform has not started"
+        return self._gateway.url
 
-    def start(self) -> "Platform":
+    def gateways(self) -> dict[str, GatewayInfo]:
+        """Node id → that node's entry point, for every node of the cluster."""
+        return ray.get(self._controller.gateways.remote())
+
+    def start(self, *, detached: bool = False, node_id: str | None = None) -> "Platform":
+        """Start the controller (on ``node_id``, default this node), which starts the quota
+        ledger and a gateway on every node. ``detached`` platforms outlive the process that
+        started them (the Serve keeper's replica, which Serve may restart) until ``stop()``."""
+        self._init_ray()
+        ensure_serve_started()
+        try:
+            ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
+        except ValueError:
+            pass
+        else:
+            raise PlatformAlreadyRunning("a serverless-ray controller is already running on this Ray cluster")
+        node = node_id or ray.get_runtime_context().get_node_id()
+        self._controller = PlatformController.options(
+            name=CONTROLLER_NAME, namespace=NAMESPACE, lifetime="detached" if detached else None,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
+        ).remote(self.settings)
+        ray.get(self._controller.start.remote())
+        self._find_own_gateway()
+        log.info("serverless-ray listening on %s", self.url)
+        return self
+
+    @classmethod
+    def attach(cls) -> "Platform":
+        """The platform already running on the connected Ray cluster (``ValueError`` if none)."""
+        controller = ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
+        platform = cls(ray.get(controller.settings.remote()))
+        platform._controller = controller
+        platform._find_own_gateway()
+        return platform
+
+    def _init_ray(self) -> None:
         if not ray.is_initialized():
             self._owns_ray = True
             # Read by Serve's controller when it starts, inherited from this process.
@@ -63,30 +103,18 @@ class Platform:
                 include_dashboard=False,
                 namespace=NAMESPACE,
             )
-        ensure_serve_started()
-        try:
-            ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
-        except ValueError:
-            pass
-        else:
-            raise PlatformAlreadyRunning("a serverless-ray controller is already running on this Ray cluster")
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self._controller = PlatformController.options(
-            name=CONTROLLER_NAME, namespace=NAMESPACE, scheduling_strategy=here
-        ).remote(self.settings)
-        ray.get(self._controller.start.remote())
-        self._ledger = QuotaLedger.options(
-            name=QUOTA_LEDGER_NAME, namespace=NAMESPACE, scheduling_strategy=here
-        ).remote(self.settings.pool)
-        self._gateway, self.port = self.add_gateway("head")
-        log.info("serverless-ray listening on %s", self.url)
-        return self
+
+    def _find_own_gateway(self) -> None:
+        gateways = self.gateways()
+        here = ray.get_runtime_context().get_node_id()
+        # A process on a node that joined a moment ago uses another node's gateway until its own is up.
+        self._gateway = gateways.get(here) or next(iter(gateways.values()), None)
+        if self._gateway is None:
+            raise RuntimeError("the platform has no running gateway")
 
     def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None):
-        """Start another entry point (on ``node_id``, default this node); returns (handle, port).
-
-        Each node of a cluster runs one; on a single host they may share the port.
-        """
+        """Start another entry point (on ``node_id``, default this node), owned by this
+        process; returns (handle, port). Every node already has one; this is for tests."""
         node = node_id or ray.get_runtime_context().get_node_id()
         settings = self.settings if port is None else self.settings.model_copy(update={"port": port})
         gateway = Gateway.options(
@@ -94,8 +122,7 @@ class Platform:
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(settings, gateway_id)
         bound = ray.get(gateway.start.remote(reuse_port=settings.port != 0))
-        if self._gateway is not None:
-            self._extra_gateways.append(gateway)
+        self._extra_gateways.append(gateway)
         return gateway, bound
 
     def wait_idle(self) -> None:
@@ -103,7 +130,8 @@ class Platform:
         ray.get(self._controller.wait_idle.remote())
 
     def stop(self, *, teardown: bool = True) -> None:
-        """Stop the entry points and the controller; the state directory keeps everything."""
+        """Stop the entry points, the quota ledger and the controller; the state directory
+        keeps everything."""
         for gateway in self._extra_gateways:
             try:
                 ray.get(gateway.stop.remote(), timeout=15)
@@ -111,20 +139,12 @@ class Platform:
                 pass
             ray.kill(gateway)
         self._extra_gateways = []
-        if self._gateway is not None:
-            try:
-                ray.get(self._gateway.stop.remote(), timeout=15)
-            finally:
-                ray.kill(self._gateway)
-                self._gateway = None
-        if self._ledger is not None:
-            ray.kill(self._ledger, no_restart=True)
-            self._ledger = None
+        self._gateway = None
         if self._controller is not None:
             try:
-                ray.get(self._controller.shutdown.remote(teardown), timeout=30)
+                ray.get(self._controller.shutdown.remote(teardown), timeout=60)
             finally:
-                ray.kill(self._controller)
+                ray.kill(self._controller, no_restart=True)
                 self._controller = None
         if self._owns_ray:
             from ray import serve
@@ -132,4 +152,3 @@ class Platform:
             serve.shutdown()
             ray.shutdown()
             self._owns_ray = False
-

@@ -1,8 +1,9 @@
 """The control plane as one Ray actor on the head node.
 
-It owns the SQLite store, the endpoint lifecycle, the autoscaler and the route board.
-Entry points on any node call it for ``SageMaker.*`` operations, long-poll it for
-routes and report demand to it.
+It owns the SQLite store, the endpoint lifecycle, the autoscaler, the route board, the
+quota ledger and the entry points (one gateway per node, see ``gateways.py``). Entry
+points on any node call it for ``SageMaker.*`` operations, long-poll it for routes and
+report demand to it.
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ import time
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serverless_ray.autoscaling.capacity import EndpointCapacity
 from serverless_ray.autoscaling.provisioned import ProvisionedScaler
 from serverless_ray.autoscaling.records import ScalingTables
 from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
 from serverless_ray.autoscaling.service import ScalingService
+from serverless_ray.control.gateways import GatewayFleet, GatewayInfo
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.control.rollout import Rollout
 from serverless_ray.control.routes import Route, RouteBoard
 from serverless_ray.control.serve_backend import ServeBackend
 from serverless_ray.errors import InternalFailure, ServiceError
 from serverless_ray.metrics.platform import PlatformMetrics
+from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, QuotaLedger
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.store import Store
 
@@ -34,6 +38,8 @@ CONTROLLER_NAME = "serverless-ray-controller"
 NAMESPACE = "serverless-ray"
 HOUSEKEEPING_INTERVAL_S = 1.0
 GAUGE_IDLE_REFRESH_S = 15.0
+# How soon a node that joined gets its gateway (and a dead node's gateway is forgotten).
+NODE_WATCH_INTERVAL_S = 2.0
 
 
 @ray.remote(num_cpus=0, max_concurrency=1000)
@@ -58,14 +64,30 @@ class PlatformController:
             on_target_change=self._provisioned.on_target_change,
         )
         self._metrics = PlatformMetrics()
-        self._housekeeping: asyncio.Task | None = None
+        self._fleet = GatewayFleet(settings)
+        self._ledger = None
+        self._background: list[asyncio.Task] = []
         self._gauge_converged = False
         self._gauge_seen: tuple[int, int] = (-1, -1)
         self._gauge_due = 0.0
 
     async def start(self) -> None:
+        """Start the quota ledger, bring stored endpoints back, and start a gateway on
+        every alive node; returns once those gateways answer."""
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._ledger = QuotaLedger.options(
+            name=QUOTA_LEDGER_NAME, namespace=NAMESPACE, scheduling_strategy=here
+        ).remote(self._settings.pool)
         await self._rollout.reconcile_all()
-        self._housekeeping = asyncio.create_task(self._housekeep())
+        await self._fleet.sync()
+        self._background = [asyncio.create_task(self._housekeep()), asyncio.create_task(self._watch_nodes())]
+
+    async def settings(self) -> PlatformSettings:
+        return self._settings
+
+    async def gateways(self) -> dict[str, GatewayInfo]:
+        """Node id → the entry point running on that node."""
+        return self._fleet.registry()
 
     async def call(self, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
         try:
@@ -109,8 +131,12 @@ class PlatformController:
 
         The store is untouched either way, so a restart brings every endpoint back.
         """
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        for task in self._background:
+            task.cancel()
+        await self._fleet.stop()
+        if self._ledger is not None:
+            ray.kill(self._ledger, no_restart=True)
+            self._ledger = None
         if teardown:
             for app_name, _ in (await asyncio.to_thread(self._backend.app_states)).items():
                 self._backend.delete(app_name)
@@ -125,6 +151,14 @@ class PlatformController:
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    async def _watch_nodes(self) -> None:
+        while True:
+            await asyncio.sleep(NODE_WATCH_INTERVAL_S)
+            try:
+                await self._fleet.sync()
+            except Exception:
+                log.exception("gateway fleet sync failed")
 
     async def _refresh_replica_gauge(self) -> None:
         """Replica counts and utilization for /metrics, read from Serve only when they may

@@ -54,9 +54,9 @@ class ServeBackend:
         # In-flight invocations may take up to the 60 s invocation timeout; let them finish.
         self._graceful_shutdown_timeout_s = graceful_shutdown_timeout_s
         # Building a deployment pickles its router config by value, which registers and
-        # unregisters modules in a process-wide table: concurrent deploys (from worker
-        # threads) must not interleave.
-        self._deploying = threading.Lock()
+        # unregisters modules in a process-wide table: deploys (from worker threads) must
+        # not interleave. (Status reads avoid parsing configs at all: see app_states.)
+        self._pickling = threading.Lock()
 
     def serverless_resources(self, memory_size_mb: int) -> ReplicaResources:
         """What one replica of a serverless variant with ``memory_size_mb`` reserves."""
@@ -76,7 +76,7 @@ class ServeBackend:
         pip_requirements: list[str],
     ) -> None:
         """Start (or replace) ``app_name`` with ``initial_replicas`` replicas; returns at once."""
-        with self._deploying:
+        with self._pickling:
             self._deploy(app_name, spec, resources=resources, initial_replicas=initial_replicas,
                          pip_requirements=pip_requirements)
 

@@ -31,6 +31,10 @@ def _memory_tier(value: int) -> int:
     return value
 
 
+# MemorySizeInMB: one of the six tiers, refused with the list of allowed values otherwise.
+MemorySize = Annotated[int, AfterValidator(_memory_tier)]
+
+
 def _known_instance_type(value: str) -> str:
     if instance_types.lookup(value) is not None:
         return value
@@ -51,7 +55,7 @@ def _known_instance_type(value: str) -> str:
 class ServerlessConfig(WireModel):
     """``ProductionVariantServerlessConfig``: memory tier and concurrency limits."""
 
-    MemorySizeInMB: Annotated[int, AfterValidator(_memory_tier)] = Field(
+    MemorySizeInMB: MemorySize = Field(
         description="Memory of each replica: 1024-6144 in steps of 1024; CPU follows memory."
     )
     MaxConcurrency: int = Field(

@@ -1,13 +1,17 @@
 """Integration fixtures: one real Ray cluster and one platform for the whole session.
 
-The platform runs exactly as `serverless-ray up` runs it (controller and gateway actors,
-real Serve deployments) and is driven over HTTP on 127.0.0.1 by real boto3 clients.
+The cluster is a head node of ``ray.cluster_utils.Cluster``, so that multi-node tests
+can add worker nodes on this host (and remove them when done). The platform runs
+exactly as `serverless-ray up` runs it (controller and gateway actors, real Serve
+deployments) and is driven over HTTP on 127.0.0.1 by real boto3 clients.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
+import tempfile
 from pathlib import Path
 
 import boto3
@@ -58,12 +62,24 @@ def ray_cluster(s3_server, tmp_path_factory):
         "AWS_EC2_METADATA_DISABLED": "true",
         "SERVERLESS_RAY_CACHE": str(tmp_path_factory.mktemp("artifact-cache")),
     })
-    ray.init(address="local", num_cpus=8, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
-    yield
+    # Cluster records its address in <temp dir>/ray/ray_current_cluster, where any
+    # `ray.init()` on this host would find and join it (and, once it is gone, hang on it):
+    # a private temp directory keeps other Ray users on the machine out of this cluster.
+    ray_tmp = tempfile.mkdtemp(prefix="sr-ray-")
+    os.environ["RAY_TMPDIR"] = ray_tmp
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 8, "node_ip_address": "127.0.0.1", "include_dashboard": False,
+    })
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    yield cluster
     from ray import serve
 
     serve.shutdown()
     ray.shutdown()
+    cluster.shutdown()
+    shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 class PlatformUnderTest:

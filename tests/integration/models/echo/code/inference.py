@@ -8,6 +8,16 @@ import os
 import time
 
 
+def _node_id():
+    """The Ray node this replica runs on (the multi-node tests look at where replicas are)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
+    except Exception:
+        return None
+
+
 def model_fn(model_dir):
     with open(os.path.join(model_dir, "greeting.txt")) as f:
         return {"greeting": f.read().strip(), "loaded_at": time.time()}
@@ -32,6 +42,7 @@ def transform_fn(model, request_body, content_type, accept, context):
         "custom_attributes": context.custom_attributes,
         "env_color": os.environ.get("COLOR"),
         "pid": os.getpid(),
+        "node_id": _node_id(),
         "started": started,
         "finished": time.time(),
     }
