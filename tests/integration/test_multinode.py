@@ -41,8 +41,6 @@ def workers(ray_cluster, platform):
 def endpoints(platform, workers, model_urls):
     deployer = Deployer(_client("sagemaker", platform.url))
     # Three warm replicas on a three-node cluster, and a narrow endpoint for the limits.
-    # One after the other: creating them at once sometimes fails the second with
-    # "replica_router is not registered for pickle by value" (a race in deploying).
     spread = deployer.serverless(model_urls["echo"], max_concurrency=6, provisioned=3)
     narrow = deployer.serverless(model_urls["echo"], max_concurrency=2)
     yield spread, narrow
