@@ -138,12 +138,24 @@ class Endpoint:
         return [total / count / 1e6] if count else []
 
 
-def _deploy(sm, name: str, max_concurrency: int) -> None:
+def _deploy(sm, name: str, max_concurrency: int, provisioned: int | None = None) -> None:
     sm.create_model(ModelName=name, PrimaryContainer={"Image": "bench", "ModelDataUrl": str(TRIVIAL)})
+    serverless = {"MemorySizeInMB": 1024, "MaxConcurrency": max_concurrency}
+    if provisioned:
+        serverless["ProvisionedConcurrency"] = provisioned
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name,
-        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": max_concurrency}}])
+        "VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": serverless}])
     sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+
+
+def _burst(endpoint: "Endpoint", n: int) -> list[float]:
+    results: list[float] = []
+    threads = [threading.Thread(target=lambda: results.append(endpoint.invoke())) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def ours(platform: Platform, runs: int, warm: int, burst: int):
@@ -165,13 +177,17 @@ def ours(platform: Platform, runs: int, warm: int, burst: int):
         time.sleep(0.2)
     warm_times = [endpoint.invoke(conn) for _ in range(warm)]
     endpoint.wait_cold(pool_size)
-    results: list[float] = []
-    threads = [threading.Thread(target=lambda: results.append(endpoint.invoke())) for _ in range(burst)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return cold, warm_times, results, setup
+    cold_burst = _burst(endpoint, burst)
+    # The floor for comparison: the same burst on as many warm replicas as there are
+    # standbys (provisioned concurrency keeps them warm).
+    warm_burst: list[float] = []
+    if pool_size:
+        _deploy(sm, "warm-ref", max_concurrency=burst, provisioned=pool_size)
+        sm.get_waiter("endpoint_in_service").wait(EndpointName="warm-ref", WaiterConfig={"Delay": 1})
+        reference = Endpoint(platform.url, "warm-ref")
+        reference.wait_replicas(lambda n: n == pool_size)
+        warm_burst = _burst(reference, burst)
+    return cold, warm_times, cold_burst, warm_burst, setup
 
 
 # The platform's own processes and Serve's controller, which works on its behalf; the
@@ -256,7 +272,7 @@ def main() -> None:
     # The platform starts its embedded Ray as `serverless-ray up` does.
     settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2, num_cpus=16,
                                 warm_pool_size=args.warm_pool_size,
-                                max_endpoints=max(50, args.idle_endpoints + 1))  # the idle ones + "cold"
+                                max_endpoints=max(50, args.idle_endpoints + 2))  # the idle ones, "cold", "warm-ref"
     platform = Platform(settings).start()
     s = lambda x: f"{x * 1000:.0f} ms"  # noqa: E731
     try:
@@ -265,7 +281,7 @@ def main() -> None:
             print(f"bare Ray Serve defaults: cold median {s(statistics.median(bare_cold))} "
                   f"(min {s(min(bare_cold))}, max {s(max(bare_cold))}); warm p50 {s(_pct(bare_warm, .5))}, "
                   f"p99 {s(_pct(bare_warm, .99))} (handle from the driver)", flush=True)
-        cold, warm, burst, setup = ours(platform, args.runs, args.warm, args.burst)
+        cold, warm, burst, warm_burst, setup = ours(platform, args.runs, args.warm, args.burst)
         model_load = statistics.mean(setup) if setup else 0.0
         print(f"serverless-ray (warm pool {args.warm_pool_size}): cold median {s(statistics.median(cold))} "
               f"(min {s(min(cold))}, max {s(max(cold))}); ModelSetupTime mean {s(model_load)}; "
@@ -273,6 +289,9 @@ def main() -> None:
               f"warm p50 {s(_pct(warm, .5))}, p99 {s(_pct(warm, .99))} (HTTP through the gateway)", flush=True)
         print(f"burst of {args.burst} concurrent cold requests: all answered, p100 {s(max(burst))} "
               f"= {max(burst) / statistics.median(cold):.1f} x a single cold start", flush=True)
+        if warm_burst:
+            print(f"the same burst on {args.warm_pool_size} warm replicas (provisioned concurrency): "
+                  f"p100 {s(max(warm_burst))}", flush=True)
         idle = ""
         if args.idle_endpoints:
             cpu, own, top = idle_cost(platform, args.idle_endpoints)
