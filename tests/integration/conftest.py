@@ -58,7 +58,8 @@ def ray_cluster(s3_server, tmp_path_factory):
         "AWS_EC2_METADATA_DISABLED": "true",
         "SERVERLESS_RAY_CACHE": str(tmp_path_factory.mktemp("artifact-cache")),
     })
-    ray.init(num_cpus=8, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    # address="local": a cluster of our own, never one that someone else started on this machine.
+    ray.init(address="local", num_cpus=8, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     yield
     from ray import serve
 
