@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 # Batches one admission may ride before it is throttled: its tokens can be used by an
 # admission that was waiting longer, or a lowered limit can void them.
 _ATTEMPTS = 3
+# Under pressure, idle tokens not used again within about one round trip to the ledger go
+# back: bounds of that time.
+_KEEP_MIN_S = 0.002
+_KEEP_MAX_S = 0.05
 
 
 class LedgerClient(Protocol):
@@ -53,12 +57,16 @@ class LedgerClient(Protocol):
 
 
 class Throttled(Exception):
-    """The invocation exceeds a concurrency limit; ``short_of`` says which, ``limit`` its value."""
+    """The invocation exceeds a concurrency limit; ``short_of`` says which, ``limit`` its value.
 
-    def __init__(self, short_of: ShortOf, limit: int = 0) -> None:
+    ``decided_at``: when the refusal was decided, on the deciding process's monotonic clock.
+    """
+
+    def __init__(self, short_of: ShortOf, limit: int = 0, decided_at: float = 0.0) -> None:
         super().__init__(short_of)
         self.short_of = short_of
         self.limit = limit
+        self.decided_at = decided_at
 
 
 @dataclass(eq=False)
@@ -73,6 +81,7 @@ class _Waiter:
 class _Lanes:
     acquiring: asyncio.Task | None = None
     returning: asyncio.Task | None = None
+    sweeping: asyncio.Task | None = None  # idle tokens under pressure
     background: set[asyncio.Task] = field(default_factory=set)
 
 
@@ -98,6 +107,7 @@ class LocalAdmission:
         self._batches = 0
         self._incarnation = 0
         self._last_contact = 0.0
+        self._round_trip_s = _KEEP_MIN_S
         self._restoring: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
 
@@ -130,7 +140,7 @@ class LocalAdmission:
             return
         if state.in_flight >= limit:
             # This gateway alone uses the whole MaxConcurrency: no need to ask anyone.
-            raise Throttled("endpoint", limit)
+            raise Throttled("endpoint", limit, self._clock())
         waiter = _Waiter(endpoint, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
         self._tokens.wait(endpoint, 1)
@@ -157,10 +167,10 @@ class LocalAdmission:
                 self._forget_waiter(waiter)
                 waiter.future.set_result(None)
 
-    def _throttle(self, waiter: _Waiter, short_of: ShortOf, limit: int) -> None:
+    def _throttle(self, waiter: _Waiter, short_of: ShortOf, limit: int, decided_at: float | None = None) -> None:
         self._forget_waiter(waiter)
         if not waiter.future.done():
-            waiter.future.set_exception(Throttled(short_of, limit))
+            waiter.future.set_exception(Throttled(short_of, limit, decided_at or self._clock()))
 
     def _forget_waiter(self, waiter: _Waiter) -> None:
         if waiter in self._waiters:
@@ -177,6 +187,10 @@ class LocalAdmission:
     def _start_returning(self) -> None:
         if self._lanes.returning is None:
             self._lanes.returning = asyncio.get_running_loop().create_task(self._return())
+
+    def _start_sweeping(self) -> None:
+        if self._lanes.sweeping is None:
+            self._lanes.sweeping = asyncio.get_running_loop().create_task(self._sweep_pressured())
 
     async def _acquire(self) -> None:
         try:
@@ -204,6 +218,15 @@ class LocalAdmission:
         finally:
             self._lanes.returning = None
 
+    async def _sweep_pressured(self) -> None:
+        try:
+            while self._tokens.under_pressure():
+                await asyncio.sleep(min(max(self._round_trip_s, _KEEP_MIN_S), _KEEP_MAX_S))
+                self._tokens.sweep_pressured()
+                self._start_returning()
+        finally:
+            self._lanes.sweeping = None
+
     async def _exchange(
         self, wants: dict[str, int], limits: dict[str, int], returns: dict[str, int] | None = None
     ) -> Reply | None:
@@ -211,6 +234,7 @@ class LocalAdmission:
         if returns is None:
             returns = self._tokens.returns()
         incarnation = self._incarnation
+        sent = self._clock()
         try:
             reply = await self._ledger.exchange(self._gateway_id, incarnation, wants, limits, returns)
         except Exception:
@@ -218,6 +242,7 @@ class LocalAdmission:
             log.warning("quota ledger unavailable", exc_info=True)
             return None
         self._last_contact = self._clock()
+        self._round_trip_s += 0.2 * (self._last_contact - sent - self._round_trip_s)
         self._learn(reply)
         return reply
 
@@ -231,7 +256,7 @@ class LocalAdmission:
         if counted:
             self._tokens.set_pressure(reply.pressure, only=True)
             if reply.pressure:
-                self._start_returning()
+                self._start_sweeping()
         if reply.granted and self._waiters:
             self._serve_waiters()
 
@@ -245,7 +270,7 @@ class LocalAdmission:
             short = reply.short.get(waiter.endpoint) or reply.short.get(POOL)
             waiter.attempts += 1
             if short is not None:
-                self._throttle(waiter, *short)
+                self._throttle(waiter, *short, reply.answered_at)
             elif state.in_flight >= (state.limit or 0) or waiter.attempts >= _ATTEMPTS:
                 self._throttle(waiter, "endpoint", state.limit or 0)
             else:
@@ -257,9 +282,8 @@ class LocalAdmission:
         """The ledger asks for idle tokens of ``keys`` (all if None): others need them."""
         chosen = [k for k, _ in self._tokens.items() if keys is None or k in keys]
         self._tokens.set_pressure(chosen, only=False)  # until a reply says otherwise
-        idle = sum(self._tokens[k].idle for k in chosen)
-        self._start_returning()
-        return idle
+        self._start_sweeping()
+        return sum(self._tokens[k].idle for k in chosen)
 
     # --- lease and recovery ------------------------------------------------------------
 
@@ -306,7 +330,8 @@ class LocalAdmission:
         self._task = asyncio.create_task(self._run())
 
     def stop(self) -> None:
-        for task in (self._task, self._lanes.acquiring, self._lanes.returning, self._restoring):
+        lanes = self._lanes
+        for task in (self._task, lanes.acquiring, lanes.returning, lanes.sweeping, self._restoring):
             if task is not None:
                 task.cancel()
 

@@ -58,7 +58,7 @@ class LedgerDesk:
         granted = dict(reply.granted)
         for key, n in late.granted.items():
             granted[key] = granted.get(key, 0) + n
-        return Reply(reply.incarnation, granted, late.short, late.pressure)
+        return Reply(reply.incarnation, granted, late.short, late.pressure, late.answered_at)
 
     def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int

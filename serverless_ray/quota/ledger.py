@@ -38,9 +38,11 @@ class Reply:
     granted: dict[str, int] = field(default_factory=dict)
     # Keys whose want could not be met in full: why, and the limit that fell short.
     short: dict[str, tuple[ShortOf, int]] = field(default_factory=dict)
-    # Keys held by this gateway that others may need soon: hand idle tokens back at once
-    # instead of keeping them for reuse.
+    # Keys held by this gateway that others may need soon: keep only tokens in use.
     pressure: frozenset[str] = frozenset()
+    # The ledger's clock when it answered (monotonic: comparable on one host only), so that
+    # a refusal can be judged against what was in flight when it was decided.
+    answered_at: float = 0.0
 
 
 @dataclass
@@ -134,7 +136,7 @@ class Ledger:
         current = self._incarnation[gateway]
         wants = {k: n for k, n in (wants or {}).items() if n > 0}
         if now < self._recovering_until:
-            return Reply(current, short={k: ("recovering", 0) for k in wants}), None
+            return Reply(current, short={k: ("recovering", 0) for k in wants}, answered_at=now), None
         if returns and incarnation == current:
             self._take_back(gateway, returns)
         for key, limit in (limits or {}).items():
@@ -282,7 +284,8 @@ class Ledger:
         short = {k: self._why_short(k) for k, n in missing.items() if n > 0}
         pressure = self._pressure(gateway)
         self._told[gateway] = pressure
-        return Reply(incarnation, {k: n for k, n in granted.items() if n}, short, pressure)
+        granted = {k: n for k, n in granted.items() if n}
+        return Reply(incarnation, granted, short, pressure, self._clock())
 
     def _why_short(self, key: str) -> tuple[ShortOf, int]:
         return ("account", self.pool) if key == POOL else ("endpoint", self.limit(key))

@@ -21,8 +21,9 @@ class KeyTokens:
     in_flight: int = 0
     waiting: int = 0  # admissions waiting for a token of this key
     limit: int | None = None  # MaxConcurrency; None for the pool (only the ledger knows it)
-    pressure: bool = False  # others may need our idle tokens: do not keep them
+    pressure: bool = False  # others may need our idle tokens: keep only what is in use
     peak: int = 0  # most tokens in use at once since the last sweep
+    recent: int = 0  # most tokens in use at once since the last sweep under pressure
 
     @property
     def tokens(self) -> int:
@@ -72,14 +73,15 @@ class GatewayTokens:
         for state in (ep, pool):
             state.in_flight += 1
             state.peak = max(state.peak, state.in_flight)
+            state.recent = max(state.recent, state.in_flight)
         return True
 
     def put(self, endpoint: str) -> bool:
         """An invocation ended; True if tokens should go back to the ledger now."""
-        ep, pool = self._keys[endpoint], self._keys[POOL]
+        ep = self._keys[endpoint]
         ep.in_flight -= 1
-        pool.in_flight -= 1
-        return bool((ep.pressure and ep.idle) or (pool.pressure and pool.idle) or ep.surplus)
+        self._keys[POOL].in_flight -= 1
+        return bool(ep.surplus)
 
     def wait(self, endpoint: str, n: int) -> None:
         """``n`` more (or fewer) admissions wait for tokens of ``endpoint``."""
@@ -114,9 +116,14 @@ class GatewayTokens:
         keys = set(keys)
         for key, state in self._keys.items():
             if key in keys:
+                if not state.pressure:
+                    state.recent = state.in_flight  # what was used before does not count
                 state.pressure = True
             elif only:
                 state.pressure = False
+
+    def under_pressure(self) -> bool:
+        return any(s.pressure for s in self._keys.values())
 
     # --- tokens leaving --------------------------------------------------------------
 
@@ -138,10 +145,24 @@ class GatewayTokens:
                 self.give_back(key, state.tokens - keep)
             state.peak = state.in_flight
 
-    def returns(self) -> dict[str, int]:
-        """Everything to send back now: queued tokens, idle ones under pressure, surplus."""
+    def sweep_pressured(self) -> None:
+        """Give back tokens of keys under pressure unused since the previous such sweep.
+
+        Called every few milliseconds while others need tokens: a token used again
+        here within that time would otherwise have travelled to the ledger and back
+        (and been unused meanwhile); one that is not goes where it is needed.
+        """
         for key, state in self._keys.items():
-            n = max(state.idle if state.pressure else 0, min(state.surplus, state.idle))
+            if state.pressure:
+                keep = max(state.recent, state.in_flight) + state.waiting
+                if state.tokens > keep:
+                    self.give_back(key, state.tokens - keep)
+                state.recent = state.in_flight
+
+    def returns(self) -> dict[str, int]:
+        """Everything to send back now: swept tokens, and surplus beyond a lowered limit."""
+        for key, state in self._keys.items():
+            n = min(state.surplus, state.idle)
             if n:
                 self.give_back(key, n)
         returning, self._returning = +self._returning, Counter()

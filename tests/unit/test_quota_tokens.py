@@ -43,12 +43,20 @@ def test_sweep_keeps_what_was_used_at_once_since_the_last_sweep():
     assert not tokens.holding()
 
 
-def test_under_pressure_idle_tokens_go_back_but_not_those_a_waiter_needs():
-    tokens = _holding({"a": 3, POOL: 3}, {"a": 5})
+def test_under_pressure_tokens_unused_since_the_last_sweep_go_back_but_not_those_a_waiter_needs():
+    tokens = _holding({"a": 4, POOL: 4}, {"a": 5})
     tokens.take("a")
-    tokens.wait("a", 1)
+    tokens.take("a")
     tokens.set_pressure(["a"], only=True)
-    assert tokens.returns() == {"a": 1}  # three held, one in use, one kept for the waiter
+    tokens.put("a")
+    tokens.wait("a", 1)
+    tokens.sweep_pressured()  # two were in use since pressure began, one is wanted: one goes
+    assert tokens.returns() == {"a": 1}
+    tokens.sweep_pressured()  # one in use since, one wanted
+    assert tokens.returns() == {"a": 1}
+    assert tokens["a"].tokens == 2
+    tokens.sweep()  # the pool is not under pressure: the slow sweep keeps the peak of two, and the wanted one
+    assert tokens.returns() == {POOL: 1}
 
 
 def test_surplus_beyond_a_lowered_limit_goes_back_once_unused():
