@@ -117,6 +117,8 @@ class Scenario:
 SCENARIOS = {
     # One gateway per node on 16 nodes, a realistic mix well inside the limits.
     "spread": Scenario("spread", 16, 12, {f"ep{i}": 200 for i in range(8)}, (1,) * 8, 1000, (2, 10), (5, 10)),
+    # A few nodes, endpoints busy up to about 80% of their MaxConcurrency on average.
+    "busy": Scenario("busy", 4, 24, {f"ep{i}": 30 for i in range(4)}, (1,) * 4, 500, (2, 10), (5, 10)),
     # Demand beyond the pool and beyond one hot endpoint's MaxConcurrency.
     "contended": Scenario("contended", 8, 16, {"hot": 20, "ep1": 60, "ep2": 60, "ep3": 60}, (4, 2, 2, 2),
                           100, (2, 10), (2, 10)),
@@ -220,6 +222,7 @@ def bench_admission_rate(scenario: Scenario, gateways: list, seconds: float) -> 
         "requests": requests,
         "refused": len(refused),
         "reasons": dict(reasons),
+        "room_when_decided": judged.room_when_decided / max(1, judged.at_decision),
         "false": {"when decided": judged.at_decision, "when delivered": judged.at_delivery,
                   "during the whole wait": judged.throughout},
         "over": {e: p for e, p in judged.peaks.items() if p > scenario.limits[e]},
@@ -250,7 +253,8 @@ def print_admission_rate(s: Scenario, r: dict) -> None:
           f"{r['ledger_calls_per_s']:,.0f} ledger calls/s (round trip p50 {r['round_trip_p50_ms']:.1f} ms, "
           f"p99 {r['round_trip_p99_ms']:.1f} ms)")
     print("  throttled while the endpoint and the pool had room: " + "; ".join(
-        f"{when} {n} ({n / max(1, r['requests']):.2%} of requests)" for when, n in r["false"].items()))
+        f"{when} {n} ({n / max(1, r['requests']):.2%} of requests)" for when, n in r["false"].items())
+        + f"; free endpoint slots at those decided with room: {r['room_when_decided']:.1f} on average")
     print(f"  peak in flight: pool {r['pool_peak']}/{s.pool}, per endpoint "
           f"{', '.join(f'{e} {p}/{s.limits[e]}' for e, p in r['peaks'].items())} (over a limit: {r['over'] or 'none'})")
     print(f"  admitted after waiting for the ledger: {r['waited_share']:.1%}, wait p99 {r['wait_p99_ms']:.1f} ms, "

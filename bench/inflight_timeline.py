@@ -51,6 +51,7 @@ class Judged:
     at_decision: int  # ... when the refusal was decided (by the ledger, or by the gateway)
     at_delivery: int  # ... when the caller got it
     throughout: int  # ... during the whole time from the request to the refusal
+    room_when_decided: int = 0  # free slots of the endpoint, summed over false refusals when decided
 
 
 def judge(admitted: list[tuple[str, float, float]], refused: list[tuple[str, float, float, float]],
@@ -65,7 +66,9 @@ def judge(admitted: list[tuple[str, float, float]], refused: list[tuple[str, flo
         def room(t: float) -> bool:
             return steps.at(t) < limit and total.at(t) < pool
 
-        judged.at_decision += room(decided)
+        if room(decided):
+            judged.at_decision += 1
+            judged.room_when_decided += limit - steps.at(decided)
         judged.at_delivery += room(delivered)
         judged.throughout += (steps.most_during(asked, delivered) < limit
                               and total.most_during(asked, delivered) < pool)

@@ -108,6 +108,7 @@ class LocalAdmission:
         self._incarnation = 0
         self._last_contact = 0.0
         self._round_trip_s = _KEEP_MIN_S
+        self._renew_due = False  # the next return call renews the lease even if empty
         self._restoring: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
 
@@ -212,8 +213,9 @@ class LocalAdmission:
         try:
             while True:
                 returns = self._tokens.returns()
-                if not returns:
+                if not returns and not self._renew_due:
                     return
+                self._renew_due = False
                 await self._exchange({}, {}, returns)
         finally:
             self._lanes.returning = None
@@ -275,15 +277,26 @@ class LocalAdmission:
                 self._throttle(waiter, "endpoint", state.limit or 0)
             else:
                 waiter.batch = None
+        if reply is not None and reply.short:
+            # Tokens granted for admissions throttled for want of another key: where others
+            # need them, they go straight back.
+            self._tokens.give_back_unused(reply.granted)
+            self._start_returning()
 
     # --- giving tokens back ------------------------------------------------------------
 
     def reclaim(self, keys: list[str] | None = None) -> int:
-        """The ledger asks for idle tokens of ``keys`` (all if None): others need them."""
+        """The ledger asks for idle tokens of ``keys`` (all if None): another gateway waits.
+
+        All idle ones go back at once; from then on, until a reply says otherwise, these
+        keys are under pressure.
+        """
         chosen = [k for k, _ in self._tokens.items() if keys is None or k in keys]
-        self._tokens.set_pressure(chosen, only=False)  # until a reply says otherwise
+        returned = sum(self._tokens.give_back(k, self._tokens[k].idle) for k in chosen)
+        self._tokens.set_pressure(chosen, only=False)
+        self._start_returning()
         self._start_sweeping()
-        return sum(self._tokens[k].idle for k in chosen)
+        return returned
 
     # --- lease and recovery ------------------------------------------------------------
 
@@ -346,7 +359,8 @@ class LocalAdmission:
                     self._tokens.sweep()
                     self._start_returning()
                 if self._tokens.holding() and now - self._last_contact >= self._heartbeat_s:
-                    await self.heartbeat()  # only holders need a lease
+                    self._renew_due = True  # only holders need a lease
+                    self._start_returning()
                 if self._tokens.unregistered()[0]:
                     self._schedule_restore()
             except asyncio.CancelledError:

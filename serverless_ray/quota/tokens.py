@@ -137,6 +137,13 @@ class GatewayTokens:
         self._returning[key] += n - dropped
         return n
 
+    def give_back_unused(self, granted: dict[str, int]) -> None:
+        """Of tokens just ``granted``, give back those idle where others need them."""
+        for key, n in granted.items():
+            state = self._keys[key]
+            if state.pressure:
+                self.give_back(key, min(n, state.idle))
+
     def sweep(self) -> None:
         """Give back tokens that stayed unused since the previous sweep."""
         for key, state in self._keys.items():

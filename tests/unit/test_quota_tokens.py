@@ -84,3 +84,13 @@ def test_forgotten_tokens_are_dropped_before_counted_ones_and_restored_as_far_as
     assert tokens.returns() == {"a": 1}
     assert (tokens["a"].held, tokens["a"].unregistered) == (2, 0)
     assert (tokens[POOL].held, tokens[POOL].unregistered) == (2, 0)
+
+
+def test_granted_tokens_left_unused_go_back_only_where_others_need_them():
+    tokens = _holding({"a": 1, POOL: 2}, {"a": 5, "b": 5})
+    tokens.take("a")
+    tokens.set_pressure([POOL], only=True)
+    tokens.add({"b": 1}, counted=True)  # granted with a pool token for an admission throttled meanwhile
+    tokens.give_back_unused({"b": 1, POOL: 1})
+    assert tokens.returns() == {POOL: 1}
+    assert tokens["b"].tokens == 1
