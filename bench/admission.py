@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import tempfile
 import threading
@@ -247,7 +248,8 @@ def _describe(s: Scenario) -> str:
 
 
 def print_admission_rate(s: Scenario, r: dict) -> None:
-    print(f"admission path [{s.name}]: {_describe(s)}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"admission path [{s.name}]: {_describe(s)} (load average after the run: {load} on {os.cpu_count()} cores)")
     print(f"  {r['admissions_per_s']:,.0f} admissions/s, {r['throttles_per_s']:,.0f} throttles/s "
           f"({r['refused']} of {r['requests']} requests, by reason {r['reasons'] or 'none'}), "
           f"{r['ledger_calls_per_s']:,.0f} ledger calls/s (round trip p50 {r['round_trip_p50_ms']:.1f} ms, "
