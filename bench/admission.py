@@ -162,7 +162,7 @@ class SimulatedGateway:
         gate.start()
         rng = random.Random(seed)
         endpoints = list(scenario.limits)
-        admitted, refused, reasons = [], [], Counter()
+        admitted, refused = [], []
 
         async def caller() -> None:
             while time.monotonic() < stop_at:
@@ -174,15 +174,14 @@ class SimulatedGateway:
                         await asyncio.sleep(rng.uniform(*scenario.hold_ms) / 1000)
                         admitted.append((endpoint, asked, started, time.monotonic()))
                 except Throttled as throttled:
-                    refused.append((endpoint, asked, throttled.decided_at, time.monotonic()))
-                    reasons[throttled.short_of] += 1
+                    refused.append((endpoint, asked, throttled.decided_at, time.monotonic(), throttled.short_of))
                     await asyncio.sleep(rng.uniform(*scenario.backoff_ms) / 1000)
 
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         await asyncio.gather(*(caller() for _ in range(scenario.callers)))
         gate.stop()
         self._gate = None
-        return admitted, refused, dict(reasons), client.round_trips
+        return admitted, refused, client.round_trips
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -206,23 +205,25 @@ def bench_admission_rate(scenario: Scenario, gateways: list, seconds: float) -> 
         ray.kill(ledger)
     admitted = [a for run in runs for a in run[0]]
     refused = [r for run in runs for r in run[1]]
-    reasons = sum((Counter(run[2]) for run in runs), Counter())
-    judged = judge([(e, s, t) for e, _, s, t in admitted], refused, scenario.limits, scenario.pool)
+    # Everything counts for the in-flight timeline; only what happened after the warm-up
+    # (gateways start with no tokens) is counted and judged.
     measured_from = start_at + WARM_UP_S
-    counted_admitted = sum(1 for _, _, s, _ in admitted if s >= measured_from)
-    counted_refused = sum(1 for _, _, _, r in refused if r >= measured_from)
-    waits = [(s - a) * 1000 for _, a, s, _ in admitted]
-    refusal_waits = [(r - a) * 1000 for _, a, _, r in refused]
-    requests = len(admitted) + len(refused)
+    measured_refused = [r for r in refused if r[3] >= measured_from]
+    judged = judge([(e, s, t) for e, _, s, t in admitted], [r[:4] for r in measured_refused],
+                   scenario.limits, scenario.pool)
+    waits = [(s - a) * 1000 for _, a, s, _ in admitted if s >= measured_from]
+    refusal_waits = [(r - a) * 1000 for _, a, _, r, _ in measured_refused]
+    counted_admitted, counted_refused = len(waits), len(measured_refused)
+    requests = counted_admitted + counted_refused
     return {
         "admissions_per_s": counted_admitted / seconds,
         "throttles_per_s": counted_refused / seconds,
-        "ledger_calls_per_s": sum(len(run[3]) for run in runs) / (WARM_UP_S + seconds),
-        "round_trip_p50_ms": _percentile([t for run in runs for t in run[3]], 0.5),
-        "round_trip_p99_ms": _percentile([t for run in runs for t in run[3]], 0.99),
+        "ledger_calls_per_s": sum(len(run[2]) for run in runs) / (WARM_UP_S + seconds),
+        "round_trip_p50_ms": _percentile([t for run in runs for t in run[2]], 0.5),
+        "round_trip_p99_ms": _percentile([t for run in runs for t in run[2]], 0.99),
         "requests": requests,
-        "refused": len(refused),
-        "reasons": dict(reasons),
+        "refused": counted_refused,
+        "reasons": dict(Counter(r[4] for r in measured_refused)),
         "room_when_decided": judged.room_when_decided / max(1, judged.at_decision),
         "false": {"when decided": judged.at_decision, "when delivered": judged.at_delivery,
                   "during the whole wait": judged.throughout},
