@@ -87,18 +87,22 @@ def _throughput(url: str, endpoint: str, clients: int, seconds: float) -> float:
     return sum(done) / seconds
 
 
-def bench_throughput(seconds: float) -> tuple[float, float]:
-    results = {}
-    for enforce in (True, False):
-        settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), enforce_concurrency_limits=enforce)
-        platform = Platform(settings).start()
-        try:
-            sm, _ = _clients(platform.url)
-            _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
-            results[enforce] = _throughput(platform.url, "tput", clients=4, seconds=seconds)
-        finally:
-            platform.stop()
-    return results[True], results[False]
+def bench_throughput(seconds: float, rounds: int) -> list[dict[bool, float]]:
+    """req/s with quotas on and off, per round; the order alternates so load drift cancels."""
+    results = []
+    for round_ in range(rounds):
+        result = {}
+        for enforce in (True, False) if round_ % 2 == 0 else (False, True):
+            settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), enforce_concurrency_limits=enforce)
+            platform = Platform(settings).start()
+            try:
+                sm, _ = _clients(platform.url)
+                _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
+                result[enforce] = _throughput(platform.url, "tput", clients=4, seconds=seconds)
+            finally:
+                platform.stop()
+        results.append(result)
+    return results
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="admission-path scenarios to run")
     parser.add_argument("--parts", default="throughput,admission,exactness")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (quotas on and off each)")
     parser.add_argument("--bursts", type=int, default=5)
     parser.add_argument("--burst-size", type=int, default=12)
     parser.add_argument("--limit", type=int, default=4)
@@ -325,8 +330,11 @@ def main() -> None:
     ray.init(address="local", include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     try:
         if "throughput" in parts:
-            on, off = bench_throughput(args.seconds)
-            print(f"throughput, 4 clients, MaxConcurrency 4: quotas on {on:.0f} req/s, off {off:.0f} req/s, "
+            rounds = bench_throughput(args.seconds, args.rounds)
+            on, off = sum(r[True] for r in rounds), sum(r[False] for r in rounds)
+            each = ", ".join(f"{r[True]:.0f}/{r[False]:.0f}" for r in rounds)
+            print(f"throughput, 4 clients, MaxConcurrency 4, {len(rounds)} rounds in alternating order: quotas on "
+                  f"{on / len(rounds):.0f} req/s, off {off / len(rounds):.0f} req/s (on/off per round: {each}), "
                   f"ratio {on / off:.2f}")
         if "admission" in parts:
             scenarios = [SCENARIOS[name] for name in args.scenarios.split(",")]
