@@ -1,6 +1,7 @@
 """Concurrency quotas: cost, admission rate and exactness. Prints figures; asserts nothing.
 
-1. Throughput of one endpoint with quotas on and off, same machine, same run.
+1. Throughput of one endpoint with quotas on and off: two gateways of one platform, one
+   enforcing quotas and one not, in front of the same replicas, used in turn every second.
 2. Admission path with many simulated entry points: each gateway is a Ray actor (its own
    process) running a real ``LocalAdmission`` against the real ledger actor, with many
    concurrent callers sharing endpoint limits and the pool (scenarios in ``SCENARIOS``).
@@ -61,48 +62,63 @@ def _deploy(sm, name: str, model_data: Path, max_concurrency: int) -> None:
     sm.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
 
 
-def _throughput(url: str, endpoint: str, clients: int, seconds: float) -> float:
+def _throughput_ab(ports: dict[bool, int], endpoint: str, clients: int, seconds: float, window_s: float) -> dict:
+    """req/s through each port, switching all clients between them every ``window_s``."""
     import http.client
 
-    host, port = url.removeprefix("http://").split(":")
     body = json.dumps({"inputs": [[1, 2, 3]]})
-    done = [0] * clients
-    start = time.perf_counter() + 2  # warm-up first
+    done = {key: 0 for key in ports}
+    lock = threading.Lock()
+    start = time.perf_counter() + 2  # warm-up first, through both
     stop = start + seconds
 
-    def client(i: int) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+    def client() -> None:
+        conns = {key: http.client.HTTPConnection("127.0.0.1", port, timeout=60) for key, port in ports.items()}
+        sent = 0
         while (now := time.perf_counter()) < stop:
+            # Warm-up: both in turn; then whole windows for each, the order swapped halfway.
+            window = int((now - start) / window_s) + (now - start >= seconds / 2)
+            key = sent % 2 == 0 if now < start else window % 2 == 0
+            sent += 1
+            conn = conns[key]
             conn.request("POST", f"/endpoints/{endpoint}/invocations", body, {"Content-Type": "application/json"})
             response = conn.getresponse()
             response.read()
             if now >= start and response.status == 200:
-                done[i] += 1
+                with lock:
+                    done[key] += 1
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / seconds
+    return {key: n / (seconds / 2) for key, n in done.items()}
 
 
-def bench_throughput(seconds: float, rounds: int) -> list[dict[bool, float]]:
-    """req/s with quotas on and off, per round; the order alternates so load drift cancels."""
-    results = []
-    for round_ in range(rounds):
-        result = {}
-        for enforce in (True, False) if round_ % 2 == 0 else (False, True):
-            settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), enforce_concurrency_limits=enforce)
-            platform = Platform(settings).start()
-            try:
-                sm, _ = _clients(platform.url)
-                _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
-                result[enforce] = _throughput(platform.url, "tput", clients=4, seconds=seconds)
-            finally:
-                platform.stop()
-        results.append(result)
-    return results
+def bench_throughput(seconds: float, window_s: float = 1.0) -> dict[bool, float]:
+    """req/s with quotas on and off: two gateways started alike in front of the same
+    replicas, one enforcing quotas and one not, used in turn every ``window_s`` so that
+    the load of a shared machine weighs on both alike."""
+    from serverless_ray.gateway.actor import Gateway
+
+    settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()))
+    platform = Platform(settings).start()
+    gateways = {}
+    try:
+        sm, _ = _clients(platform.url)
+        _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
+        for enforce in (True, False):
+            name = f"quotas-{'on' if enforce else 'off'}"
+            gateways[enforce] = Gateway.options(name=f"serverless-ray-gateway-{name}", namespace=NAMESPACE).remote(
+                settings.model_copy(update={"enforce_concurrency_limits": enforce}), name)
+        ports = {enforce: ray.get(gateway.start.remote()) for enforce, gateway in gateways.items()}
+        return _throughput_ab(ports, "tput", clients=4, seconds=seconds, window_s=window_s)
+    finally:
+        for gateway in gateways.values():
+            ray.get(gateway.stop.remote(), timeout=15)
+            ray.kill(gateway)
+        platform.stop()
 
 
 @dataclass(frozen=True)
@@ -320,7 +336,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="admission-path scenarios to run")
     parser.add_argument("--parts", default="throughput,admission,exactness")
-    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (quotas on and off each)")
     parser.add_argument("--bursts", type=int, default=5)
     parser.add_argument("--burst-size", type=int, default=12)
     parser.add_argument("--limit", type=int, default=4)
@@ -330,12 +345,10 @@ def main() -> None:
     ray.init(address="local", include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     try:
         if "throughput" in parts:
-            rounds = bench_throughput(args.seconds, args.rounds)
-            on, off = sum(r[True] for r in rounds), sum(r[False] for r in rounds)
-            each = ", ".join(f"{r[True]:.0f}/{r[False]:.0f}" for r in rounds)
-            print(f"throughput, 4 clients, MaxConcurrency 4, {len(rounds)} rounds in alternating order: quotas on "
-                  f"{on / len(rounds):.0f} req/s, off {off / len(rounds):.0f} req/s (on/off per round: {each}), "
-                  f"ratio {on / off:.2f}")
+            rates = bench_throughput(2 * args.seconds)
+            print(f"throughput, 4 clients, MaxConcurrency 4, gateways with and without quotas in turn every second "
+                  f"for {2 * args.seconds:g} s: quotas on {rates[True]:.0f} req/s, off {rates[False]:.0f} req/s, "
+                  f"ratio {rates[True] / rates[False]:.2f}")
         if "admission" in parts:
             scenarios = [SCENARIOS[name] for name in args.scenarios.split(",")]
             gateways = [SimulatedGateway.remote() for _ in range(max(s.gateways for s in scenarios))]
