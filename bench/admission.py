@@ -279,7 +279,8 @@ def print_admission_rate(s: Scenario, r: dict) -> None:
         f"{when} {n} ({n / max(1, r['requests']):.2%} of requests)" for when, n in r["false"].items())
         + f"; free endpoint slots at those decided with room: {r['room_when_decided']:.1f} on average")
     print(f"  peak in flight: pool {r['pool_peak']}/{s.pool}, per endpoint "
-          f"{', '.join(f'{e} {p}/{s.limits[e]}' for e, p in r['peaks'].items())} (over a limit: {r['over'] or 'none'})")
+          f"{', '.join(f'{e} {p}/{s.limits[e]}' for e, p in r['peaks'].items())} "
+          f"(over a limit: {r['over'] or 'none'})")
     print(f"  admitted after waiting for the ledger: {r['waited_share']:.1%}, wait p99 {r['wait_p99_ms']:.1f} ms, "
           f"max {r['wait_max_ms']:.1f} ms; throttle answered after p50 {r['refusal_p50_ms']:.1f} ms, "
           f"p99 {r['refusal_p99_ms']:.1f} ms, max {r['refusal_max_ms']:.1f} ms")
