@@ -293,7 +293,7 @@ class LocalAdmission:
         """
         chosen = [k for k, _ in self._tokens.items() if keys is None or k in keys]
         returned = sum(self._tokens.give_back(k, self._tokens[k].idle) for k in chosen)
-        self._tokens.set_pressure(chosen, only=False)
+        self._tokens.set_pressure(dict.fromkeys(chosen), only=False)
         self._start_returning()
         self._start_sweeping()
         return returned

@@ -38,8 +38,9 @@ class Reply:
     granted: dict[str, int] = field(default_factory=dict)
     # Keys whose want could not be met in full: why, and the limit that fell short.
     short: dict[str, tuple[ShortOf, int]] = field(default_factory=dict)
-    # Keys held by this gateway that others may need soon: keep only tokens in use.
-    pressure: frozenset[str] = frozenset()
+    # Keys held by this gateway that others may need soon, each with this gateway's share:
+    # how many tokens (in use or idle) it may keep for reuse.
+    pressure: dict[str, int] = field(default_factory=dict)
     # The ledger's clock when it answered (monotonic: comparable on one host only), so that
     # a refusal can be judged against what was in flight when it was decided.
     answered_at: float = 0.0
@@ -283,27 +284,29 @@ class Ledger:
     def _reply(self, gateway: str, incarnation: int, granted: Counter[str], missing: Counter[str]) -> Reply:
         short = {k: self._why_short(k) for k, n in missing.items() if n > 0}
         pressure = self._pressure(gateway)
-        self._told[gateway] = pressure
+        self._told[gateway] = frozenset(pressure)
         granted = {k: n for k, n in granted.items() if n}
         return Reply(incarnation, granted, short, pressure, self._clock())
 
     def _why_short(self, key: str) -> tuple[ShortOf, int]:
         return ("account", self.pool) if key == POOL else ("endpoint", self.limit(key))
 
-    def _pressure(self, gateway: str) -> frozenset[str]:
-        """Keys held by ``gateway`` that others may need: little is left, or someone waits.
+    def _pressure(self, gateway: str) -> dict[str, int]:
+        """Keys held by ``gateway`` that others may need (little is left, or someone waits),
+        with an equal share of the limit among the gateways holding or waiting for it.
 
         Keeping idle tokens only hurts when another gateway shares the limit.
         """
-        keys = set()
+        pressure = {}
         for key, n in self._held[gateway].items():
-            if self._parked_missing[key] > 0:
-                keys.add(key)
-            elif 0 < n < self._totals[key]:  # shared with another gateway
+            if self._parked_missing[key] <= 0:
                 reserve = self.limit(key) // (10 if key == POOL else 4)
-                if self.free(key) <= reserve:
-                    keys.add(key)
-        return frozenset(keys)
+                if n >= self._totals[key] or self.free(key) > reserve:
+                    continue  # nobody else holds any, or there is room
+            sharing = set(self.holders(key))
+            sharing.update(e.gateway for e in self._parked.values() if e.missing[key] > 0)
+            pressure[key] = max(1, self.limit(key) // len(sharing))
+        return pressure
 
     def _add(self, gateway: str, key: str, n: int) -> None:
         if n == 0:

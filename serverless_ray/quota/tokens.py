@@ -21,7 +21,8 @@ class KeyTokens:
     in_flight: int = 0
     waiting: int = 0  # admissions waiting for a token of this key
     limit: int | None = None  # MaxConcurrency; None for the pool (only the ledger knows it)
-    pressure: bool = False  # others may need our idle tokens: keep only what is in use
+    pressure: bool = False  # others may need our idle tokens: keep only what is used
+    share: int | None = None  # under pressure: the most tokens to keep (None: no cap)
     peak: int = 0  # most tokens in use at once since the last sweep
     recent: int = 0  # most tokens in use at once since the last sweep under pressure
 
@@ -111,14 +112,15 @@ class GatewayTokens:
             else:
                 self[key].unregistered += n
 
-    def set_pressure(self, keys: Iterable[str], *, only: bool) -> None:
-        """Mark ``keys`` under pressure; with ``only``, every other key is not."""
-        keys = set(keys)
+    def set_pressure(self, shares: dict[str, int | None], *, only: bool) -> None:
+        """Mark the keys of ``shares`` under pressure, with the most tokens to keep (None:
+        no cap); with ``only``, every other key is not under pressure."""
         for key, state in self._keys.items():
-            if key in keys:
+            if key in shares:
                 if not state.pressure:
                     state.recent = state.in_flight  # what was used before does not count
                 state.pressure = True
+                state.share = shares[key]
             elif only:
                 state.pressure = False
 
@@ -157,11 +159,13 @@ class GatewayTokens:
 
         Called every few milliseconds while others need tokens: a token used again
         here within that time would otherwise have travelled to the ledger and back
-        (and been unused meanwhile); one that is not goes where it is needed.
+        (and been unused meanwhile); one that is not goes where it is needed. Idle tokens
+        beyond this gateway's share go back even if used recently.
         """
         for key, state in self._keys.items():
             if state.pressure:
-                keep = max(state.recent, state.in_flight) + state.waiting
+                used = state.recent if state.share is None else min(state.recent, state.share)
+                keep = max(used, state.in_flight) + state.waiting
                 if state.tokens > keep:
                     self.give_back(key, state.tokens - keep)
                 state.recent = state.in_flight

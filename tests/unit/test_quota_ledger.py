@@ -159,18 +159,21 @@ def test_expired_lease_serves_parked_wants(clock):
 def test_reclaim_asks_only_holders_not_told_of_pressure_and_only_once(clock):
     ledger = Ledger(pool=10, clock=clock)
     _want(ledger, "g1", "a", 1, limit=2)  # alone then: told to keep its idle tokens
-    assert _want(ledger, "g2", "a", 1, limit=2)[0].pressure == {"a"}  # returns idle ones by itself
+    assert _want(ledger, "g2", "a", 1, limit=2)[0].pressure == {"a": 1}  # returns idle ones by itself
     _, ticket = _want(ledger, "g3", "a", 1, limit=2, park=True)
     assert ledger.reclaim_targets(ticket) == {"g1": ["a"]}
     assert ledger.reclaim_targets(ticket) == {}  # told already
     ledger.unpark(ticket)
 
 
-def test_pressure_when_a_shared_limit_is_nearly_used_up(clock):
+def test_pressure_when_a_shared_limit_is_nearly_used_up_with_equal_shares(clock):
     ledger = Ledger(pool=100, clock=clock)
-    assert _want(ledger, "g1", "a", 3, limit=4)[0].pressure == frozenset()  # alone: keep tokens
-    assert _want(ledger, "g2", "a", 1, limit=4)[0].pressure == {"a"}
-    assert _want(ledger, "g2", "b", 1, limit=40)[0].pressure == {"a"}
+    assert _want(ledger, "g1", "a", 3, limit=4)[0].pressure == {}  # alone: keep tokens
+    assert _want(ledger, "g2", "a", 1, limit=4)[0].pressure == {"a": 2}
+    assert _want(ledger, "g2", "b", 1, limit=40)[0].pressure == {"a": 2}
+    _, ticket = _want(ledger, "g3", "a", 1, limit=4, park=True)  # a third gateway waits for "a"
+    assert _want(ledger, "g1", "b", 1, limit=40)[0].pressure == {"a": 1}
+    ledger.unpark(ticket)
 
 
 def test_raised_pool_serves_parked_wants(clock):

@@ -47,7 +47,7 @@ def test_under_pressure_tokens_unused_since_the_last_sweep_go_back_but_not_those
     tokens = _holding({"a": 4, POOL: 4}, {"a": 5})
     tokens.take("a")
     tokens.take("a")
-    tokens.set_pressure(["a"], only=True)
+    tokens.set_pressure({"a": None}, only=True)
     tokens.put("a")
     tokens.wait("a", 1)
     tokens.sweep_pressured()  # two were in use since pressure began, one is wanted: one goes
@@ -89,8 +89,19 @@ def test_forgotten_tokens_are_dropped_before_counted_ones_and_restored_as_far_as
 def test_granted_tokens_left_unused_go_back_only_where_others_need_them():
     tokens = _holding({"a": 1, POOL: 2}, {"a": 5, "b": 5})
     tokens.take("a")
-    tokens.set_pressure([POOL], only=True)
+    tokens.set_pressure({POOL: None}, only=True)
     tokens.add({"b": 1}, counted=True)  # granted with a pool token for an admission throttled meanwhile
     tokens.give_back_unused({"b": 1, POOL: 1})
     assert tokens.returns() == {POOL: 1}
     assert tokens["b"].tokens == 1
+
+
+def test_under_pressure_idle_tokens_beyond_the_share_go_back_even_if_used_recently():
+    tokens = _holding({"a": 4, POOL: 4}, {"a": 5})
+    tokens.set_pressure({"a": 2}, only=True)
+    for _ in range(3):
+        tokens.take("a")
+    for _ in range(3):
+        tokens.put("a")
+    tokens.sweep_pressured()  # three used since the last sweep, but the share is two
+    assert tokens.returns() == {"a": 2}
