@@ -86,6 +86,8 @@ class _Lanes:
 
 
 class LocalAdmission:
+    """One gateway's admission (see the module docstring); ``slot()`` is the whole API."""
+
     def __init__(
         self,
         gateway_id: str,

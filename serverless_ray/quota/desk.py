@@ -18,6 +18,8 @@ PARK_S = 0.005
 
 
 class LedgerDesk:
+    """A :class:`Ledger` whose exchanges may wait (briefly) for tokens to come back."""
+
     def __init__(
         self, ledger: Ledger, *, park_s: float = PARK_S, ask_back: Callable[[str, list[str]], None] | None = None
     ) -> None:

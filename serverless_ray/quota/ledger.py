@@ -55,6 +55,8 @@ class _Parked:
 
 
 class Ledger:
+    """Every gateway's tokens, leases and parked wants; see the module docstring."""
+
     def __init__(
         self,
         pool: int,

@@ -48,6 +48,8 @@ class KeyTokens:
 
 
 class GatewayTokens:
+    """Every key's tokens at one gateway, and counted ones set aside to go back to the ledger."""
+
     def __init__(self) -> None:
         self._keys: dict[str, KeyTokens] = {POOL: KeyTokens()}
         self._returning: Counter[str] = Counter()  # taken out of ``held``, not yet sent
