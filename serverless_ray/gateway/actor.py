@@ -20,7 +20,7 @@ from serverless_ray.gateway import serve_replicas
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
 from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.quota.admission import LocalAdmission
-from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, LedgerActorClient
+from serverless_ray.quota.ledger_actor import HEARTBEAT_S, QUOTA_LEDGER_NAME, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
 
@@ -64,7 +64,7 @@ class Gateway:
         if self._settings.enforce_concurrency_limits:
             ledger = ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
             me = ray.get_runtime_context().current_actor
-            ctx.admission = LocalAdmission(gateway_id, LedgerActorClient(ledger, me))
+            ctx.admission = LocalAdmission(gateway_id, LedgerActorClient(ledger, me), heartbeat_s=HEARTBEAT_S)
             await ledger.register.remote(gateway_id, me)
             ctx.admission.start()
         await ctx.routes.start()
@@ -122,11 +122,11 @@ class Gateway:
         response = await invoke(self._ctx, endpoint, body, headers)
         return response.status_code, dict(response.headers), bytes(response.body)
 
-    async def reclaim(self, endpoints: list[str] | None = None) -> int:
+    async def reclaim(self, keys: list[str] | None = None) -> int:
         """The ledger asks for idle tokens back (another gateway is short of them)."""
         if self._ctx is None or self._ctx.admission is None:
             return 0
-        return self._ctx.admission.reclaim(endpoints)
+        return self._ctx.admission.reclaim(keys)
 
     async def stop(self) -> None:
         if self._ctx is not None:

@@ -1,9 +1,19 @@
 """A gateway's admission: invocations use tokens the gateway holds; more come from the ledger.
 
 The common case is local: a token freed by one invocation admits the next, with no
-remote call. A gateway asks the ledger only when it needs more tokens than it holds,
-returns tokens that stayed idle for ``linger_s`` (or at once when another gateway needs
-them), and renews its lease with a heartbeat while it holds any.
+remote call. Pool tokens serve every endpoint of the gateway, so holding tokens of many
+endpoints does not fragment the pool.
+
+Talking to the ledger is batched: at most one *acquire* call is outstanding, carrying
+what every admission that found no free token needs, plus whatever tokens are due back;
+returns that fall due while it is out go in at most one *return* call of their own, so
+they never wait behind an acquire that the ledger holds. Under load batches grow instead
+of calls multiplying.
+
+An admission that finds no free token waits for the reply to its batch: a few
+milliseconds, at most the ledger's parking time plus two round trips. It is admitted if
+tokens arrive meanwhile (granted, or freed here by an invocation that ended), and
+throttled otherwise. It never waits for a slot beyond that.
 
 If the ledger forgets this gateway (the ledger restarted, or the lease ran out), the
 tokens held until then are *unregistered*: still usable, not counted by the ledger. They
@@ -16,57 +26,68 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import deque
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol
 
-from serverless_ray.quota.ledger import Grant, ShortOf
+from serverless_ray.quota.ledger import POOL, Reply, ShortOf
+from serverless_ray.quota.tokens import GatewayTokens
 
 log = logging.getLogger(__name__)
 
-# Remote acquires one admission may make: a grant can be taken by a request that arrived
-# meanwhile, and our idle tokens of other endpoints may be returned once.
-_ATTEMPTS = 4
+# Batches one admission may ride before it is throttled: its tokens can be used by an
+# admission that was waiting longer, or a lowered limit can void them.
+_ATTEMPTS = 3
+# Under pressure, idle tokens not used again within about one round trip to the ledger go
+# back: bounds of that time.
+_KEEP_MIN_S = 0.002
+_KEEP_MAX_S = 0.05
 
 
 class LedgerClient(Protocol):
-    async def acquire(self, gateway: str, endpoint: str, want: int, limit: int) -> Grant: ...
-    async def release(self, gateway: str, returned: dict[str, int]) -> None: ...
-    async def renew(self, gateway: str, incarnation: int) -> int: ...
+    async def exchange(
+        self, gateway: str, incarnation: int, wants: dict[str, int], limits: dict[str, int],
+        returns: dict[str, int],
+    ) -> Reply: ...
     async def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int
     ) -> dict[str, int]: ...
+    async def register(self, gateway: str) -> None: ...
 
 
 class Throttled(Exception):
-    """The invocation exceeds a concurrency limit; ``short_of`` says which, ``limit`` its value."""
+    """The invocation exceeds a concurrency limit; ``short_of`` says which, ``limit`` its value.
 
-    def __init__(self, short_of: ShortOf, limit: int = 0) -> None:
+    ``decided_at``: when the refusal was decided, on the deciding process's monotonic clock.
+    """
+
+    def __init__(self, short_of: ShortOf, limit: int = 0, decided_at: float = 0.0) -> None:
         super().__init__(short_of)
         self.short_of = short_of
         self.limit = limit
+        self.decided_at = decided_at
+
+
+@dataclass(eq=False)
+class _Waiter:
+    endpoint: str
+    future: asyncio.Future
+    batch: int | None = None  # the acquire call that carries its want
+    attempts: int = 0
 
 
 @dataclass
-class _Endpoint:
-    held: int = 0  # tokens the ledger counts for this gateway
-    unregistered: int = 0  # tokens from before the ledger forgot us
-    in_flight: int = 0
-    limit: int = 0
-    last_busy: float = 0.0
-    pressure: bool = False  # others may need our idle tokens: do not keep them
-
-    @property
-    def usable(self) -> int:
-        return min(self.held + self.unregistered, self.limit)
-
-    @property
-    def idle(self) -> int:
-        return max(0, self.held + self.unregistered - self.in_flight)
+class _Lanes:
+    acquiring: asyncio.Task | None = None
+    returning: asyncio.Task | None = None
+    sweeping: asyncio.Task | None = None  # idle tokens under pressure
+    background: set[asyncio.Task] = field(default_factory=set)
 
 
 class LocalAdmission:
+    """One gateway's admission (see the module docstring); ``slot()`` is the whole API."""
+
     def __init__(
         self,
         gateway_id: str,
@@ -76,26 +97,29 @@ class LocalAdmission:
         heartbeat_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``linger_s``: idle tokens are kept this long for reuse (unless others need them)."""
         self._gateway_id = gateway_id
         self._ledger = ledger
         self._linger_s = linger_s
         self._heartbeat_s = heartbeat_s
         self._clock = clock
-        self._endpoints: dict[str, _Endpoint] = {}
-        self._returns: Counter[str] = Counter()
-        self._returning: asyncio.Task | None = None
+        self._tokens = GatewayTokens()
+        self._waiters: deque[_Waiter] = deque()
+        self._lanes = _Lanes()
+        self._batches = 0
+        self._incarnation = 0
+        self._last_contact = 0.0
+        self._round_trip_s = _KEEP_MIN_S
+        self._renew_due = False  # the next return call renews the lease even if empty
         self._restoring: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
-        self._incarnation = 0
 
     def in_flight(self, endpoint: str) -> int:
-        state = self._endpoints.get(endpoint)
-        return state.in_flight if state else 0
+        return self._tokens[endpoint].in_flight
 
     def held(self, endpoint: str) -> int:
-        """Tokens of ``endpoint`` at this gateway, counted by the ledger or not."""
-        state = self._endpoints.get(endpoint)
-        return state.held + state.unregistered if state else 0
+        """Tokens of ``endpoint`` (or :data:`POOL`) here, counted by the ledger or not."""
+        return self._tokens[endpoint].tokens
 
     # --- admission -------------------------------------------------------------------
 
@@ -103,7 +127,8 @@ class LocalAdmission:
     async def slot(self, endpoint: str, limit: int) -> AsyncIterator[None]:
         """Hold one concurrency slot of ``endpoint`` for the ``async with`` block.
 
-        Raises :class:`Throttled` at once if no slot is free; never waits for one.
+        Raises :class:`Throttled` if no slot is free, after at most the short wait for
+        the ledger's answer described in the module docstring; never queues for a slot.
         """
         await self._admit(endpoint, limit)
         try:
@@ -112,103 +137,168 @@ class LocalAdmission:
             self._release(endpoint)
 
     async def _admit(self, endpoint: str, limit: int) -> None:
-        state = self._endpoints.setdefault(endpoint, _Endpoint())
+        state = self._tokens[endpoint]
         state.limit = limit
-        if self._take(state):
+        if self._tokens.take(endpoint):
             return
-        returned_idle = False
-        for _ in range(_ATTEMPTS):
-            # Shielded: if this request is cancelled meanwhile, a grant still lands here
-            # instead of leaking at the ledger.
-            grant = await asyncio.shield(self._acquire(endpoint, limit))
-            if self._take(state):
-                return
-            if grant.short_of is None:
-                continue  # granted, but a request that arrived meanwhile took the token: ask again
-            if grant.short_of == "account" and not returned_idle and self._return_idle(exclude=endpoint):
-                returned_idle = True
-                continue  # our own idle tokens of other endpoints went back to the pool
-            raise Throttled(grant.short_of, grant.limit or limit)
-        raise Throttled("endpoint", limit)
-
-    def _take(self, state: _Endpoint) -> bool:
-        if state.in_flight < state.usable:
-            state.in_flight += 1
-            state.last_busy = self._clock()
-            return True
-        return False
-
-    async def _acquire(self, endpoint: str, limit: int) -> Grant:
+        if state.in_flight >= limit:
+            # This gateway alone uses the whole MaxConcurrency: no need to ask anyone.
+            raise Throttled("endpoint", limit, self._clock())
+        waiter = _Waiter(endpoint, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        self._tokens.wait(endpoint, 1)
+        self._start_acquiring()
         try:
-            grant = await self._ledger.acquire(self._gateway_id, endpoint, 1, limit)
-        except Exception:
-            log.warning("quota ledger unavailable", exc_info=True)
-            return Grant(0, "recovering")
-        self._adopt(grant.incarnation)
-        state = self._endpoints[endpoint]
-        state.pressure = grant.pressure
-        if grant.incarnation < self._incarnation:
-            state.unregistered += grant.granted  # granted by a ledger that has since forgotten us
-            self._schedule_restore()
-        else:
-            state.held += grant.granted
-        return grant
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter.future.done() and not waiter.future.cancelled() and waiter.future.exception() is None:
+                self._release(endpoint)  # admitted just as the request went away
+            else:
+                self._forget_waiter(waiter)
+            raise
 
     def _release(self, endpoint: str) -> None:
-        state = self._endpoints[endpoint]
-        state.in_flight -= 1
-        state.last_busy = self._clock()
-        if state.pressure:
-            self._give_back(endpoint, state.idle)
-            return
-        surplus = state.held + state.unregistered - max(state.in_flight, state.limit)
-        if surplus > 0:  # MaxConcurrency went down: give back what is now too much
-            self._give_back(endpoint, surplus)
+        if self._tokens.put(endpoint):
+            self._start_returning()
+        if self._waiters:
+            self._serve_waiters()
+
+    def _serve_waiters(self) -> None:
+        """Admit waiting admissions, oldest first, with whatever tokens are free."""
+        for waiter in list(self._waiters):
+            if self._tokens.take(waiter.endpoint):
+                self._forget_waiter(waiter)
+                waiter.future.set_result(None)
+
+    def _throttle(self, waiter: _Waiter, short_of: ShortOf, limit: int, decided_at: float | None = None) -> None:
+        self._forget_waiter(waiter)
+        if not waiter.future.done():
+            waiter.future.set_exception(Throttled(short_of, limit, decided_at or self._clock()))
+
+    def _forget_waiter(self, waiter: _Waiter) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+            self._tokens.wait(waiter.endpoint, -1)
+
+    # --- talking to the ledger ---------------------------------------------------------
+
+    def _start_acquiring(self) -> None:
+        if self._lanes.acquiring is None:
+            # Started on the next turn of the loop: admissions arriving in this one share it.
+            self._lanes.acquiring = asyncio.get_running_loop().create_task(self._acquire())
+
+    def _start_returning(self) -> None:
+        if self._lanes.returning is None:
+            self._lanes.returning = asyncio.get_running_loop().create_task(self._return())
+
+    def _start_sweeping(self) -> None:
+        if self._lanes.sweeping is None:
+            self._lanes.sweeping = asyncio.get_running_loop().create_task(self._sweep_pressured())
+
+    async def _acquire(self) -> None:
+        try:
+            while True:
+                batch = [w for w in self._waiters if w.batch is None]
+                if not batch:
+                    return
+                self._batches += 1
+                batch_id = self._batches
+                for waiter in batch:
+                    waiter.batch = batch_id
+                wants, limits = self._tokens.wants()
+                reply = await self._exchange(wants, limits)
+                self._answer(batch_id, reply)
+        finally:
+            self._lanes.acquiring = None
+
+    async def _return(self) -> None:
+        try:
+            while True:
+                returns = self._tokens.returns()
+                if not returns and not self._renew_due:
+                    return
+                self._renew_due = False
+                await self._exchange({}, {}, returns)
+        finally:
+            self._lanes.returning = None
+
+    async def _sweep_pressured(self) -> None:
+        try:
+            while self._tokens.under_pressure():
+                await asyncio.sleep(min(max(self._round_trip_s, _KEEP_MIN_S), _KEEP_MAX_S))
+                self._tokens.sweep_pressured()
+                self._start_returning()
+        finally:
+            self._lanes.sweeping = None
+
+    async def _exchange(
+        self, wants: dict[str, int], limits: dict[str, int], returns: dict[str, int] | None = None
+    ) -> Reply | None:
+        """One call: what is due back goes with it. None if the ledger could not be reached."""
+        if returns is None:
+            returns = self._tokens.returns()
+        incarnation = self._incarnation
+        sent = self._clock()
+        try:
+            reply = await self._ledger.exchange(self._gateway_id, incarnation, wants, limits, returns)
+        except Exception:
+            # Returned tokens stay counted by the ledger until it restarts or our lease ends.
+            log.warning("quota ledger unavailable", exc_info=True)
+            return None
+        self._last_contact = self._clock()
+        self._round_trip_s += 0.2 * (self._last_contact - sent - self._round_trip_s)
+        self._learn(reply)
+        return reply
+
+    def _learn(self, reply: Reply) -> None:
+        """Adopt what a reply says about our tokens."""
+        self._adopt(reply.incarnation)
+        counted = reply.incarnation == self._incarnation
+        self._tokens.add(reply.granted, counted=counted)
+        if not counted and reply.granted:
+            self._schedule_restore()  # granted by a ledger that has since forgotten us
+        if counted:
+            self._tokens.set_pressure(reply.pressure, only=True)
+            if reply.pressure:
+                self._start_sweeping()
+        if reply.granted and self._waiters:
+            self._serve_waiters()
+
+    def _answer(self, batch: int, reply: Reply | None) -> None:
+        """Throttle the waiters of ``batch`` that the reply leaves short; the rest ask again."""
+        for waiter in [w for w in self._waiters if w.batch == batch]:
+            if reply is None:
+                self._throttle(waiter, "recovering", 0)
+                continue
+            state = self._tokens[waiter.endpoint]
+            short = reply.short.get(waiter.endpoint) or reply.short.get(POOL)
+            waiter.attempts += 1
+            if short is not None:
+                self._throttle(waiter, *short, reply.answered_at)
+            elif state.in_flight >= (state.limit or 0) or waiter.attempts >= _ATTEMPTS:
+                self._throttle(waiter, "endpoint", state.limit or 0)
+            else:
+                waiter.batch = None
+        if reply is not None and reply.short:
+            # Tokens granted for admissions throttled for want of another key: where others
+            # need them, they go straight back.
+            self._tokens.give_back_unused(reply.granted)
+            self._start_returning()
 
     # --- giving tokens back ------------------------------------------------------------
 
-    def reclaim(self, endpoints: list[str] | None = None) -> int:
-        """Return idle tokens now (another gateway is short of them)."""
-        returned = 0
-        for endpoint, state in self._endpoints.items():
-            if endpoints is None or endpoint in endpoints:
-                state.pressure = True  # until a grant says there is room again
-                returned += self._give_back(endpoint, state.idle)
+    def reclaim(self, keys: list[str] | None = None) -> int:
+        """The ledger asks for idle tokens of ``keys`` (all if None): another gateway waits.
+
+        All idle ones go back at once; from then on, until a reply says otherwise, these
+        keys are under pressure.
+        """
+        chosen = [k for k, _ in self._tokens.items() if keys is None or k in keys]
+        returned = sum(self._tokens.give_back(k, self._tokens[k].idle) for k in chosen)
+        self._tokens.set_pressure(dict.fromkeys(chosen), only=False)
+        self._start_returning()
+        self._start_sweeping()
         return returned
-
-    def _return_idle(self, *, exclude: str | None = None, older_than_s: float = 0.0) -> int:
-        now = self._clock()
-        returned = 0
-        for endpoint, state in self._endpoints.items():
-            if endpoint != exclude and now - state.last_busy >= older_than_s:
-                returned += self._give_back(endpoint, state.idle)
-        return returned
-
-    def _give_back(self, endpoint: str, n: int) -> int:
-        state = self._endpoints[endpoint]
-        n = min(n, state.held + state.unregistered)
-        if n <= 0:
-            return 0
-        dropped = min(n, state.unregistered)  # the ledger does not count these: just drop them
-        state.unregistered -= dropped
-        counted = n - dropped
-        if counted:
-            state.held -= counted
-            self._send_back(endpoint, counted)
-        return n
-
-    def _send_back(self, endpoint: str, n: int) -> None:
-        self._returns[endpoint] += n
-        if self._returning is None or self._returning.done():
-            self._returning = asyncio.get_running_loop().create_task(self._flush_returns())
-
-    async def _flush_returns(self) -> None:
-        while self._returns:
-            returned, self._returns = dict(self._returns), Counter()
-            try:
-                await self._ledger.release(self._gateway_id, returned)
-            except Exception:  # the lease runs out and the ledger reclaims them anyway
-                log.warning("returning tokens failed", exc_info=True)
 
     # --- lease and recovery ------------------------------------------------------------
 
@@ -217,13 +307,9 @@ class LocalAdmission:
         if incarnation <= self._incarnation:
             return
         self._incarnation = incarnation
-        moved = 0
-        for state in self._endpoints.values():
-            state.unregistered += state.held
-            moved += state.held
-            state.held = 0
-        if moved:
+        if self._tokens.unregister_all():
             self._schedule_restore()
+        self._spawn(self._ledger.register(self._gateway_id))  # it may have lost our address
 
     def _schedule_restore(self) -> None:
         if self._restoring is None or self._restoring.done():
@@ -231,47 +317,54 @@ class LocalAdmission:
 
     async def _restore(self) -> None:
         while True:
-            tokens = {e: s.unregistered for e, s in self._endpoints.items() if s.unregistered}
+            tokens, limits = self._tokens.unregistered()
             if not tokens:
                 return
-            limits = {e: self._endpoints[e].limit for e in tokens}
             incarnation = self._incarnation
-            accepted = await self._ledger.restore(self._gateway_id, tokens, limits, incarnation)
-            excess: dict[str, int] = {}
-            for endpoint, sent in tokens.items():
-                state = self._endpoints[endpoint]
-                counted = accepted.get(endpoint, 0)
-                # Some of what we sent may have been dropped meanwhile; the ledger now
-                # counts those too, so hand them back.
-                moved = min(counted, state.unregistered)
-                state.unregistered -= moved
-                state.held += moved
-                if counted > moved:
-                    excess[endpoint] = counted - moved
-                # What did not fit any more is given up (calls using it finish normally).
-                state.unregistered -= min(state.unregistered, sent - counted)
-            for endpoint, n in excess.items():
-                self._send_back(endpoint, n)
-            if incarnation == self._incarnation:
+            try:
+                accepted = await self._ledger.restore(self._gateway_id, tokens, limits, incarnation)
+            except Exception:  # tried again from the heartbeat loop
+                log.warning("restoring tokens failed", exc_info=True)
                 return
+            if incarnation != self._incarnation:
+                continue  # forgotten again meanwhile: what it accepted is void
+            self._tokens.restored(tokens, accepted)
+            self._start_returning()
+            return
 
     async def heartbeat(self) -> None:
-        self._adopt(await self._ledger.renew(self._gateway_id, self._incarnation))
+        """Renew the lease (and learn whether the ledger still knows us)."""
+        await self._exchange({}, {})
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._lanes.background.add(task)
+        task.add_done_callback(self._lanes.background.discard)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run())
 
     def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        lanes = self._lanes
+        for task in (self._task, lanes.acquiring, lanes.returning, lanes.sweeping, self._restoring):
+            if task is not None:
+                task.cancel()
 
     async def _run(self) -> None:
+        swept = self._clock()
         while True:
-            await asyncio.sleep(min(self._heartbeat_s, self._linger_s / 2))
+            await asyncio.sleep(min(self._heartbeat_s, self._linger_s) / 2)
             try:
-                self._return_idle(older_than_s=self._linger_s)
-                if any(s.held or s.unregistered for s in self._endpoints.values()):
-                    await self.heartbeat()  # only holders need a lease
+                now = self._clock()
+                if now - swept >= self._linger_s:
+                    swept = now
+                    self._tokens.sweep()
+                    self._start_returning()
+                if self._tokens.holding() and now - self._last_contact >= self._heartbeat_s:
+                    self._renew_due = True  # only holders need a lease
+                    self._start_returning()
+                if self._tokens.unregistered()[0]:
+                    self._schedule_restore()
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -1,8 +1,17 @@
 """Who holds how many concurrency tokens: pure bookkeeping with leases (no Ray).
 
-Invariants, for every endpoint ``e``: ``sum(held[g][e] for g) <= limit(e)`` at the time
-of each grant, and ``sum(held) <= pool``. A gateway's tokens are bound to its lease; a
-gateway that stops renewing (it died) loses them after ``lease_ttl_s``.
+Tokens are counted per *key*: each endpoint name (its ``MaxConcurrency``) and
+:data:`POOL` (the account's serverless pool). An invocation holds one token of its
+endpoint and one of the pool, so pool tokens at a gateway serve any endpoint there.
+
+Invariants, for every key ``k``: ``sum(held[g][k] for g) <= limit(k)`` at the time of
+each grant. A gateway's tokens are bound to its lease; a gateway that stops renewing (it
+died) loses them after ``lease_ttl_s``.
+
+Gateways talk to the ledger with :meth:`Ledger.exchange`: one call carries every token
+they return and every token they want. A want that cannot be met at once may be
+*parked* for a few milliseconds: tokens that come back meanwhile (returned, reclaimed
+from idle holders, freed by an expired lease) go to parked wants first, oldest first.
 """
 
 from __future__ import annotations
@@ -10,27 +19,44 @@ from __future__ import annotations
 import itertools
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 ShortOf = Literal["endpoint", "account", "recovering"]
 
+POOL = "*"  # the account pool's key; endpoint names never contain "*"
+
 
 @dataclass(frozen=True)
-class Grant:
-    granted: int
-    short_of: ShortOf | None = None
-    limit: int = 0  # the limit that fell short (MaxConcurrency or the pool), for messages
+class Reply:
+    """What a gateway learns from one exchange."""
+
     # Grows each time the ledger (re)learns a gateway: after the ledger restarted, or after
     # the gateway's lease ran out. Tokens a gateway got under an older incarnation are not
     # counted by the ledger any more and must be restored.
-    incarnation: int = 0
-    # Little is left of the limit or the pool: gateways should hand back idle tokens at
-    # once instead of keeping them for reuse, so that others are not refused.
-    pressure: bool = False
+    incarnation: int
+    granted: dict[str, int] = field(default_factory=dict)
+    # Keys whose want could not be met in full: why, and the limit that fell short.
+    short: dict[str, tuple[ShortOf, int]] = field(default_factory=dict)
+    # Keys held by this gateway that others may need soon, each with this gateway's share:
+    # how many tokens (in use or idle) it may keep for reuse.
+    pressure: dict[str, int] = field(default_factory=dict)
+    # The ledger's clock when it answered (monotonic: comparable on one host only), so that
+    # a refusal can be judged against what was in flight when it was decided.
+    answered_at: float = 0.0
+
+
+@dataclass
+class _Parked:
+    gateway: str
+    incarnation: int
+    missing: Counter[str]
+    granted: Counter[str] = field(default_factory=Counter)
 
 
 class Ledger:
+    """Every gateway's tokens, leases and parked wants; see the module docstring."""
+
     def __init__(
         self,
         pool: int,
@@ -48,16 +74,26 @@ class Ledger:
         self._incarnation: dict[str, int] = {}
         # Start above any incarnation a previous ledger process handed out.
         self._incarnations = itertools.count(time.time_ns())
-        self._per_endpoint: Counter[str] = Counter()
-        self._total = 0
+        self._totals: Counter[str] = Counter()
+        self._limits: dict[str, int] = {}
         self._recovering_until = clock() + recovery_s
+        self._parked: dict[int, _Parked] = {}  # insertion order is arrival order
+        self._parked_missing: Counter[str] = Counter()
+        self._tickets = itertools.count(1)
+        self._completed: list[int] = []
+        # Keys each gateway was last told are under pressure: it returns their idle tokens
+        # by itself, so there is no need to ask it.
+        self._told: dict[str, frozenset[str]] = {}
+
+    # --- reading ---------------------------------------------------------------------
 
     @property
     def total(self) -> int:
-        return self._total
+        """Pool tokens held by all gateways (an upper bound of invocations in flight)."""
+        return self._totals[POOL]
 
-    def held_for(self, endpoint: str) -> int:
-        return self._per_endpoint[endpoint]
+    def held_for(self, key: str) -> int:
+        return self._totals[key]
 
     def holdings(self, gateway: str) -> dict[str, int]:
         return dict(self._held.get(gateway, {}))
@@ -65,52 +101,107 @@ class Ledger:
     def gateways(self) -> list[str]:
         return list(self._held)
 
-    def holders(self, endpoint: str | None = None) -> list[str]:
-        """Gateways holding tokens (of ``endpoint``, or of anything)."""
-        return [g for g, held in self._held.items() if (held[endpoint] if endpoint else sum(held.values()))]
+    def holders(self, key: str) -> list[str]:
+        return [g for g, held in self._held.items() if held[key]]
 
-    def acquire(self, gateway: str, endpoint: str, want: int, limit: int) -> Grant:
-        """Grant up to ``want`` tokens of ``endpoint`` (whose MaxConcurrency is ``limit``)."""
-        now = self._clock()
-        self.expire(now)
-        if now < self._recovering_until:
-            return Grant(0, "recovering", incarnation=self._incarnation.get(gateway, 0))
-        self._renew(gateway, now)
-        incarnation = self._incarnation[gateway]
-        free_endpoint = max(0, limit - self._per_endpoint[endpoint])
-        free_pool = max(0, self.pool - self._total)
-        granted = max(0, min(want, free_endpoint, free_pool))
-        self._add(gateway, endpoint, granted)
-        # Keeping idle tokens only hurts when another gateway may need them.
-        shared_endpoint = any(g != gateway and held[endpoint] for g, held in self._held.items())
-        shared_pool = any(g != gateway and sum(held.values()) for g, held in self._held.items())
-        pressure = (shared_endpoint and free_endpoint - granted <= limit // 4) or (
-            shared_pool and free_pool - granted <= self.pool // 10
-        )
-        if granted == want:
-            return Grant(granted, incarnation=incarnation, pressure=pressure)
-        if free_endpoint <= free_pool:
-            return Grant(granted, "endpoint", limit, incarnation, True)
-        return Grant(granted, "account", self.pool, incarnation, True)
+    def limit(self, key: str) -> int:
+        return self.pool if key == POOL else self._limits.get(key, 0)
 
-    def release(self, gateway: str, returned: dict[str, int]) -> None:
-        held = self._held.get(gateway)
-        if held is None:
-            return
-        for endpoint, n in returned.items():
-            n = min(n, held[endpoint])
-            self._add(gateway, endpoint, -n)
+    def free(self, key: str) -> int:
+        return max(0, self.limit(key) - self._totals[key])
 
-    def renew(self, gateway: str, incarnation: int) -> int:
-        """Heartbeat: extend the gateway's lease; returns its current incarnation.
+    @property
+    def recovering(self) -> bool:
+        return self._clock() < self._recovering_until
 
-        A different answer than ``incarnation`` tells the gateway the ledger forgot it, so
-        it must :meth:`restore` what it holds.
+    # --- exchanging tokens -----------------------------------------------------------
+
+    def exchange(
+        self,
+        gateway: str,
+        incarnation: int,
+        wants: dict[str, int] | None = None,
+        limits: dict[str, int] | None = None,
+        returns: dict[str, int] | None = None,
+        *,
+        park: bool = False,
+    ) -> tuple[Reply, int | None]:
+        """Take back ``returns``, then grant what fits of ``wants``; renews the lease.
+
+        ``limits`` are the current ``MaxConcurrency`` of the endpoints wanted. Returns are
+        ignored unless sent under the gateway's current incarnation (otherwise the ledger
+        does not count those tokens any more). With ``park``, a want that does not fit is
+        queued and the second value is its ticket: see :meth:`unpark`.
         """
         now = self._clock()
         self.expire(now)
         self._renew(gateway, now)
-        return self._incarnation[gateway]
+        current = self._incarnation[gateway]
+        wants = {k: n for k, n in (wants or {}).items() if n > 0}
+        if now < self._recovering_until:
+            return Reply(current, short={k: ("recovering", 0) for k in wants}, answered_at=now), None
+        if returns and incarnation == current:
+            self._take_back(gateway, returns)
+        for key, limit in (limits or {}).items():
+            self._set_limit(key, limit)
+        self._serve_parked()
+        granted: Counter[str] = Counter()
+        missing: Counter[str] = Counter()
+        for key, n in wants.items():
+            # Wants parked before this one come first.
+            fits = 0 if self._parked_missing[key] else min(n, self.free(key))
+            self._add(gateway, key, fits)
+            granted[key] += fits
+            if fits < n:
+                missing[key] = n - fits
+        if missing and park:
+            ticket = next(self._tickets)
+            self._parked[ticket] = _Parked(gateway, current, missing)
+            self._parked_missing.update(missing)
+            return self._reply(gateway, current, granted, {}), ticket
+        return self._reply(gateway, current, granted, missing), None
+
+    def unpark(self, ticket: int) -> Reply:
+        """End a parked want (served or timed out): what it got, and what is still short."""
+        entry = self._parked.pop(ticket, None)
+        if entry is None:
+            return Reply(0)
+        self._parked_missing.subtract(entry.missing)
+        current = self._incarnation.get(entry.gateway)
+        if current != entry.incarnation:  # the gateway was forgotten meanwhile
+            return Reply(0)
+        return self._reply(entry.gateway, current, entry.granted, +entry.missing)
+
+    def cancel(self, ticket: int) -> None:
+        """End a parked want whose answer will never reach its gateway: take back its grants."""
+        entry = self._parked.get(ticket)
+        reply = self.unpark(ticket)
+        if entry is not None and reply.incarnation:
+            self._take_back(entry.gateway, reply.granted)
+            self._serve_parked()
+
+    def completed(self) -> list[int]:
+        """Tickets of parked wants met in full since the last call."""
+        done, self._completed = self._completed, []
+        return done
+
+    def reclaim_targets(self, ticket: int) -> dict[str, list[str]]:
+        """Gateways to ask for idle tokens the parked want ``ticket`` needs.
+
+        Only holders not yet told the key is under pressure: the others return idle
+        tokens by themselves. Asking marks them as told.
+        """
+        entry = self._parked.get(ticket)
+        if entry is None:
+            return {}
+        targets: dict[str, list[str]] = {}
+        for key in entry.missing:
+            for gateway in self.holders(key):
+                if gateway != entry.gateway and key not in self._told.get(gateway, ()):
+                    targets.setdefault(gateway, []).append(key)
+        for gateway, keys in targets.items():
+            self._told[gateway] = self._told.get(gateway, frozenset()) | frozenset(keys)
+        return targets
 
     def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int
@@ -124,30 +215,39 @@ class Ledger:
         if self._incarnation.get(gateway) != incarnation:
             return {}
         self._renew(gateway, now)
+        for key, limit in limits.items():
+            self._set_limit(key, limit)
         accepted = {}
-        for endpoint, n in tokens.items():
-            fits = min(
-                n,
-                max(0, limits.get(endpoint, n) - self._per_endpoint[endpoint]),
-                max(0, self.pool - self._total),
-            )
-            self._add(gateway, endpoint, fits)
-            accepted[endpoint] = fits
+        for key, n in tokens.items():
+            fits = min(n, self.free(key))
+            self._add(gateway, key, fits)
+            accepted[key] = fits
         return accepted
 
+    def set_pool(self, pool: int) -> None:
+        self.pool = pool
+        self._serve_parked()
+
+    # --- leases ----------------------------------------------------------------------
+
     def forget(self, gateway: str) -> None:
-        for endpoint, n in list(self._held.get(gateway, {}).items()):
-            self._add(gateway, endpoint, -n)
+        for key, n in list(self._held.get(gateway, {}).items()):
+            self._add(gateway, key, -n)
         self._held.pop(gateway, None)
         self._lease_until.pop(gateway, None)
         self._incarnation.pop(gateway, None)
+        self._told.pop(gateway, None)
 
     def expire(self, now: float | None = None) -> list[str]:
         now = self._clock() if now is None else now
         dead = [g for g, until in self._lease_until.items() if until < now]
         for gateway in dead:
             self.forget(gateway)
+        if dead:
+            self._serve_parked()
         return dead
+
+    # --- internals -------------------------------------------------------------------
 
     def _renew(self, gateway: str, now: float) -> None:
         if gateway not in self._held:
@@ -155,14 +255,68 @@ class Ledger:
             self._incarnation[gateway] = next(self._incarnations)
         self._lease_until[gateway] = now + self._lease_ttl_s
 
-    def _add(self, gateway: str, endpoint: str, n: int) -> None:
+    def _set_limit(self, key: str, limit: int) -> None:
+        if key == POOL:
+            return
+        raised = limit > self._limits.get(key, 0)
+        self._limits[key] = limit
+        if raised:
+            self._serve_parked()
+
+    def _take_back(self, gateway: str, returns: dict[str, int]) -> None:
+        held = self._held[gateway]
+        for key, n in returns.items():
+            self._add(gateway, key, -min(n, held[key]))
+
+    def _serve_parked(self) -> None:
+        """Hand freed tokens to parked wants, oldest first."""
+        for ticket, entry in self._parked.items():
+            if self._incarnation.get(entry.gateway) != entry.incarnation or not +entry.missing:
+                continue
+            for key in list(entry.missing):
+                fits = min(entry.missing[key], self.free(key))
+                if fits:
+                    self._add(entry.gateway, key, fits)
+                    entry.granted[key] += fits
+                    entry.missing[key] -= fits
+                    self._parked_missing[key] -= fits
+            if not +entry.missing:
+                self._completed.append(ticket)
+
+    def _reply(self, gateway: str, incarnation: int, granted: Counter[str], missing: Counter[str]) -> Reply:
+        short = {k: self._why_short(k) for k, n in missing.items() if n > 0}
+        pressure = self._pressure(gateway)
+        self._told[gateway] = frozenset(pressure)
+        granted = {k: n for k, n in granted.items() if n}
+        return Reply(incarnation, granted, short, pressure, self._clock())
+
+    def _why_short(self, key: str) -> tuple[ShortOf, int]:
+        return ("account", self.pool) if key == POOL else ("endpoint", self.limit(key))
+
+    def _pressure(self, gateway: str) -> dict[str, int]:
+        """Keys held by ``gateway`` that others may need (little is left, or someone waits),
+        with an equal share of the limit among the gateways holding or waiting for it.
+
+        Keeping idle tokens only hurts when another gateway shares the limit.
+        """
+        pressure = {}
+        for key, n in self._held[gateway].items():
+            if self._parked_missing[key] <= 0:
+                reserve = self.limit(key) // (10 if key == POOL else 4)
+                if n >= self._totals[key] or self.free(key) > reserve:
+                    continue  # nobody else holds any, or there is room
+            sharing = set(self.holders(key))
+            sharing.update(e.gateway for e in self._parked.values() if e.missing[key] > 0)
+            pressure[key] = max(1, self.limit(key) // len(sharing))
+        return pressure
+
+    def _add(self, gateway: str, key: str, n: int) -> None:
         if n == 0:
             return
         held = self._held[gateway]
-        held[endpoint] += n
-        self._per_endpoint[endpoint] += n
-        self._total += n
-        if held[endpoint] <= 0:
-            del held[endpoint]
-        if self._per_endpoint[endpoint] <= 0:
-            del self._per_endpoint[endpoint]
+        held[key] += n
+        self._totals[key] += n
+        if held[key] <= 0:
+            del held[key]
+        if self._totals[key] <= 0:
+            del self._totals[key]

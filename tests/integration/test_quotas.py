@@ -122,6 +122,29 @@ def test_killed_entry_point_does_not_leak_slots(platform, runtime, deployer, mod
     assert [r[0] for r in results] == ["ok", "ok"]
 
 
+def test_restarted_ledger_rebuilds_holdings_from_the_gateways(platform, runtime, deployer, model_urls):
+    name = deployer.serverless(model_urls["echo"], max_concurrency=1)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(r=_call(runtime, name, sleep=6)))
+    worker.start()
+    wait_for(lambda: _in_flight(platform, name) == 1, timeout_s=10, what="the slow call in flight")
+    ray.kill(_ledger(), no_restart=False)  # Ray restarts it with empty books
+    # The gateway learns it was forgotten and reports the slot it holds: the limit still holds.
+    wait_for(lambda: _snapshot().get("gateways", {}).get("head", {}).get(name) == 1, timeout_s=15,
+             what="the restarted ledger to count the slot in use")
+    assert _call(runtime, name)[0] == "ThrottlingException"
+    worker.join(timeout=30)
+    assert outcome["r"][0] == "ok"
+    wait_for(lambda: _call(runtime, name)[0] == "ok", timeout_s=10, what="the slot to be free again")
+
+
+def _snapshot() -> dict:
+    try:
+        return ray.get(_ledger().snapshot.remote(), timeout=5)
+    except Exception:  # restarting
+        return {}
+
+
 def test_raising_max_concurrency_keeps_in_flight_calls(platform, runtime, deployer, model_urls, sm):
     model = deployer.model(model_urls["echo"])
     name = deployer.endpoint(deployer.config(model, max_concurrency=1))

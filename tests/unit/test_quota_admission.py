@@ -1,71 +1,119 @@
-"""A gateway's admission against an in-memory ledger (no Ray)."""
+"""A gateway's admission against the real ledger and desk behind an in-memory facade (no Ray)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 
 import pytest
 
 from serverless_ray.quota.admission import LocalAdmission, Throttled
-from serverless_ray.quota.ledger import Grant, Ledger
+from serverless_ray.quota.desk import LedgerDesk
+from serverless_ray.quota.ledger import POOL, Ledger
 
 
 class InMemoryLedger:
-    """The real ledger behind an async facade, counting remote calls."""
+    """The real ledger and desk behind an async facade, counting calls; reclaims reach gates."""
 
-    def __init__(self, pool: int, delay_s: float = 0.0) -> None:
-        self.ledger = Ledger(pool)
+    def __init__(self, pool: int, delay_s: float = 0.0, park_s: float = 0.05) -> None:
+        self.desk = LedgerDesk(Ledger(pool), park_s=park_s, ask_back=self._ask_back)
         self.calls = 0
         self.delay_s = delay_s
+        self.gates: dict[str, LocalAdmission] = {}
 
-    async def acquire(self, gateway, endpoint, want, limit) -> Grant:
+    @property
+    def ledger(self) -> Ledger:
+        return self.desk.ledger
+
+    @ledger.setter
+    def ledger(self, ledger: Ledger) -> None:
+        self.desk.ledger = ledger
+
+    def gate(self, name: str, **kw) -> LocalAdmission:
+        self.gates[name] = LocalAdmission(name, self, **kw)
+        return self.gates[name]
+
+    async def exchange(self, gateway, incarnation, wants, limits, returns):
         self.calls += 1
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        return self.ledger.acquire(gateway, endpoint, want, limit)
-
-    async def release(self, gateway, returned) -> None:
-        self.ledger.release(gateway, returned)
-
-    async def renew(self, gateway, incarnation):
-        return self.ledger.renew(gateway, incarnation)
+        return await self.desk.exchange(gateway, incarnation, wants, limits, returns)
 
     async def restore(self, gateway, tokens, limits, incarnation):
-        return self.ledger.restore(gateway, tokens, limits, incarnation)
+        return self.desk.restore(gateway, tokens, limits, incarnation)
+
+    async def register(self, gateway) -> None:
+        pass
+
+    def _ask_back(self, gateway, keys) -> None:
+        if gateway in self.gates:
+            asyncio.get_running_loop().call_soon(self.gates[gateway].reclaim, keys)
 
 
 def run(coro):
     return asyncio.run(coro)
 
 
+async def settle(predicate, timeout_s: float = 5.0) -> None:
+    """Let background calls finish until ``predicate()`` holds (orders of magnitude, not timing)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
+
+
+async def _outcome(gate: LocalAdmission, endpoint: str, limit: int, hold_s: float = 0.0) -> str:
+    try:
+        async with gate.slot(endpoint, limit):
+            await asyncio.sleep(hold_s)
+            return "ok"
+    except Throttled as throttled:
+        return throttled.short_of
+
+
 def test_reuses_held_tokens_without_remote_calls():
     async def scenario():
         ledger = InMemoryLedger(pool=10)
-        gate = LocalAdmission("g", ledger)
+        gate = ledger.gate("g")
         for _ in range(100):
             async with gate.slot("a", limit=2):
                 pass
-        return ledger.calls, gate.held("a"), gate.in_flight("a")
+        return ledger.calls, gate.held("a"), gate.held(POOL), gate.in_flight("a")
 
-    assert run(scenario()) == (1, 1, 0)
+    assert run(scenario()) == (1, 1, 1, 0)
+
+
+def test_concurrent_admissions_share_one_call():
+    async def scenario():
+        ledger = InMemoryLedger(pool=100, delay_s=0.01)
+        gate = ledger.gate("g")
+        results = await asyncio.gather(*(_outcome(gate, f"e{i % 3}", 10, 0.01) for i in range(12)))
+        return results, ledger.calls
+
+    results, calls = run(scenario())
+    assert results == ["ok"] * 12
+    assert calls == 1
 
 
 def test_throttles_beyond_max_concurrency_at_once():
     async def scenario():
-        gate = LocalAdmission("g", InMemoryLedger(pool=10))
+        ledger = InMemoryLedger(pool=10)
+        gate = ledger.gate("g")
         async with gate.slot("a", limit=2):
             async with gate.slot("a", limit=2):
+                calls = ledger.calls
                 with pytest.raises(Throttled) as caught:
                     async with gate.slot("a", limit=2):
                         pass
-                return caught.value.short_of, caught.value.limit
+                # This gateway holds the whole limit in use: nobody else needs asking.
+                return caught.value.short_of, caught.value.limit, ledger.calls - calls
 
-    assert run(scenario()) == ("endpoint", 2)
+    assert run(scenario()) == ("endpoint", 2, 0)
 
 
 def test_slot_is_released_when_the_body_raises():
     async def scenario():
-        gate = LocalAdmission("g", InMemoryLedger(pool=10))
+        gate = InMemoryLedger(pool=10).gate("g")
         with pytest.raises(RuntimeError):
             async with gate.slot("a", limit=1):
                 raise RuntimeError("model failed")
@@ -78,18 +126,18 @@ def test_slot_is_released_when_the_body_raises():
 def test_cancelled_admission_does_not_leak_the_grant():
     async def scenario():
         ledger = InMemoryLedger(pool=10, delay_s=0.05)
-        gate = LocalAdmission("g", ledger)
+        gate = ledger.gate("g")
 
         async def admitted():
             async with gate.slot("a", limit=1):
                 await asyncio.sleep(10)
 
         task = asyncio.create_task(admitted())
-        await asyncio.sleep(0.01)  # inside the remote acquire
+        await settle(lambda: ledger.calls == 1)  # inside the remote call
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.sleep(0.1)  # the shielded acquire completes
+        await settle(lambda: gate.held("a") == 1)  # the call completes
         # The token landed at the gateway and serves the next call without a new grant.
         calls = ledger.calls
         async with gate.slot("a", limit=1):
@@ -99,23 +147,25 @@ def test_cancelled_admission_does_not_leak_the_grant():
     assert run(scenario()) == (1, 0, 0, 1)
 
 
-def test_account_shortage_returns_idle_tokens_of_other_endpoints():
+def test_idle_pool_tokens_serve_another_endpoint():
     async def scenario():
         ledger = InMemoryLedger(pool=2)
-        gate = LocalAdmission("g", ledger, linger_s=60)
+        gate = ledger.gate("g", linger_s=60)
         async with gate.slot("a", limit=5):
             async with gate.slot("a", limit=5):
                 pass
-        # Two idle tokens of "a" are held; "b" needs one from the full pool.
+        # Two idle tokens of "a" and two of the pool are held; "b" needs only its own.
         async with gate.slot("b", limit=5):
-            return gate.held("a"), gate.held("b")
+            result = gate.held("a"), gate.held("b"), gate.held(POOL)
+        return result, ledger.ledger.total
 
-    assert run(scenario()) == (0, 1)
+    assert run(scenario()) == ((2, 1, 2), 2)
 
 
 def test_account_shortage_throttles_when_nothing_is_idle():
     async def scenario():
-        gate = LocalAdmission("g", InMemoryLedger(pool=1))
+        ledger = InMemoryLedger(pool=1, park_s=0.01)
+        gate = ledger.gate("g")
         async with gate.slot("a", limit=5):
             with pytest.raises(Throttled) as caught:
                 async with gate.slot("b", limit=5):
@@ -125,32 +175,105 @@ def test_account_shortage_throttles_when_nothing_is_idle():
     assert run(scenario()) == ("account", 1)
 
 
+def test_wait_for_a_refusal_is_bounded():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10, park_s=0.02)
+        first, second = ledger.gate("g1"), ledger.gate("g2")
+        async with first.slot("a", limit=1):
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            outcome = await _outcome(second, "a", 1)
+            return outcome, loop.time() - started
+
+    outcome, waited = run(scenario())
+    assert outcome == "endpoint"
+    assert waited < 1.0  # the parking time plus a round trip, not until the slot frees
+
+
+def test_parked_want_gets_a_token_returned_by_another_gateway():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10, park_s=1.0)
+        first, second = ledger.gate("g1", linger_s=60), ledger.gate("g2", linger_s=60)
+        holding = asyncio.create_task(_outcome(first, "a", 1, hold_s=0.05))
+        await settle(lambda: first.in_flight("a") == 1)
+        waiting = await _outcome(second, "a", 1)  # parked until g1's invocation ends
+        return await holding, waiting, first.held("a"), second.held("a")
+
+    assert run(scenario()) == ("ok", "ok", 0, 1)
+
+
+def test_idle_holder_is_asked_for_its_tokens():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10, park_s=1.0)
+        first, second = ledger.gate("g1", linger_s=60), ledger.gate("g2", linger_s=60)
+        await _outcome(first, "a", 1)  # alone: g1 keeps its idle token for reuse
+        outcome = await _outcome(second, "a", 1)
+        return first.held("a"), outcome
+
+    assert run(scenario()) == (0, "ok")
+
+
+def test_waiter_takes_a_token_freed_here_while_its_call_is_out():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10, delay_s=2.0)
+        gate = ledger.gate("g", linger_s=60)
+        await _outcome(gate, "a", 3)  # one token of "a" is held
+        loop = asyncio.get_running_loop()
+        holding = asyncio.create_task(_outcome(gate, "a", 3, hold_s=0.02))
+        await asyncio.sleep(0)
+        started = loop.time()
+        waiting = await _outcome(gate, "a", 3)
+        return await holding, waiting, loop.time() - started
+
+    holding, waiting, waited = run(scenario())
+    assert (holding, waiting) == ("ok", "ok")
+    assert waited < 1.0  # admitted by the token freed here, long before the ledger answered
+
+
+def test_returns_do_not_wait_behind_a_parked_acquire():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10, park_s=5.0)
+        gate, other = ledger.gate("g", linger_s=60), ledger.gate("o", linger_s=60)
+        blocker = asyncio.create_task(_outcome(other, "b", 1, hold_s=2.0))  # "o" holds b's only slot
+        await settle(lambda: other.in_flight("b") == 1)
+        async with gate.slot("a", limit=5):
+            calls = ledger.calls
+            parked = asyncio.create_task(_outcome(gate, "b", 1))
+            await settle(lambda: ledger.calls > calls)  # parked at the ledger
+            gate.reclaim(["a"])  # "a" is wanted elsewhere: its token goes back once freed
+        await settle(lambda: ledger.ledger.held_for("a") == 0)
+        returned_while_parked = ledger.ledger.held_for("a") == 0 and not parked.done()
+        return returned_while_parked, await parked, await blocker
+
+    assert run(scenario()) == (True, "ok", "ok")
+
+
 def test_reclaim_gives_idle_tokens_back():
     async def scenario():
         ledger = InMemoryLedger(pool=4)
-        gate = LocalAdmission("g", ledger, linger_s=60)
+        gate = ledger.gate("g", linger_s=60)
         async with gate.slot("a", limit=4):
             async with gate.slot("a", limit=4):
                 pass
-        returned = gate.reclaim(["a"])
-        await asyncio.sleep(0.01)
-        return returned, ledger.ledger.total
+        idle = gate.reclaim(["a", POOL])
+        await settle(lambda: ledger.ledger.total == 0)
+        return idle, ledger.ledger.total, ledger.ledger.held_for("a")
 
-    assert run(scenario()) == (2, 0)
+    assert run(scenario()) == (4, 0, 0)
 
 
 def test_lowered_limit_returns_surplus_on_release():
     async def scenario():
         ledger = InMemoryLedger(pool=10)
-        gate = LocalAdmission("g", ledger, linger_s=60)
+        gate = ledger.gate("g", linger_s=60)
         async with gate.slot("a", limit=3):
             async with gate.slot("a", limit=3):
                 async with gate.slot("a", limit=3):
                     pass
         async with gate.slot("a", limit=1):
             pass
-        await asyncio.sleep(0.01)
-        return gate.held("a"), ledger.ledger.total
+        await settle(lambda: ledger.ledger.held_for("a") == 1)
+        return gate.held("a"), ledger.ledger.held_for("a")
 
     assert run(scenario()) == (1, 1)
 
@@ -158,29 +281,25 @@ def test_lowered_limit_returns_surplus_on_release():
 def test_idle_tokens_go_back_after_linger():
     async def scenario():
         ledger = InMemoryLedger(pool=10)
-        gate = LocalAdmission("g", ledger, linger_s=0.05, heartbeat_s=0.01)
+        gate = ledger.gate("g", linger_s=0.05, heartbeat_s=0.01)
         gate.start()
         async with gate.slot("a", limit=3):
             pass
         held_right_after = ledger.ledger.total
-        await asyncio.sleep(0.2)
+        await settle(lambda: ledger.ledger.total == 0 and ledger.ledger.held_for("a") == 0)
         gate.stop()
-        return held_right_after, ledger.ledger.total
+        return held_right_after, ledger.ledger.total, ledger.ledger.held_for("a")
 
-    assert run(scenario()) == (1, 0)
+    assert run(scenario()) == (1, 0, 0)
 
 
 def test_unreachable_ledger_throttles_instead_of_failing():
     class Down(InMemoryLedger):
-        async def acquire(self, *args):
+        async def exchange(self, *args):
             raise ConnectionError("ledger restarting")
 
     async def scenario():
-        gate = LocalAdmission("g", Down(pool=1))
-        with pytest.raises(Throttled) as caught:
-            async with gate.slot("a", limit=1):
-                pass
-        return caught.value.short_of
+        return await _outcome(Down(pool=1).gate("g"), "a", 1)
 
     assert run(scenario()) == "recovering"
 
@@ -188,93 +307,131 @@ def test_unreachable_ledger_throttles_instead_of_failing():
 def test_restarted_ledger_gets_our_tokens_back_and_cuts_what_no_longer_fits():
     async def scenario():
         ledger = InMemoryLedger(pool=3)
-        gate = LocalAdmission("g", ledger, linger_s=60)
+        gate = ledger.gate("g", linger_s=60)
         async with gate.slot("a", limit=3):
             async with gate.slot("a", limit=3):
                 async with gate.slot("a", limit=3):
                     pass
         ledger.ledger = Ledger(pool=3)  # restarted: knows nothing
-        ledger.ledger.acquire("other", "a", 2, limit=3)
+        ledger.ledger.exchange("other", 0, {"a": 2, POOL: 2}, {"a": 3})
         await gate.heartbeat()
-        await asyncio.sleep(0.01)  # the restore runs
-        return gate.held("a"), ledger.ledger.total, ledger.ledger.holdings("g")
+        await settle(lambda: ledger.ledger.total == 3)  # the restore runs
+        return gate.held("a"), gate.held(POOL), ledger.ledger.total, ledger.ledger.holdings("g")
 
-    assert run(scenario()) == (1, 3, {"a": 1})
+    assert run(scenario()) == (1, 1, 3, {"a": 1, POOL: 1})
 
 
 def test_expired_lease_during_a_burst_never_counts_twice():
-    """First contact after the lease ran out, with several grants in flight at once."""
+    """First contact after the lease ran out, with several admissions waiting at once."""
 
     async def scenario():
-        ledger = InMemoryLedger(pool=3, delay_s=0.01)
-        gate = LocalAdmission("g", ledger, linger_s=60)
-        async with gate.slot("a", limit=3):
-            pass
+        ledger = InMemoryLedger(pool=3, delay_s=0.01, park_s=0.01)
+        gate = ledger.gate("g", linger_s=60)
+        await _outcome(gate, "a", 3)
         ledger.ledger.forget("g")  # the lease ran out while we held one idle token
+        now = peak = 0
 
         async def call():
+            nonlocal now, peak
             try:
-                async with gate.slot("a", limit=3):
+                async with gate.slot("a", 3):
+                    now += 1
+                    peak = max(peak, now)
                     await asyncio.sleep(0.05)
-                    return "ok"
+                    now -= 1
             except Throttled:
-                return "throttled"
+                pass
 
-        results = await asyncio.gather(*(call() for _ in range(5)))
-        await asyncio.sleep(0.05)
-        return sorted(results), ledger.ledger.total, gate.held("a")
+        await asyncio.gather(*(call() for _ in range(5)))
+        await settle(lambda: ledger.ledger.total == gate.held(POOL) and ledger.ledger.held_for("a") == gate.held("a"))
+        return peak, ledger.ledger.total, ledger.ledger.held_for("a"), gate.held(POOL), gate.held("a")
 
-    results, total, held = run(scenario())
-    # Never more admitted than the limit, and the ledger counts what the gateway holds.
-    assert results.count("ok") <= 3
-    assert total == held <= 3
+    peak, pool_total, endpoint_total, pool_held, endpoint_held = run(scenario())
+    # Never more in flight than the limit, and the ledger counts what the gateway holds.
+    assert peak <= 3
+    assert pool_total == pool_held <= 3
+    assert endpoint_total == endpoint_held <= 3
 
 
-def test_request_whose_granted_token_was_taken_asks_again():
-    """A grant lands, a request arriving meanwhile takes that token: neither is throttled."""
+def test_grant_landing_with_a_newcomer_around_admits_both():
+    """A grant lands and a request arriving at that moment wants a token too: neither is throttled."""
 
     class Racing(InMemoryLedger):
         competitor = None
 
-        async def acquire(self, gateway, endpoint, want, limit):
-            grant = await super().acquire(gateway, endpoint, want, limit)
+        async def exchange(self, *args):
+            reply = await super().exchange(*args)
             if self.competitor is not None:  # runs before the caller resumes
                 asyncio.get_running_loop().call_soon(self.competitor)
                 self.competitor = None
-            return grant
+            return reply
 
     async def scenario():
         ledger = Racing(pool=100)
-        gate = LocalAdmission("g", ledger, linger_s=60)
-        outcomes = []
-
-        async def call():
-            try:
-                async with gate.slot("a", limit=8):
-                    await asyncio.sleep(0.05)
-                    outcomes.append("ok")
-            except Throttled:
-                outcomes.append("throttled")
-
+        gate = ledger.gate("g", linger_s=60)
         tasks = []
-        ledger.competitor = lambda: tasks.append(asyncio.ensure_future(call()))
-        await call()
-        await asyncio.gather(*tasks)
-        return outcomes
+        ledger.competitor = lambda: tasks.append(asyncio.ensure_future(_outcome(gate, "a", 8, 0.05)))
+        first = await _outcome(gate, "a", 8, 0.05)
+        return [first] + list(await asyncio.gather(*tasks))
 
     assert run(scenario()) == ["ok", "ok"]
 
 
-def test_under_pressure_idle_tokens_go_back_at_once():
+def test_under_pressure_idle_tokens_go_back_within_a_round_trip_or_so():
     async def scenario():
         ledger = InMemoryLedger(pool=100)
-        first = LocalAdmission("g1", ledger, linger_s=60)
-        second = LocalAdmission("g2", ledger, linger_s=60)
-        async with first.slot("a", limit=2):  # alone: keeps its token for reuse
-            pass
-        async with second.slot("a", limit=2):  # the last token, while g1 holds one: hand it back
-            pass
-        await asyncio.sleep(0.01)
+        first, second = ledger.gate("g1", linger_s=60), ledger.gate("g2", linger_s=60)
+        await _outcome(first, "a", 2)  # alone: keeps its token for reuse
+        await _outcome(second, "a", 2)  # the last token, while g1 holds one: hand it back
+        await settle(lambda: "a" not in ledger.ledger.holdings("g2"))
         return first.held("a"), second.held("a"), ledger.ledger.holdings("g2")
 
-    assert run(scenario()) == (1, 0, {})
+    assert run(scenario()) == (1, 0, {POOL: 1})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_interleavings_never_exceed_a_limit(seed):
+    """Several gateways, a ledger answering after random delays and restarting now and then."""
+    rng = random.Random(seed)
+
+    class Jittery(InMemoryLedger):
+        async def exchange(self, *args):
+            await asyncio.sleep(rng.random() * 0.004)
+            reply = await super().exchange(*args)
+            await asyncio.sleep(rng.random() * 0.004)
+            return reply
+
+    async def scenario():
+        limits, pool = {"a": rng.randint(1, 5), "b": rng.randint(1, 5)}, rng.randint(1, 8)
+        ledger = Jittery(pool=pool, park_s=rng.choice([0.0, 0.002, 0.01]))
+        gates = [ledger.gate(f"g{i}", linger_s=rng.choice([0.01, 60]), heartbeat_s=0.01) for i in range(3)]
+        in_flight, over = {"a": 0, "b": 0}, []
+        loop = asyncio.get_running_loop()
+        stop = loop.time() + 0.3
+
+        async def caller(gate):
+            while loop.time() < stop:
+                endpoint = rng.choice("ab")
+                try:
+                    async with gate.slot(endpoint, limits[endpoint]):
+                        in_flight[endpoint] += 1
+                        if in_flight[endpoint] > limits[endpoint] or sum(in_flight.values()) > pool:
+                            over.append(dict(in_flight))
+                        await asyncio.sleep(rng.random() * 0.005)
+                        in_flight[endpoint] -= 1
+                except Throttled:
+                    await asyncio.sleep(rng.random() * 0.002)
+
+        async def restarts():
+            while loop.time() < stop:
+                await asyncio.sleep(rng.random() * 0.1)
+                ledger.ledger = Ledger(pool, recovery_s=0.1)  # gateways restore within it
+
+        for gate in gates:
+            gate.start()
+        await asyncio.gather(*(caller(g) for g in gates for _ in range(4)), restarts())
+        for gate in gates:
+            gate.stop()
+        return over
+
+    assert run(scenario()) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from serverless_ray.quota.ledger import Grant, Ledger
+from serverless_ray.quota.ledger import POOL, Ledger, Reply
 from serverless_ray.quota.limits import default_pool
 
 
@@ -21,93 +21,168 @@ def clock():
     return Clock()
 
 
-def _plain(grant: Grant) -> tuple:
-    return grant.granted, grant.short_of, grant.limit
+def _want(ledger: Ledger, gateway: str, endpoint: str, n: int = 1, limit: int = 100, *, returns=None,
+          incarnation: int = 0, park: bool = False):
+    """Ask for ``n`` admissions of ``endpoint``: n tokens of the endpoint and n of the pool."""
+    return ledger.exchange(gateway, incarnation, {endpoint: n, POOL: n}, {endpoint: limit}, returns, park=park)
+
+
+def _granted(reply: Reply) -> tuple:
+    return tuple(sorted(reply.granted.items())), tuple(sorted(reply.short.items()))
 
 
 def test_grants_up_to_the_endpoint_limit(clock):
     ledger = Ledger(pool=100, clock=clock)
-    assert _plain(ledger.acquire("g1", "ep", 1, limit=2)) == (1, None, 0)
-    assert _plain(ledger.acquire("g2", "ep", 1, limit=2)) == (1, None, 0)
-    assert _plain(ledger.acquire("g1", "ep", 1, limit=2)) == (0, "endpoint", 2)
+    assert _granted(_want(ledger, "g1", "ep", limit=2)[0]) == ((("*", 1), ("ep", 1)), ())
+    assert _granted(_want(ledger, "g2", "ep", limit=2)[0]) == ((("*", 1), ("ep", 1)), ())
+    assert _granted(_want(ledger, "g1", "ep", limit=2)[0]) == ((("*", 1),), (("ep", ("endpoint", 2)),))
     assert ledger.held_for("ep") == 2
 
 
-def test_grants_up_to_the_pool_across_endpoints(clock):
+def test_pool_tokens_are_shared_by_all_endpoints(clock):
     ledger = Ledger(pool=3, clock=clock)
-    assert ledger.acquire("g1", "a", 2, limit=5).granted == 2
-    assert _plain(ledger.acquire("g1", "b", 2, limit=5)) == (1, "account", 3)
-    assert _plain(ledger.acquire("g2", "c", 1, limit=5)) == (0, "account", 3)
+    assert _want(ledger, "g1", "a", 2, limit=5)[0].granted == {"a": 2, POOL: 2}
+    reply, _ = _want(ledger, "g1", "b", 2, limit=5)
+    assert reply.granted == {"b": 2, POOL: 1}
+    assert reply.short == {POOL: ("account", 3)}
+    assert _want(ledger, "g2", "c", limit=5)[0].short == {POOL: ("account", 3)}
     assert ledger.total == 3
+    # Endpoint tokens do not take pool tokens: returning pool tokens alone frees the pool.
+    ledger.exchange("g1", ledger.exchange("g1", 0)[0].incarnation, returns={POOL: 2})
+    assert ledger.total == 1 and ledger.held_for("a") == 2
 
 
-def test_release_returns_tokens_and_never_below_zero(clock):
+def test_returns_count_only_under_the_current_incarnation_and_never_below_zero(clock):
     ledger = Ledger(pool=3, clock=clock)
-    ledger.acquire("g1", "a", 2, limit=5)
-    ledger.release("g1", {"a": 5})  # more than held: only what is held comes back
+    incarnation = _want(ledger, "g1", "a", 2, limit=5)[0].incarnation
+    ledger.exchange("g1", incarnation - 1, returns={"a": 2, POOL: 2})  # a stale incarnation
+    assert ledger.total == 2
+    ledger.exchange("g1", incarnation, returns={"a": 5, POOL: 5})  # more than held
     assert ledger.total == 0
     assert ledger.holdings("g1") == {}
-    ledger.release("unknown", {"a": 1})
-    assert ledger.total == 0
 
 
 def test_lowered_limit_grants_nothing_until_holdings_drop(clock):
     ledger = Ledger(pool=10, clock=clock)
-    ledger.acquire("g1", "a", 3, limit=3)
-    assert _plain(ledger.acquire("g1", "a", 1, limit=2)) == (0, "endpoint", 2)
-    ledger.release("g1", {"a": 2})
-    assert _plain(ledger.acquire("g1", "a", 1, limit=2)) == (1, None, 0)
+    incarnation = _want(ledger, "g1", "a", 3, limit=3)[0].incarnation
+    assert _want(ledger, "g1", "a", 1, limit=2)[0].short == {"a": ("endpoint", 2)}
+    assert _want(ledger, "g1", "a", 1, limit=2, returns={"a": 2}, incarnation=incarnation)[0].granted["a"] == 1
 
 
 def test_expired_lease_gives_tokens_back(clock):
     ledger = Ledger(pool=2, lease_ttl_s=5, clock=clock)
-    ledger.acquire("dead", "a", 2, limit=2)
+    _want(ledger, "dead", "a", 2, limit=2)
     clock.now += 4
-    ledger.renew("alive", 0)
-    assert ledger.acquire("alive", "a", 1, limit=2).granted == 0
+    assert _want(ledger, "alive", "a", 1, limit=2)[0].granted == {}
     clock.now += 2  # the dead gateway never renewed
-    assert ledger.acquire("alive", "a", 1, limit=2).granted == 1
+    assert _want(ledger, "alive", "a", 1, limit=2)[0].granted == {"a": 1, POOL: 1}
     assert "dead" not in ledger.gateways()
 
 
-def test_renew_keeps_a_lease_alive(clock):
+def test_any_exchange_keeps_a_lease_alive(clock):
     ledger = Ledger(pool=2, lease_ttl_s=5, clock=clock)
-    incarnation = ledger.acquire("g", "a", 2, limit=2).incarnation
+    incarnation = _want(ledger, "g", "a", 2, limit=2)[0].incarnation
     for _ in range(5):
         clock.now += 3
-        assert ledger.renew("g", incarnation) == incarnation
+        assert ledger.exchange("g", incarnation)[0].incarnation == incarnation
     assert ledger.total == 2
 
 
 def test_restarted_ledger_recovers_holdings_and_refuses_during_recovery(clock):
     ledger = Ledger(pool=4, recovery_s=1.5, clock=clock)
-    assert _plain(ledger.acquire("g1", "a", 1, limit=4)) == (0, "recovering", 0)
-    # Gateways learn they were forgotten from their heartbeat, then restore what they held.
-    g1 = ledger.renew("g1", incarnation=1)
-    assert ledger.restore("g1", {"a": 3}, {"a": 4}, g1) == {"a": 3}
-    g2 = ledger.renew("g2", incarnation=1)
-    assert ledger.restore("g2", {"a": 3}, {"a": 4}, g2) == {"a": 1}  # only what still fits
+    reply, _ = _want(ledger, "g1", "a", limit=4)
+    assert reply.granted == {} and reply.short == {"a": ("recovering", 0), POOL: ("recovering", 0)}
+    # Gateways learn they were forgotten from their next call, then restore what they held.
+    g1 = reply.incarnation
+    assert ledger.restore("g1", {"a": 3, POOL: 3}, {"a": 4}, g1) == {"a": 3, POOL: 3}
+    g2 = ledger.exchange("g2", 1)[0].incarnation
+    assert ledger.restore("g2", {"a": 3, POOL: 3}, {"a": 4}, g2) == {"a": 1, POOL: 1}  # only what fits
     clock.now += 2
-    assert _plain(ledger.acquire("g3", "b", 1, limit=4)) == (0, "account", 4)
+    assert _want(ledger, "g3", "b", limit=4)[0].short == {POOL: ("account", 4)}
 
 
 def test_restore_for_a_stale_incarnation_counts_nothing(clock):
     ledger = Ledger(pool=10, lease_ttl_s=5, clock=clock)
-    old = ledger.acquire("g", "a", 2, limit=10).incarnation
+    old = _want(ledger, "g", "a", 2, limit=10)[0].incarnation
     clock.now += 6  # the lease ran out
-    new = ledger.acquire("g", "a", 1, limit=10).incarnation
+    new = _want(ledger, "g", "a", 1, limit=10)[0].incarnation
     assert new > old
     assert ledger.restore("g", {"a": 2}, {"a": 10}, old) == {}
     assert ledger.restore("g", {"a": 2}, {"a": 10}, new) == {"a": 2}
-    assert ledger.total == 3
+    assert ledger.held_for("a") == 3
 
 
-def test_holders(clock):
+def test_parked_want_gets_returned_tokens_first(clock):
     ledger = Ledger(pool=10, clock=clock)
-    ledger.acquire("g1", "a", 1, limit=5)
-    ledger.acquire("g2", "b", 1, limit=5)
-    assert ledger.holders("a") == ["g1"]
-    assert sorted(ledger.holders()) == ["g1", "g2"]
+    holder = _want(ledger, "g1", "a", 2, limit=2)[0].incarnation
+    reply, ticket = _want(ledger, "g2", "a", 1, limit=2, park=True)
+    assert ticket is not None and reply.granted == {POOL: 1} and reply.short == {}
+    # A third gateway asking later does not jump the queue.
+    assert _want(ledger, "g3", "a", 1, limit=2)[0].short == {"a": ("endpoint", 2)}
+    ledger.exchange("g1", holder, returns={"a": 1, POOL: 1})
+    assert ledger.completed() == [ticket]
+    late = ledger.unpark(ticket)
+    assert late.granted == {"a": 1} and late.short == {}
+    assert ledger.holdings("g2") == {"a": 1, POOL: 1}
+
+
+def test_parked_want_that_times_out_is_short(clock):
+    ledger = Ledger(pool=10, clock=clock)
+    _want(ledger, "g1", "a", 2, limit=2)
+    _, ticket = _want(ledger, "g2", "a", 1, limit=2, park=True)
+    late = ledger.unpark(ticket)
+    assert late.granted == {} and late.short == {"a": ("endpoint", 2)}
+    assert ledger.completed() == []
+
+
+def test_cancelled_parked_want_gives_its_grants_back(clock):
+    ledger = Ledger(pool=10, clock=clock)
+    holder = _want(ledger, "g1", "a", 2, limit=3)[0].incarnation
+    _, ticket = ledger.exchange("g2", 0, {"a": 3}, {"a": 3}, park=True)  # one fits, two park
+    ledger.exchange("g1", holder, returns={"a": 1})
+    assert ledger.holdings("g2") == {"a": 2}  # not complete yet: still parked
+    ledger.cancel(ticket)
+    assert ledger.held_for("a") == 1 + 1  # g1's one, and the one g2 got at once
+
+
+def test_expired_lease_serves_parked_wants(clock):
+    ledger = Ledger(pool=10, lease_ttl_s=5, clock=clock)
+    _want(ledger, "dead", "a", 1, limit=1)
+    clock.now += 4
+    _, ticket = _want(ledger, "g", "a", 1, limit=1, park=True)
+    clock.now += 2
+    ledger.expire()
+    assert ledger.completed() == [ticket]
+    assert ledger.unpark(ticket).granted == {"a": 1}
+
+
+def test_reclaim_asks_only_holders_not_told_of_pressure_and_only_once(clock):
+    ledger = Ledger(pool=10, clock=clock)
+    _want(ledger, "g1", "a", 1, limit=2)  # alone then: told to keep its idle tokens
+    assert _want(ledger, "g2", "a", 1, limit=2)[0].pressure == {"a": 1}  # returns idle ones by itself
+    _, ticket = _want(ledger, "g3", "a", 1, limit=2, park=True)
+    assert ledger.reclaim_targets(ticket) == {"g1": ["a"]}
+    assert ledger.reclaim_targets(ticket) == {}  # told already
+    ledger.unpark(ticket)
+
+
+def test_pressure_when_a_shared_limit_is_nearly_used_up_with_equal_shares(clock):
+    ledger = Ledger(pool=100, clock=clock)
+    assert _want(ledger, "g1", "a", 3, limit=4)[0].pressure == {}  # alone: keep tokens
+    assert _want(ledger, "g2", "a", 1, limit=4)[0].pressure == {"a": 2}
+    assert _want(ledger, "g2", "b", 1, limit=40)[0].pressure == {"a": 2}
+    _, ticket = _want(ledger, "g3", "a", 1, limit=4, park=True)  # a third gateway waits for "a"
+    assert _want(ledger, "g1", "b", 1, limit=40)[0].pressure == {"a": 1}
+    ledger.unpark(ticket)
+
+
+def test_raised_pool_serves_parked_wants(clock):
+    ledger = Ledger(pool=1, clock=clock)
+    _want(ledger, "g1", "a", 1)
+    _, ticket = _want(ledger, "g2", "b", 1, park=True)
+    ledger.set_pool(2)
+    assert ledger.completed() == [ticket]
+    assert ledger.unpark(ticket).granted == {POOL: 1}
 
 
 def test_region_pools():
