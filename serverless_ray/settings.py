@@ -56,7 +56,7 @@ class PlatformSettings(BaseModel):
         True, description="Throttle invocations beyond MaxConcurrency and the account pool."
     )
     serve_control_loop_interval_s: float = Field(
-        0.5, gt=0, le=10,
+        1.0, gt=0, le=10,
         description="How often Serve's controller reconciles (Serve's default is 0.1 s). Its "
         "work grows with the number of endpoints even when all are idle; cold starts do not "
         "wait for it (standbys answer them). Applied to the Ray cluster the platform starts; "

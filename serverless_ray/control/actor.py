@@ -39,7 +39,7 @@ NAMESPACE = "serverless-ray"
 HOUSEKEEPING_INTERVAL_S = 1.0
 GAUGE_IDLE_REFRESH_S = 15.0
 # How soon a node that joined gets its gateway (and a dead node's gateway is forgotten).
-NODE_WATCH_INTERVAL_S = 2.0
+NODE_WATCH_INTERVAL_S = 5.0
 
 
 @ray.remote(num_cpus=0, max_concurrency=1000)
