@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+from pydantic import AfterValidator
 
 FORMS = "at(yyyy-mm-ddThh:mm:ss), rate(<n> minute(s)|hour(s)|day(s)) or cron(Minutes Hours Day-of-month Month Day-of-week Year)"
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
@@ -93,6 +94,21 @@ def zone(name: str | None) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"Timezone '{name}' is not a valid IANA time zone name (e.g. 'UTC', 'Europe/Berlin')") from None
 
+
+
+def _checked_schedule(expression: str) -> str:
+    parse_schedule(expression)
+    return expression
+
+
+def _checked_zone(name: str) -> str:
+    zone(name)
+    return name
+
+
+# For pydantic models that take a schedule or a time zone: validated where they are declared.
+ScheduleExpression = Annotated[str, AfterValidator(_checked_schedule)]
+TimeZoneName = Annotated[str, AfterValidator(_checked_zone)]
 
 @dataclass(frozen=True)
 class Window:

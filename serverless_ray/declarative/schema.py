@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serverless_ray.autoscaling.schedules import parse_schedule, zone
+from serverless_ray.autoscaling.schedules import ScheduleExpression, TimeZoneName
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import names
 from serverless_ray.spec.endpoint_config import MAX_CONCURRENCY_LIMIT, MemorySize
@@ -46,25 +46,12 @@ class ScheduledActionDeclaration(BaseModel):
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^[^:/|\x00-\x1f\x7f]+$",
                       description="ScheduledActionName, unique per endpoint.")
-    schedule: str = Field(description="at(yyyy-mm-ddThh:mm:ss), rate(<n> minutes|hours|days) or cron(6 fields).")
-    timezone: str | None = Field(None, description="IANA time zone of the schedule (default UTC).")
+    schedule: ScheduleExpression = Field(description="at(yyyy-mm-ddThh:mm:ss), rate(<n> minutes|hours|days) or cron(6 fields).")
+    timezone: TimeZoneName | None = Field(None, description="IANA time zone of the schedule (default UTC).")
     start_time: datetime | None = Field(None, description="The action does not fire before this time.")
     end_time: datetime | None = Field(None, description="The action does not fire after this time.")
     min_capacity: int | None = Field(None, ge=1, description="New MinCapacity of the scalable target.")
     max_capacity: int | None = Field(None, ge=1, description="New MaxCapacity of the scalable target.")
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        parse_schedule(value)  # raises ValueError quoting the expression and the allowed forms
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            zone(value)
-        return value
 
     @model_validator(mode="after")
     def _bounds(self):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from serverless_ray.autoscaling.schedules import parse_schedule, zone
+from serverless_ray.autoscaling.schedules import ScheduleExpression, TimeZoneName
 from serverless_ray.spec.common import WireModel
 
 SERVICE_NAMESPACE = "sagemaker"
@@ -166,25 +166,11 @@ _Action = ScalableTargetAction
 
 class PutScheduledActionInput(TargetKey):
     ScheduledActionName: str = Field(min_length=1, max_length=256, pattern=_NAME)
-    Schedule: str | None = Field(None, min_length=1, max_length=1600, description="at(...), rate(...) or cron(...)")
-    Timezone: str | None = Field(None, min_length=1, max_length=1600, description="IANA time zone, default UTC")
+    Schedule: ScheduleExpression | None = Field(None, min_length=1, max_length=1600, description="at(...), rate(...) or cron(...)")
+    Timezone: TimeZoneName | None = Field(None, min_length=1, max_length=1600, description="IANA time zone, default UTC")
     StartTime: datetime | None = None
     EndTime: datetime | None = None
     ScalableTargetAction: _Action | None = None
-
-    @field_validator("Schedule")
-    @classmethod
-    def _schedule(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_schedule(value)
-        return value
-
-    @field_validator("Timezone")
-    @classmethod
-    def _timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            zone(value)
-        return value
 
     @model_validator(mode="after")
     def _window(self):
