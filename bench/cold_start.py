@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import os
 import statistics
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -198,9 +200,38 @@ PLATFORM_PROCESSES = ("ray::PlatformController", "ray::Gateway", "ray::QuotaLedg
                       "ray::StandbyReplica")
 
 
-def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> tuple[float, float, list[tuple[str, float]]]:
-    """CPU (cores) this Ray cluster's processes use while ``endpoints`` endpoints sit at
-    zero: in all, in the platform's processes, and the processes that use most."""
+@ray.remote(num_cpus=0)
+class EmptyActor:
+    """Does nothing: what any idle Ray worker process costs, measured alongside."""
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+@dataclass
+class IdleCost:
+    """Cores used over the measurement by each kind of process (``ray::Gateway``, ...)."""
+
+    used: dict[str, float]
+    processes: dict[str, int]  # how many of each kind
+    floor: float  # one empty, idle Ray worker process
+
+    @property
+    def platform(self) -> float:
+        return sum(v for k, v in self.used.items() if k.startswith(PLATFORM_PROCESSES))
+
+    @property
+    def platform_processes(self) -> int:
+        return sum(n for k, n in self.processes.items() if k.startswith(PLATFORM_PROCESSES))
+
+    @property
+    def total(self) -> float:
+        return sum(self.used.values())
+
+
+def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> IdleCost:
+    """CPU this Ray cluster's processes use while ``endpoints`` endpoints sit at zero,
+    next to an empty actor's, which is the floor every Ray worker process pays."""
     sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
                       aws_access_key_id="x", aws_secret_access_key="x")
     batch = 8  # creating loads each model once: not all at once on a small machine
@@ -216,20 +247,29 @@ def idle_cost(platform: Platform, endpoints: int, seconds: float = 60.0) -> tupl
                 raise RuntimeError(f"endpoint {name} failed: {reason}") from None
     for i in range(endpoints):
         Endpoint(platform.url, f"idle-{i}").wait_replicas(lambda n: n == 0)
+    empty = EmptyActor.remote()
+    empty_pid = ray.get(empty.pid.remote())
     time.sleep(5)
-    procs = _cluster_processes()
+    procs = [p for p in _cluster_processes() if p.pid != empty_pid] + [psutil.Process(empty_pid)]
     print(f"measuring the idle cost of {endpoints} endpoints for {seconds:.0f} s", flush=True)
     before = {p.pid: _cpu(p) for p in procs}
     time.sleep(seconds)
     used: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    floor = 0.0
     for p in procs:
         now = _cpu(p)
-        if now is not None and before[p.pid] is not None:
-            name = _name(p)
-            used[name] = used.get(name, 0.0) + (now - before[p.pid]) / seconds
-    top = sorted(used.items(), key=lambda kv: -kv[1])[:6]
-    platform_share = sum(v for k, v in used.items() if k.startswith(PLATFORM_PROCESSES))
-    return sum(used.values()), platform_share, top
+        if now is None or before[p.pid] is None:
+            continue
+        share = (now - before[p.pid]) / seconds
+        if p.pid == empty_pid:
+            floor = share
+            continue
+        name = _name(p)
+        used[name] = used.get(name, 0.0) + share
+        counts[name] = counts.get(name, 0) + 1
+    ray.kill(empty)
+    return IdleCost(used, counts, floor)
 
 
 def _cluster_processes() -> list[psutil.Process]:
@@ -296,13 +336,18 @@ def main() -> None:
                   f"p100 {s(max(warm_burst))}", flush=True)
         idle = ""
         if args.idle_endpoints:
-            cpu, own, top = idle_cost(platform, args.idle_endpoints)
-            idle = (f"; {args.idle_endpoints} idle endpoints cost {own * 100:.1f}% of one core in the platform "
-                    f"({cpu * 100:.1f}% with Ray's daemons)")
+            cost = idle_cost(platform, args.idle_endpoints)
+            pct = lambda x: f"{x * 100:.1f}%"  # noqa: E731
+            top = sorted(cost.used.items(), key=lambda kv: -kv[1])[:6]
+            idle = (f"; {args.idle_endpoints} idle endpoints cost {pct(cost.platform)} of one core in the platform "
+                    f"({pct(cost.total)} with Ray's daemons)")
             print(f"idle cost: {args.idle_endpoints} endpoints scaled to zero, over 60 s: platform processes "
-                  f"(controller, entry point, quota ledger, Serve controller, standbys) {own * 100:.1f}% of one core; "
-                  f"every process of this Ray cluster {cpu * 100:.1f}%; most: "
-                  + ", ".join(f"{name} {share * 100:.1f}%" for name, share in top), flush=True)
+                  f"(controller, entry point, quota ledger, Serve controller, standbys) {pct(cost.platform)} of one core; "
+                  f"every process of this Ray cluster {pct(cost.total)}; most: "
+                  + ", ".join(f"{name} {pct(share)} ({cost.processes[name]})" for name, share in top), flush=True)
+            print(f"Ray's floor: an empty idle actor costs {pct(cost.floor)}; the platform's "
+                  f"{cost.platform_processes} processes x that floor = {pct(cost.platform_processes * cost.floor)}, "
+                  f"the rest ({pct(cost.platform - cost.platform_processes * cost.floor)}) is their work", flush=True)
         ratio = f" vs bare Serve {s(statistics.median(bare_cold))} (ratio {statistics.median(cold) / statistics.median(bare_cold):.3f})" if bare_cold else ""
         print(f"SUMMARY cold median {s(statistics.median(cold))}{ratio}; cold minus model load "
               f"{s(statistics.median(cold) - model_load)}; warm p50 {s(_pct(warm, .5))}; "
