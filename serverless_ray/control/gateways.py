@@ -1,14 +1,16 @@
 """One entry point on every node of the cluster, including nodes that join later.
 
 The controller owns the gateways: it starts a node-affine gateway on each alive node it
-has not seen yet and forgets the gateway of a node that died. Gateways are owned by the
-controller's process, so they live exactly as long as the platform does.
+has not seen yet, forgets the gateway of a node that died, and replaces a gateway that
+died on a node that is still alive. Gateways are owned by the controller's process, so
+they live exactly as long as the platform does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -20,6 +22,8 @@ from serverless_ray.settings import PlatformSettings
 log = logging.getLogger(__name__)
 
 GATEWAY_START_TIMEOUT_S = 60.0
+# A gateway that does not answer this soon is busy, not dead: only a dead actor is replaced.
+GATEWAY_PING_TIMEOUT_S = 10.0
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
@@ -72,19 +76,38 @@ class GatewayFleet:
         return dict(self._gateways)
 
     async def sync(self) -> None:
-        """Start a gateway on every alive node without one; forget those of dead nodes."""
+        """Start a gateway on every alive node without one (its old one may have died);
+        forget those of dead nodes."""
         nodes = {node.node_id: node for node in await asyncio.to_thread(self._list_nodes)}
         for node_id in set(self._gateways) - set(nodes):
             gone = self._gateways.pop(node_id)
             log.info("node %s is gone; forgetting its gateway %s", node_id, gone.url)
+        alive = await asyncio.gather(*(self._is_alive(g) for g in self._gateways.values()))
+        for info, up in zip(list(self._gateways.values()), alive):
+            if not up:
+                log.warning("gateway %s on node %s died; starting a new one", info.url, info.node_id)
+                del self._gateways[info.node_id]
         new = [node for node_id, node in nodes.items() if node_id not in self._gateways and node_id not in self._starting]
         await asyncio.gather(*(self._start(node) for node in new))
+
+    @staticmethod
+    async def _is_alive(info: GatewayInfo) -> bool:
+        try:
+            await asyncio.wait_for(info.handle.ping.remote(), GATEWAY_PING_TIMEOUT_S)
+        except ray.exceptions.RayActorError:
+            return False
+        except asyncio.TimeoutError:
+            pass
+        return True
 
     async def _start(self, node: NodeInfo) -> None:
         from serverless_ray.gateway.actor import Gateway
 
         self._starting.add(node.node_id)
-        gateway_id = f"node-{node.node_id[:12]}"
+        # Every gateway process gets an id of its own: the quota ledger must not count a
+        # dead one's tokens (they return when its lease runs out) as held by its successor,
+        # whether the controller replaced it or a restarted controller started it anew.
+        gateway_id = f"node-{node.node_id[:12]}-{uuid.uuid4().hex[:6]}"
         gateway = Gateway.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         ).remote(self._settings, gateway_id)

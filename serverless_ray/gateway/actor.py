@@ -111,6 +111,10 @@ class Gateway:
         self._pool.start()
         return bridge
 
+    async def ping(self) -> bool:
+        """Liveness, for the controller's gateway fleet."""
+        return True
+
     async def invoke(
         self, endpoint: str, body: bytes, headers: dict[str, str]
     ) -> tuple[int, dict[str, str], bytes]:

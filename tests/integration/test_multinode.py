@@ -1,5 +1,6 @@
-"""Several Ray nodes on this host: an entry point on every node, replicas spread across
-nodes, limits that hold cluster-wide, and a worker node lost under traffic.
+"""Several Ray nodes on this host: an entry point on every node (replaced if it dies),
+replicas spread across nodes, limits that hold cluster-wide, and a worker node lost
+under traffic.
 
 Worker nodes join the session's cluster for this module only and leave when it ends.
 """
@@ -63,6 +64,19 @@ def _call(runtime, endpoint: str, sleep: float = 0.0):
         return exc.response["Error"]["Code"], exc.response["Error"]["Message"]
 
 
+def _serve_replicas(endpoint: str) -> list[tuple[str, str]]:
+    """(state, node id) of each replica Serve holds for ``endpoint``: for failure messages."""
+    from ray.serve.context import _get_global_client
+
+    details = _get_global_client().get_serve_details()
+    return [
+        (str(replica.get("state")), str(replica.get("node_id"))[:8])
+        for name, app in (details.get("applications") or {}).items() if endpoint in name
+        for deployment in (app.get("deployments") or {}).values()
+        for replica in deployment.get("replicas") or ()
+    ]
+
+
 def _burst(calls):
     """Run (runtime, endpoint, sleep) calls all at once; their outcomes in order."""
     with ThreadPoolExecutor(len(calls)) as pool:
@@ -106,6 +120,16 @@ def test_limits_hold_across_nodes(platform, workers, endpoints):
     assert all("serverless concurrency pool of 3" in r[1] for r in results if r[0] != "ok")
 
 
+def test_a_dead_gateway_on_a_live_node_is_replaced(platform, workers, endpoints):
+    spread, _ = endpoints
+    node_id = workers[0].node_id
+    old = platform.platform.gateways()[node_id]
+    ray.kill(old.handle)
+    new = wait_for(lambda: (g := platform.platform.gateways().get(node_id)) and g.gateway_id != old.gateway_id and g,
+                   timeout_s=60, what="a new gateway on the node")
+    assert _call(_client("sagemaker-runtime", new.url), spread)[0] == "ok"
+
+
 def test_losing_a_worker_node_keeps_endpoints_answering(platform, ray_cluster, workers, endpoints):
     spread, _ = endpoints
     survivor, doomed = workers
@@ -130,7 +154,12 @@ def test_losing_a_worker_node_keeps_endpoints_answering(platform, ray_cluster, w
         # forgotten and Serve replaces its replica elsewhere.
         wait_for(lambda: doomed.node_id not in platform.platform.gateways(), timeout_s=60,
                  what="the dead node's gateway forgotten")
-        wait_for(lambda: replica_gauge(platform.url, spread) == 3, timeout_s=60, what="three replicas again")
+        forgotten_at = time.monotonic()
+        try:
+            wait_for(lambda: replica_gauge(platform.url, spread) == 3, timeout_s=90, what="three replicas again")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} ({forgotten_at - killed_at:.0f} s to forget the node); "
+                                 f"Serve's replicas: {_serve_replicas(spread)}") from None
         time.sleep(1)
     finally:
         stop.set()
