@@ -16,7 +16,7 @@ from typing import Callable
 
 from serverless_ray.autoscaling.capacity import EndpointCapacity
 from serverless_ray.autoscaling.records import ScalableTargetRecord, ScalingTables, ScheduledActionRecord
-from serverless_ray.autoscaling.schedules import Window, last_fire, parse_schedule, zone
+from serverless_ray.spec.schedules import Window, last_fire, parse_schedule, zone
 from serverless_ray.autoscaling.target_tracking import TrackingPolicy, TrackingState, decide
 from serverless_ray.errors import ValidationException
 from serverless_ray.spec.autoscaling import TargetKeyInput

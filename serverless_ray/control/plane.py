@@ -13,6 +13,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from serverless_ray import spec
+from serverless_ray.cluster_names import app_name_for
 from serverless_ray.control import describe
 from serverless_ray.control.registry import ModelRegistry
 from serverless_ray.control.rollout import Rollout
@@ -23,7 +24,6 @@ from serverless_ray.control.variant_updates import (
     check_conversion,
     retain_properties,
 )
-from serverless_ray.control.serve_backend import app_name_for
 from serverless_ray.errors import ValidationException
 from serverless_ray.quota.limits import endpoint_count_exceeded
 from serverless_ray.settings import PlatformSettings

@@ -11,11 +11,14 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from typing import Callable
 
 from serverless_ray.autoscaling.scaler import Autoscaler
+from serverless_ray.cluster_names import is_platform_app
+from serverless_ray.control.app_backend import AppBackend
 from serverless_ray.control.launch import Launcher, LaunchResult
-from serverless_ray.control.routes import Route, RouteBoard, VariantRoute
-from serverless_ray.control.serve_backend import ServeBackend, is_platform_app
+from serverless_ray.control.route_board import RouteBoard
+from serverless_ray.messages import Route, VariantRoute
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.store import Deployment, EndpointRecord, Store
 
@@ -29,11 +32,14 @@ class Rollout:
         self,
         settings: PlatformSettings,
         store: Store,
-        backend: ServeBackend,
+        backend: AppBackend,
         autoscaler: Autoscaler,
         routes: RouteBoard,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._clock = clock  # wall-clock time of status changes
         self._store = store
         self._backend = backend
         self._autoscaler = autoscaler
@@ -111,7 +117,7 @@ class Rollout:
             if not in_place and (latest is None or latest.current != deployment):
                 self._delete_apps(deployment)
             return
-        now = time.time()
+        now = self._clock()
         if result.ok:
             previous = latest.current
             latest = latest.model_copy(update={
@@ -166,8 +172,9 @@ class Rollout:
         apps = {app for d in (record.current, record.pending) if d is not None for app in d.apps()}
         for app_name in apps:
             self._backend.delete(app_name)
-        deadline = time.monotonic() + self._settings.invocation_timeout_s + 30
-        while time.monotonic() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.invocation_timeout_s + 30
+        while loop.time() < deadline:
             states = await asyncio.to_thread(self._backend.app_states)
             if not apps & states.keys():
                 break

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from serverless_ray.autoscaling.schedules import ScheduleExpression, TimeZoneName
+from serverless_ray.spec.schedules import ScheduleExpression, TimeZoneName
 from serverless_ray.spec.common import WireModel
 
 SERVICE_NAMESPACE = "sagemaker"

@@ -19,7 +19,7 @@ import pytest
 import ray
 from botocore.config import Config
 
-from serverless_ray.control.actor import NAMESPACE
+from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 from support import Deployer
