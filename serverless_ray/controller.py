@@ -61,7 +61,7 @@ class PlatformController:
         self._rollout = Rollout(settings, self._store, self._backend, self._autoscaler, self._routes)
         self._plane = ControlPlane(settings, self._store, self._rollout)
         tables = ScalingTables(self._store)
-        capacity = EndpointCapacity(self._store, self._plane.call)
+        capacity = EndpointCapacity(self._store, self._plane.set_provisioned_concurrency)
         self._provisioned = ProvisionedScaler(tables, capacity, self._autoscaler.demand)
         self._scaling = ScalingService(
             region=settings.region, account_id=settings.account_id, tables=tables, capacity=capacity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from serverless_ray.spec import ProductionVariant
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord
 
 
@@ -110,8 +111,8 @@ def _variant_summary(
     return summary
 
 
-def _pending_summary(pending: Deployment, current: Deployment | None, status: str) -> dict[str, Any]:
-    variant_status = "Creating" if status == "Creating" else "Updating"
+def _pending_summary(pending: Deployment, current: Deployment | None, status: EndpointStatus) -> dict[str, Any]:
+    variant_status = "Creating" if status == EndpointStatus.CREATING else "Updating"
     variants = []
     for variant in pending.variants:
         before = current.find(variant.VariantName) if current is not None else None

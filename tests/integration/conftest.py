@@ -28,8 +28,6 @@ MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
 SCALE_TO_ZERO_AFTER_S = 3.0
 
-pytestmark = pytest.mark.integration
-
 
 def make_tarball(source: Path, dest: Path) -> Path:
     """model.tar.gz with the directory's contents at the archive root, as SageMaker expects."""

@@ -6,9 +6,8 @@ import time
 
 import pytest
 
-from serverless_ray.messages import ReplicaSpec
+from serverless_ray.messages import NotAdoptable, ReplicaSpec
 from serverless_ray.runtime.replica import ModelReplica
-from serverless_ray.messages import NotAdoptable
 from serverless_ray.runtime.standby import StandbyReplica
 
 from runtime_testutil import write_model_dir
