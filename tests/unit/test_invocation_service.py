@@ -7,6 +7,7 @@ import asyncio
 from contextlib import asynccontextmanager
 
 import pytest
+from fake_clock import FakeClock
 
 from serverless_ray.errors import (
     InternalFailure,
@@ -73,14 +74,6 @@ class Admission:
         yield
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Recorder(InvocationHook):
     def __init__(self, refuse: ServiceError | None = None, explode: bool = False) -> None:
         self.started: list[InvocationRequest] = []
@@ -113,7 +106,7 @@ class Setup:
         self.metrics.watch_in_flight(self.in_flight.by_variant)
         self.dispatcher = Dispatcher(self.demand.in_flight)
         self.admission = Admission() if enforce else None
-        self.clock = Clock()
+        self.clock = FakeClock(100.0)
         self.service = InvocationService(
             self.settings, routes=Routes(*(routes or (SERVERLESS, INSTANCES, CREATING))),
             dispatcher=self.dispatcher, demand=self.demand, metrics=self.metrics, admission=self.admission,

@@ -8,6 +8,7 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
+from fake_clock import FakeClock
 
 from serverless_ray.autoscaling.capacity import EndpointCapacity
 from serverless_ray.autoscaling.provisioned import ProvisionedScaler
@@ -22,17 +23,6 @@ from serverless_ray.store import Store
 START = datetime(2030, 1, 7, 8, 0, tzinfo=timezone.utc).timestamp()  # a Monday, 08:00 UTC
 TARGET = {"ServiceNamespace": "sagemaker", "ResourceId": "endpoint/ep/variant/AllTraffic",
           "ScalableDimension": "sagemaker:variant:DesiredProvisionedConcurrency"}
-
-
-class FakeClock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FinishingRollout:

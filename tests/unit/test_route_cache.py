@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from fake_clock import FakeClock
+
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.messages import Route
 
@@ -28,16 +30,9 @@ class Source:
         return self.routes.get(endpoint.lower())
 
 
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _scenario(steps):
     async def run():
-        source, clock = Source(), Clock()
+        source, clock = Source(), FakeClock()
         cache = RouteCache(source, unknown_ttl_s=1.0, clock=clock)
         await cache.start()
         try:

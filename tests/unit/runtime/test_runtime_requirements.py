@@ -7,9 +7,7 @@ import io
 import os
 import tarfile
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from runtime_testutil import build_tarball, write_model_dir
 from serverless_ray.runtime import artifacts
@@ -80,16 +78,8 @@ def test_bad_model_data_fails_as_unpacking_would(tmp_path):
         requirements_of(None, tmp_path / "cache")
 
 
-def test_s3_model_data_is_streamed(tmp_path, monkeypatch):
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="models")
-        s3.put_object(Bucket="models", Key="m/model.tar.gz", Body=_archive_with_weights_after_requirements(1024))
-        cache = tmp_path / "cache"
-        assert requirements_of("s3://models/m/model.tar.gz", cache) == EXPECTED
-        assert not cache.exists()
+def test_s3_model_data_is_streamed(tmp_path, s3):
+    s3.put_object(Bucket="models", Key="m/model.tar.gz", Body=_archive_with_weights_after_requirements(1024))
+    cache = tmp_path / "cache"
+    assert requirements_of("s3://models/m/model.tar.gz", cache) == EXPECTED
+    assert not cache.exists()
