@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: up test unit integration bench clean
+.PHONY: up test unit integration repeat bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+## Run tests RUNS times in fresh processes and list every test that failed in any run.
+RUNS  ?= 5
+TESTS ?= tests/integration
+repeat: $(STAMP)
+	$(BIN)/python tests/repeat.py --runs $(RUNS) $(TESTS)
 
 ## Latency and throughput of the invocation path (prints figures; asserts nothing).
 bench: $(STAMP)

@@ -19,6 +19,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serverless_ray.autoscaling.capacity import EndpointCapacity
+from serverless_ray.autoscaling.floor import FloorWatch
 from serverless_ray.autoscaling.provisioned import ProvisionedScaler
 from serverless_ray.autoscaling.records import ScalingTables
 from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
@@ -59,7 +60,8 @@ class PlatformController:
         self._autoscaler = Autoscaler(self._backend.scale, keep_warm_s=settings.scale_to_zero_after_s)
         self._routes = RouteBoard()
         self._rollout = Rollout(settings, self._store, self._backend, self._autoscaler, self._routes)
-        self._plane = ControlPlane(settings, self._store, self._rollout)
+        self._floors = FloorWatch()
+        self._plane = ControlPlane(settings, self._store, self._rollout, floors=self._floors)
         tables = ScalingTables(self._store)
         capacity = EndpointCapacity(self._store, self._plane.set_provisioned_concurrency)
         self._provisioned = ProvisionedScaler(tables, capacity, self._autoscaler.demand)
@@ -187,6 +189,8 @@ class PlatformController:
         )
         counts: dict[tuple[str, str], int] = {}
         utilization: dict[tuple[str, str], float] = {}
+        floors: dict[tuple[str, str], tuple[int, int]] = {}
+        reasons: dict[tuple[str, str], str] = {}
         for route in self._routes.snapshot()[1].values():
             for variant_name, app_name in route.targets():  # instance-based endpoints may have several
                 state = states.get(app_name)
@@ -194,4 +198,8 @@ class PlatformController:
                 counts[labels] = state.running_replicas if state else 0
                 if route.max_concurrency:
                     utilization[labels] = self._autoscaler.demand(route.endpoint_name) / route.max_concurrency
-        self._metrics.set_endpoints(counts, utilization)
+                if route.serverless:
+                    floors[labels] = (self._autoscaler.floor(route.endpoint_name), counts[labels])
+                    reasons[labels] = state.message if state else ""
+        self._floors.observe(floors, time.time(), reasons)
+        self._metrics.set_endpoints(counts, utilization, {key: self._floors.missing(key) for key in floors})

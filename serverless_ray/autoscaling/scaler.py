@@ -93,6 +93,11 @@ class Autoscaler:
         tracked = self._endpoints.get(endpoint.lower())
         return self._live_demand(tracked, self._clock()) if tracked else 0
 
+    def floor(self, endpoint: str) -> int:
+        """The provisioned floor ``endpoint``'s replicas are kept at (0 if untracked)."""
+        tracked = self._endpoints.get(endpoint.lower())
+        return tracked.floor if tracked else 0
+
     def target(self, endpoint: str) -> int | None:
         tracked = self._endpoints.get(endpoint.lower())
         return tracked.target if tracked else None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
+from serverless_ray.autoscaling.floor import Shortfall
 from serverless_ray.spec import ProductionVariant
 from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord
+
+
+ShortfallFn = Callable[[str, str], "Shortfall | None"]
 
 
 def _dump(model: Any, *, exclude: set[str] = frozenset()) -> dict[str, Any]:
@@ -40,7 +44,7 @@ def endpoint_config_summary(record: EndpointConfigRecord) -> dict[str, Any]:
     }
 
 
-def endpoint(record: EndpointRecord) -> dict[str, Any]:
+def endpoint(record: EndpointRecord, shortfall: ShortfallFn = lambda endpoint, variant: None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "EndpointName": record.name,
         "EndpointArn": record.arn,
@@ -57,6 +61,15 @@ def endpoint(record: EndpointRecord) -> dict[str, Any]:
             _variant_summary(record.current, variant, desired.find(variant.VariantName))
             for variant in record.current.variants
         ]
+        if record.status == EndpointStatus.IN_SERVICE:
+            for summary in body["ProductionVariants"]:
+                short = shortfall(record.name, summary["VariantName"])
+                if short is not None:
+                    # The variant serves, but below its provisioned floor (a lost node, a
+                    # replica that died): say so the way SageMaker reports variant work.
+                    summary["VariantStatus"] = [
+                        {"Status": "Updating", "StatusMessage": short.message()[:1024], "StartTime": short.since}
+                    ]
     if record.pending is not None:
         body["PendingDeploymentSummary"] = _pending_summary(record.pending, record.current, record.status)
     if record.failure_reason:

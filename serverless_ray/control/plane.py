@@ -13,6 +13,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from serverless_ray import spec
+from serverless_ray.autoscaling.floor import FloorWatch
 from serverless_ray.cluster_names import app_name_for
 from serverless_ray.control import describe
 from serverless_ray.control.registry import ModelRegistry
@@ -44,8 +45,11 @@ Handler = Callable[[Any], Awaitable[dict[str, Any]]]
 class ControlPlane:
     """Implements the ``SageMaker.*`` operations this platform supports."""
 
-    def __init__(self, settings: PlatformSettings, store: Store, rollout: Rollout, clock=None) -> None:
+    def __init__(
+        self, settings: PlatformSettings, store: Store, rollout: Rollout, clock=None, floors: FloorWatch | None = None
+    ) -> None:
         self._settings = settings
+        self._floors = floors or FloorWatch()
         self._store = store
         self._rollout = rollout
         # SageMaker reports times with millisecond precision.
@@ -167,7 +171,7 @@ class ControlPlane:
         return {"EndpointArn": arn}
 
     async def describe_endpoint(self, req: spec.EndpointNameInput) -> dict[str, Any]:
-        return describe.endpoint(self._endpoint(req.EndpointName))
+        return describe.endpoint(self._endpoint(req.EndpointName), shortfall=self._floors.shortfall)
 
     async def update_endpoint(self, req: spec.UpdateEndpointInput) -> dict[str, Any]:
         record = self._endpoint(req.EndpointName)

@@ -13,9 +13,15 @@ class Linear:
         self.pid = os.getpid()
 
     def __call__(self, request):
-        if isinstance(request, dict) and request.get("sleep"):
-            time.sleep(request["sleep"])
-            return {"slept": request["sleep"]}
+        if isinstance(request, dict) and request.get("wait_for"):
+            # A test's latch: hold the call until the file exists (bounded).
+            with open(request["announce"] + ".partial", "w") as f:
+                f.write(str(self.pid))
+            os.replace(request["announce"] + ".partial", request["announce"])
+            deadline = time.monotonic() + 50
+            while not os.path.exists(request["wait_for"]) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return {"released": True}
         return {"predictions": [sum(w * x for w, x in zip(self.weights, row)) for row in request], "pid": self.pid}
 
 

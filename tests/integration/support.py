@@ -129,3 +129,92 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
             if sample.name == name and sample.labels == labels:
                 return sample.value
     return None
+
+
+class Latch:
+    """A gate that test models wait at, so that a call stays in flight exactly as long as
+    the test needs (instead of sleeping for a guessed time).
+
+    The test model is given ``{"wait_for": latch.path}`` and blocks until the file exists
+    (or its own bound passes); ``release()`` creates it. Replicas run on this host, so
+    they see the same file system. ``announce`` paths let a model say that it started.
+    """
+
+    def __init__(self, directory) -> None:
+        from pathlib import Path
+
+        self._dir = Path(directory) / f"latch-{uuid.uuid4().hex[:8]}"
+        self._dir.mkdir(parents=True)
+        self.path = str(self._dir / f"release-{uuid.uuid4().hex[:8]}")
+
+    def release(self) -> None:
+        open(self.path, "w").close()
+
+    def announce_path(self) -> str:
+        """A fresh path for a call to write its pid to once it is running in the model."""
+        return str(self._dir / f"started-{uuid.uuid4().hex[:8]}")
+
+    def started(self) -> list[int]:
+        """Pids written by calls that reached the model so far."""
+        pids = []
+        for path in sorted(self._dir.glob("started-*")):
+            if path.suffix == ".partial":
+                continue
+            text = path.read_text().strip()
+            if text:
+                pids.append(int(text))
+        return pids
+
+    def body(self, **extra) -> dict:
+        """A request body for the echo model that waits at this latch and announces itself."""
+        return {"wait_for": self.path, "announce": self.announce_path(), **extra}
+
+    def __enter__(self) -> "Latch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()  # a test that failed half-way must not leave calls hanging
+
+
+class Background:
+    """Calls run in threads whose exceptions are re-raised when the test collects them,
+    never swallowed: ``result()`` returns each call's value in submission order."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(64)
+        self._futures = []
+
+    def submit(self, fn, *args, **kwargs):
+        future = self._pool.submit(fn, *args, **kwargs)
+        self._futures.append(future)
+        return future
+
+    def results(self, timeout_s: float = 120) -> list:
+        try:
+            return [f.result(timeout=timeout_s) for f in self._futures]
+        finally:
+            self._pool.shutdown(wait=False)
+
+    def __enter__(self) -> "Background":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def serve_replicas(endpoint: str) -> list[dict]:
+    """Replicas Serve holds for ``endpoint``'s applications: state ("RUNNING", ...),
+    node id and pid of each, read from Serve's controller (not through the platform)."""
+    from ray.serve.context import _get_global_client
+
+    details = _get_global_client().get_serve_details()
+    prefix = f"sr-{endpoint.lower()}-g"
+    return [
+        {"state": str(getattr(replica.get("state"), "value", replica.get("state"))).rsplit(".", 1)[-1],
+         "node_id": str(replica.get("node_id")), "pid": replica.get("pid")}
+        for name, app in (details.get("applications") or {}).items() if name.startswith(prefix)
+        for deployment in (app.get("deployments") or {}).values()
+        for replica in deployment.get("replicas") or ()
+    ]

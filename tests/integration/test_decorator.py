@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 from python_models import Linear, shout
+from support import Background, Latch, wait_for
 
 import serverless_ray
 from serverless_ray.errors import ThrottlingException
@@ -43,22 +43,24 @@ def test_decorated_endpoint_is_an_ordinary_endpoint(handles, sm, runtime):
     assert json.loads(reply["Body"].read())["predictions"] == [2.0]
 
 
-def test_handle_calls_are_admitted_like_http_calls(handles):
+def test_handle_calls_are_admitted_like_http_calls(handles, tmp_path):
     linear, _ = handles
-    outcomes = []
 
-    def call():
+    def call(body):
         try:
-            outcomes.append(linear({"sleep": 2})["slept"])
+            return "ok" if linear(body)["released"] else "?"
         except ThrottlingException as exc:
-            outcomes.append(exc.code)
+            return exc.code
 
-    threads = [threading.Thread(target=call) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(map(str, outcomes)) == ["2", "2", "ThrottlingException"]
+    with Background() as background, Latch(tmp_path) as latch:
+        futures = [background.submit(call, latch.body()) for _ in range(3)]
+        # MaxConcurrency 2: two calls are held in the model, the third is refused meanwhile.
+        wait_for(lambda: len(latch.started()) == 2 and sum(f.done() for f in futures) == 1, timeout_s=90,
+                 what="two calls in the model and one answered")
+        assert [f.result() for f in futures if f.done()] == ["ThrottlingException"]
+        latch.release()
+        outcomes = background.results()
+    assert sorted(outcomes) == ["ThrottlingException", "ok", "ok"]
 
 
 def test_decorator_arguments_are_validated_like_the_wire_api():

@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import ray
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from conftest import _client
-from support import max_overlap, metric_value, wait_for, wait_in_service
+from support import Background, Latch, max_overlap, metric_value, wait_for, wait_in_service
 
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 
@@ -22,58 +20,72 @@ def _ledger():
     return ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
 
 
-def _in_flight(platform, endpoint: str) -> float | None:
-    import urllib.request
-
-    text = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
-    return metric_value(text, "serverless_ray_in_flight", endpoint_name=endpoint, variant_name="AllTraffic")
-
-
 def _tokens_held() -> int:
     return ray.get(_ledger().snapshot.remote())["total"]
 
 
-def _call(runtime, endpoint: str, sleep: float = 0.0):
-    """Invoke; returns ("ok", body, seconds) or (error code, message, seconds)."""
+def _call(runtime, endpoint: str, body: dict | None = None):
+    """Invoke; returns ("ok", body, seconds), (error code, message, seconds), or
+    ("connection", error, seconds) when the entry point went away mid-call."""
     started = time.monotonic()
     try:
-        reply = runtime.invoke_endpoint(
-            EndpointName=endpoint, ContentType="application/json", Body=json.dumps({"sleep": sleep})
-        )
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                        Body=json.dumps(body or {}))
         return "ok", json.loads(reply["Body"].read()), time.monotonic() - started
     except ClientError as exc:
         return exc.response["Error"]["Code"], exc.response["Error"]["Message"], time.monotonic() - started
+    except BotoCoreError as exc:
+        return "connection", str(exc), time.monotonic() - started
 
 
-def _burst(runtime, endpoints: list[str], sleep: float):
-    with ThreadPoolExecutor(len(endpoints)) as pool:
-        return list(pool.map(lambda e: _call(runtime, e, sleep), endpoints))
+def _burst(runtime, endpoints: list[str]):
+    """Quick calls at once; their outcomes in order."""
+    with Background() as background:
+        for endpoint in endpoints:
+            background.submit(_call, runtime, endpoint)
+        return background.results()
 
 
-def test_burst_beyond_max_concurrency_is_throttled_at_once(runtime, deployer, model_urls):
+def _held_burst(runtime, endpoints: list[str], latch: Latch, *, held: int):
+    """Calls at once, each held in the model at ``latch``; once ``held`` are in the model
+    and the others came back, release them. Returns (outcomes, outcomes decided while
+    the admitted calls were still held)."""
+    with Background() as background:
+        futures = [background.submit(_call, runtime, e, latch.body()) for e in endpoints]
+        wait_for(lambda: len(latch.started()) >= held and sum(f.done() for f in futures) >= len(endpoints) - held,
+                 timeout_s=90, what=f"{held} calls in the model and the others answered")
+        decided_while_held = [f.result() for f in futures if f.done()]
+        latch.release()
+        return background.results(), decided_while_held
+
+
+def test_burst_beyond_max_concurrency_is_throttled_at_once(runtime, deployer, model_urls, tmp_path):
     name = deployer.serverless(model_urls["echo"], max_concurrency=2)
-    results = _burst(runtime, [name] * 6, sleep=3)
+    with Latch(tmp_path) as latch:
+        results, decided = _held_burst(runtime, [name] * 6, latch, held=2)
     served = [r for r in results if r[0] == "ok"]
     throttled = [r for r in results if r[0] == "ThrottlingException"]
     assert (len(served), len(throttled)) == (2, 4)
-    # Throttles come back at once, not after waiting for a slot.
-    assert max(r[2] for r in throttled) < min(r[2] for r in served)
+    # Throttles come back at once, not after waiting for a slot: all four were answered
+    # while both admitted calls were still held in the model.
+    assert sorted(r[0] for r in decided) == ["ThrottlingException"] * 4
     assert all("MaxConcurrency of 2" in r[1] for r in throttled)
     # Counted inside the replicas: never more than 2 invocations at once.
     assert max_overlap([(r[1]["started"], r[1]["finished"]) for r in served]) <= 2
 
     wait_for(lambda: _tokens_held() == 0, timeout_s=10, what="tokens returned to the ledger")
-    again = _burst(runtime, [name] * 2, sleep=0.5)
+    again = _burst(runtime, [name] * 2)
     assert [r[0] for r in again] == ["ok", "ok"]
 
 
-def test_account_pool_is_shared_by_endpoints(runtime, deployer, model_urls):
+def test_account_pool_is_shared_by_endpoints(runtime, deployer, model_urls, tmp_path):
     first = deployer.serverless(model_urls["echo"], max_concurrency=2)
     second = deployer.serverless(model_urls["echo"], max_concurrency=2)
     wait_for(lambda: _tokens_held() == 0, timeout_s=10, what="an idle pool")
     ray.get(_ledger().set_pool.remote(3))
     try:
-        results = _burst(runtime, [first, first, second, second], sleep=3)
+        with Latch(tmp_path) as latch:
+            results, _ = _held_burst(runtime, [first, first, second, second], latch, held=3)
     finally:
         ray.get(_ledger().set_pool.remote(1000))
     codes = sorted(r[0] for r in results)
@@ -83,56 +95,50 @@ def test_account_pool_is_shared_by_endpoints(runtime, deployer, model_urls):
     wait_for(lambda: _tokens_held() == 0, timeout_s=10, what="tokens returned to the ledger")
 
 
-def test_killed_replica_frees_its_slot(runtime, deployer, model_urls):
+def test_killed_replica_frees_its_slot(runtime, deployer, model_urls, tmp_path):
     name = deployer.serverless(model_urls["echo"], max_concurrency=1)
-    status, body, _ = _call(runtime, name)
-    assert status == "ok"
-    pid = body["pid"]
-    outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(r=_call(runtime, name, sleep=30)))
-    worker.start()
-    wait_for(lambda: _tokens_held() >= 1, timeout_s=5, what="the slow call to be admitted")
-    time.sleep(0.5)
-    os.kill(pid, signal.SIGKILL)  # the replica process this test's cluster started
-    worker.join(timeout=60)
-    code, message, _ = outcome["r"]
+    with Background() as background, Latch(tmp_path) as latch:
+        held = background.submit(_call, runtime, name, latch.body())
+        wait_for(lambda: latch.started(), timeout_s=60, what="the call in the model")
+        # The process running the call (a Serve replica or a standby this test's cluster started).
+        os.kill(latch.started()[0], signal.SIGKILL)
+        code, message, _ = held.result(timeout=90)
     assert code == "ModelError"
     # The slot came back: the next call is admitted (and waits for a new replica).
     assert _call(runtime, name)[0] == "ok"
 
 
-def test_killed_entry_point_does_not_leak_slots(platform, runtime, deployer, model_urls):
+def test_killed_entry_point_does_not_leak_slots(platform, runtime, deployer, model_urls, tmp_path):
     name = deployer.serverless(model_urls["echo"], max_concurrency=2)
     gateway, port = platform.platform.add_gateway("doomed", port=0)
     doomed = _client("sagemaker-runtime", f"http://127.0.0.1:{port}")
-    threads = [threading.Thread(target=_call, args=(doomed, name, 6)) for _ in range(2)]
-    for t in threads:
-        t.start()
-    wait_for(lambda: ray.get(_ledger().snapshot.remote())["gateways"].get("doomed", {}).get(name) == 2,
-             timeout_s=15, what="the doomed gateway to hold both slots")
-    assert _call(runtime, name)[0] == "ThrottlingException"  # the slots are really taken
-    ray.kill(gateway)
-    for t in threads:
-        t.join(timeout=30)
+    with Background() as background, Latch(tmp_path) as latch:
+        held = [background.submit(_call, doomed, name, latch.body()) for _ in range(2)]
+        wait_for(lambda: len(latch.started()) == 2, timeout_s=60, what="both calls in the model")
+        assert ray.get(_ledger().snapshot.remote())["gateways"].get("doomed", {}).get(name) == 2
+        assert _call(runtime, name)[0] == "ThrottlingException"  # the slots are really taken
+        ray.kill(gateway)
+        # Its clients lose their connections; the model calls end once released.
+        assert [f.result(timeout=60)[0] for f in held] == ["connection", "connection"]
     # The dead gateway's lease runs out and its slots return.
     wait_for(lambda: "doomed" not in ray.get(_ledger().snapshot.remote())["gateways"], timeout_s=15,
              what="the dead gateway's lease to expire")
-    results = _burst(runtime, [name] * 2, sleep=0)
+    results = _burst(runtime, [name] * 2)
     assert [r[0] for r in results] == ["ok", "ok"]
 
 
-def test_restarted_ledger_rebuilds_holdings_from_the_gateways(platform, runtime, deployer, model_urls):
+def test_restarted_ledger_rebuilds_holdings_from_the_gateways(platform, runtime, deployer, model_urls, tmp_path):
     name = deployer.serverless(model_urls["echo"], max_concurrency=1)
-    outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(r=_call(runtime, name, sleep=6)))
-    worker.start()
-    wait_for(lambda: _in_flight(platform, name) == 1, timeout_s=10, what="the slow call in flight")
-    ray.kill(_ledger(), no_restart=False)  # Ray restarts it with empty books
-    # The gateway learns it was forgotten and reports the slot it holds: the limit still holds.
-    wait_for(lambda: _held(_snapshot(), name) == 1, timeout_s=15, what="the restarted ledger to count the slot in use")
-    assert _call(runtime, name)[0] == "ThrottlingException"
-    worker.join(timeout=30)
-    assert outcome["r"][0] == "ok"
+    with Background() as background, Latch(tmp_path) as latch:
+        held = background.submit(_call, runtime, name, latch.body())
+        wait_for(lambda: latch.started(), timeout_s=60, what="the call in the model")
+        ray.kill(_ledger(), no_restart=False)  # Ray restarts it with empty books
+        # The gateway learns it was forgotten and reports the slot it holds: the limit still holds.
+        wait_for(lambda: _held(_snapshot(), name) == 1, timeout_s=30,
+                 what="the restarted ledger to count the slot in use")
+        assert _call(runtime, name)[0] == "ThrottlingException"
+        latch.release()
+        assert held.result(timeout=60)[0] == "ok"
     wait_for(lambda: _call(runtime, name)[0] == "ok", timeout_s=10, what="the slot to be free again")
 
 
@@ -148,27 +154,27 @@ def _snapshot() -> dict:
         return {}
 
 
-def test_raising_max_concurrency_keeps_in_flight_calls(platform, runtime, deployer, model_urls, sm):
+def test_raising_max_concurrency_keeps_in_flight_calls(platform, runtime, deployer, model_urls, sm, tmp_path):
     model = deployer.model(model_urls["echo"])
     name = deployer.endpoint(deployer.config(model, max_concurrency=1))
-    outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(r=_call(runtime, name, sleep=4)))
-    worker.start()
-    # Only probe once the slow call holds the only slot, or the probe could take it first.
-    wait_for(lambda: _in_flight(platform, name) == 1, timeout_s=10, what="the slow call in flight")
-    assert _call(runtime, name)[0] == "ThrottlingException"
-    sm.update_endpoint(EndpointName=name, EndpointConfigName=deployer.config(model, max_concurrency=2))
-    wait_in_service(sm, name)
-    assert _call(runtime, name)[0] == "ok"  # the new limit applies to new calls at once
-    worker.join(timeout=30)
-    assert outcome["r"][0] == "ok"  # and the call in flight was not dropped
+    with Background() as background, Latch(tmp_path) as latch:
+        held = background.submit(_call, runtime, name, latch.body())
+        # Only probe once the held call has the only slot, or the probe could take it first.
+        wait_for(lambda: latch.started(), timeout_s=60, what="the held call in the model")
+        assert _call(runtime, name)[0] == "ThrottlingException"
+        sm.update_endpoint(EndpointName=name, EndpointConfigName=deployer.config(model, max_concurrency=2))
+        wait_in_service(sm, name)
+        assert _call(runtime, name)[0] == "ok"  # the new limit applies to new calls at once
+        latch.release()
+        assert held.result(timeout=60)[0] == "ok"  # and the call in flight was not dropped
 
 
-def test_throttle_and_utilization_metrics(platform, runtime, deployer, model_urls):
+def test_throttle_and_utilization_metrics(platform, runtime, deployer, model_urls, tmp_path):
     import urllib.request
 
     name = deployer.serverless(model_urls["echo"], max_concurrency=1)
-    results = _burst(runtime, [name] * 2, sleep=2)
+    with Latch(tmp_path) as latch:
+        results, _ = _held_burst(runtime, [name] * 2, latch, held=1)
     assert sorted(r[0] for r in results) == ["ThrottlingException", "ok"]
     text = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
     labels = {"endpoint_name": name, "variant_name": "AllTraffic"}

@@ -3,76 +3,107 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 from conftest import SCALE_TO_ZERO_AFTER_S
-from support import metric_value, replica_gauge, wait_for
+from support import Background, Latch, metric_value, replica_gauge, serve_replicas, wait_for
 
 
-def test_scales_to_zero_and_a_standby_answers_the_cold_request(platform, runtime, deployer, model_urls):
+def test_scales_to_zero_and_a_standby_answers_the_cold_request(platform, runtime, deployer, model_urls, tmp_path):
     name = deployer.serverless(model_urls["echo"], max_concurrency=2)
-    # A fresh endpoint has its first replica loaded, and releases it once idle.
-    assert wait_for(lambda: replica_gauge(platform.url, name) == 1, timeout_s=10, what="a warm replica")
-    idle_since = time.monotonic()
-    wait_for(lambda: replica_gauge(platform.url, name) == 0, timeout_s=SCALE_TO_ZERO_AFTER_S + 15,
-             what="scale to zero")
-    assert time.monotonic() - idle_since >= SCALE_TO_ZERO_AFTER_S - 1.5
     labels = dict(endpoint_name=name, variant_name="AllTraffic")
+    # While a call is in flight the endpoint has a Serve replica, whatever answers the call.
+    with Background() as background, Latch(tmp_path) as latch:
+        held = background.submit(_invoke, runtime, name, latch.body())
+        wait_for(lambda: latch.started() and replica_gauge(platform.url, name) == 1, timeout_s=60,
+                 what="the call in the model and a Serve replica")
+        latch.release()
+        held.result(timeout=60)
+    # Then the replica stays for the keep-warm window after the call, and goes.
+    idle_since = time.monotonic()
+    wait_for(lambda: replica_gauge(platform.url, name) == 0, timeout_s=SCALE_TO_ZERO_AFTER_S + 30,
+             what="scale to zero")
+    # A lower bound only: the gauge can be late, never early.
+    assert time.monotonic() - idle_since >= SCALE_TO_ZERO_AFTER_S - 0.5
     _wait_for_a_standby(platform.url)
+    before = _counts(platform.url, labels)
 
     started = time.monotonic()
     reply = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=json.dumps({"a": 1}))
     cold_s = time.monotonic() - started
     assert json.loads(reply["Body"].read())["greeting"] == "hello from model data"
     assert cold_s < 60  # an order of magnitude, not a benchmark
-    metrics = _metrics(platform.url)
     # A standby of the pool adopted the model: one ModelSetupTime sample, one cold call.
-    assert metric_value(metrics, "serverless_ray_standby_invocations_total", **labels) == 1
-    assert metric_value(metrics, "serverless_ray_model_setup_time_microseconds_count", **labels) == 1
-    assert metric_value(metrics, "serverless_ray_overhead_latency_microseconds_count", **labels, cold="true") == 1
+    assert _counts(platform.url, labels) == _plus(before, standby=1, setup=1, cold=1)
 
-    # The next call is warm, on whatever holds the model now: no new setup sample.
+    # The next call is warm, on whatever holds the model now (the standby or Serve's
+    # replica): no new setup sample.
     runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=b"{}")
-    metrics = _metrics(platform.url)
-    assert metric_value(metrics, "serverless_ray_model_setup_time_microseconds_count", **labels) == 1
-    assert metric_value(metrics, "serverless_ray_overhead_latency_microseconds_count", **labels, cold="false") == 1
+    after = _counts(platform.url, labels)
+    assert {k: after[k] for k in ("setup", "cold", "warm")} == {
+        k: v for k, v in _plus(before, setup=1, cold=1, warm=1).items() if k != "standby"}
 
 
-def test_serve_scales_up_while_a_standby_serves_and_then_takes_over(platform, runtime, deployer, model_urls):
+def _counts(url: str, labels: dict) -> dict[str, float]:
+    metrics = _metrics(url)
+    return {
+        "standby": metric_value(metrics, "serverless_ray_standby_invocations_total", **labels) or 0,
+        "setup": metric_value(metrics, "serverless_ray_model_setup_time_microseconds_count", **labels) or 0,
+        "cold": metric_value(metrics, "serverless_ray_overhead_latency_microseconds_count", **labels,
+                             cold="true") or 0,
+        "warm": metric_value(metrics, "serverless_ray_overhead_latency_microseconds_count", **labels,
+                             cold="false") or 0,
+    }
+
+
+def _plus(counts: dict[str, float], **more: int) -> dict[str, float]:
+    return {key: value + more.get(key, 0) for key, value in counts.items()}
+
+
+def _invoke(runtime, name: str, body: dict) -> dict:
+    reply = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=json.dumps(body))
+    return json.loads(reply["Body"].read())
+
+
+def test_serve_scales_up_while_a_standby_serves_and_then_takes_over(
+    platform, runtime, deployer, model_urls, tmp_path
+):
     name = deployer.serverless(model_urls["echo"], max_concurrency=2)
-    wait_for(lambda: replica_gauge(platform.url, name) == 0, timeout_s=SCALE_TO_ZERO_AFTER_S + 20,
+    wait_for(lambda: replica_gauge(platform.url, name) == 0, timeout_s=SCALE_TO_ZERO_AFTER_S + 30,
              what="scale to zero")
     _wait_for_a_standby(platform.url)
-    slow = threading.Thread(target=runtime.invoke_endpoint, kwargs=dict(
-        EndpointName=name, ContentType="application/json", Body=json.dumps({"sleep": 8})))
-    slow.start()
-    # The demand reached the autoscaler: Serve starts the endpoint's own replica meanwhile.
-    assert wait_for(lambda: replica_gauge(platform.url, name) == 1, timeout_s=30, what="a Serve replica")
-    slow.join()
     labels = dict(endpoint_name=name, variant_name="AllTraffic")
-    assert metric_value(_metrics(platform.url), "serverless_ray_standby_invocations_total", **labels) == 1
-    # Once idle, the standby goes (a fresh one replaces it) and calls go to Serve.
+    with Background() as background, Latch(tmp_path) as latch:
+        # A cold call that a standby adopts and holds until the test lets it go.
+        held = background.submit(_invoke, runtime, name, latch.body())
+        wait_for(lambda: latch.started(), timeout_s=60, what="the cold call in a standby")
+        assert metric_value(_metrics(platform.url), "serverless_ray_standby_replicas", state="in_use") == 1
+        # The demand reached the autoscaler: Serve starts the endpoint's own replica meanwhile.
+        assert wait_for(lambda: replica_gauge(platform.url, name) == 1, timeout_s=60, what="a Serve replica")
+        serve_pids = {r["pid"] for r in serve_replicas(name) if r["state"] == "RUNNING"}
+        assert latch.started()[0] not in serve_pids
+        # Once this entry point has heard of the Serve replica (Serve pushes it to the
+        # handles), calls go to Serve, not to a standby.
+        wait_for(lambda: _invoke(runtime, name, {})["pid"] in serve_pids, timeout_s=30,
+                 what="a call answered by the Serve replica")
+        latch.release()
+        assert held.result(timeout=60)["pid"] == latch.started()[0]
+    assert metric_value(_metrics(platform.url), "serverless_ray_standby_invocations_total", **labels) >= 1
+    # Once idle, the standby goes (a fresh one replaces it).
     wait_for(lambda: metric_value(_metrics(platform.url), "serverless_ray_standby_replicas", state="in_use") == 0,
-             timeout_s=15, what="the standby released")
-    reply = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=b"{}")
-    assert json.loads(reply["Body"].read())["greeting"] == "hello from model data"
-    assert metric_value(_metrics(platform.url), "serverless_ray_standby_invocations_total", **labels) == 1
+             timeout_s=30, what="the standby released")
 
 
-def test_concurrent_requests_each_get_a_replica(platform, runtime, deployer, model_urls):
+def test_concurrent_requests_each_get_a_replica(platform, runtime, deployer, model_urls, tmp_path):
     name = deployer.serverless(model_urls["echo"], max_concurrency=3)
-    body = json.dumps({"sleep": 8})
-    replies = []
-    threads = [threading.Thread(target=lambda: replies.append(json.loads(runtime.invoke_endpoint(
-        EndpointName=name, ContentType="application/json", Body=body)["Body"].read()))) for _ in range(3)]
-    for t in threads:
-        t.start()
-    # One invocation at a time per replica: three in flight scale the endpoint out to three.
-    assert wait_for(lambda: replica_gauge(platform.url, name) == 3, timeout_s=30, what="three replicas")
-    for t in threads:
-        t.join()
-    assert len(replies) == 3
+    with Background() as background, Latch(tmp_path) as latch:
+        for _ in range(3):
+            background.submit(_invoke, runtime, name, latch.body())
+        # One invocation at a time per replica: three in flight scale the endpoint out to three.
+        assert wait_for(lambda: replica_gauge(platform.url, name) == 3, timeout_s=90, what="three replicas")
+        latch.release()
+        replies = background.results()
+    assert len(replies) == 3 and all(r["greeting"] == "hello from model data" for r in replies)
 
 
 def _wait_for_a_standby(url: str) -> None:

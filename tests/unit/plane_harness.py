@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from serverless_ray.autoscaling.floor import FloorWatch
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.settings import PlatformSettings
@@ -31,7 +32,8 @@ class Harness:
         self.store = Store(tmp_path / "state.sqlite3")
         self.rollout = RecordingRollout()
         settings = PlatformSettings(state_dir=tmp_path, artifact_cache_dir=tmp_path / "cache")
-        self.plane = ControlPlane(settings, self.store, self.rollout)  # type: ignore[arg-type]
+        self.floors = FloorWatch()
+        self.plane = ControlPlane(settings, self.store, self.rollout, floors=self.floors)  # type: ignore[arg-type]
 
     def call(self, operation: str, payload: Any = None) -> dict[str, Any]:
         return asyncio.run(self.plane.call(operation, {} if payload is None else payload))

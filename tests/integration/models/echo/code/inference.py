@@ -1,11 +1,15 @@
 """Test model: echoes what it was given, with the environment it sees.
 
-Request JSON may carry {"sleep": seconds} to make the model slow.
+Request JSON may carry {"sleep": seconds} to make the model slow, {"wait_for": path} to
+hold the call until that file exists (a test's latch, at most WAIT_LIMIT_S) and
+{"announce": path} to write the replica's pid there once the call reached the model.
 """
 
 import json
 import os
 import time
+
+WAIT_LIMIT_S = 50.0  # under the 60 s invocation timeout
 
 
 def _node_id():
@@ -23,16 +27,38 @@ def model_fn(model_dir):
         return {"greeting": f.read().strip(), "loaded_at": time.time()}
 
 
+def _controls(request_body, content_type):
+    if not content_type.startswith("application/json"):
+        return {}
+    try:
+        controls = json.loads(request_body)
+    except ValueError:
+        return {}
+    return controls if isinstance(controls, dict) else {}
+
+
+def _wait_for(path):
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def transform_fn(model, request_body, content_type, accept, context):
     started = time.time()
-    sleep = 0.0
-    if content_type.startswith("application/json"):
-        try:
-            sleep = float(json.loads(request_body).get("sleep", 0))
-        except (AttributeError, ValueError):
-            sleep = 0.0
+    controls = _controls(request_body, content_type)
+    if controls.get("announce"):
+        partial = controls["announce"] + ".partial"
+        with open(partial, "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(partial, controls["announce"])  # the test never reads half a pid
+    try:
+        sleep = float(controls.get("sleep", 0))
+    except (TypeError, ValueError):
+        sleep = 0.0
     if sleep:
         time.sleep(sleep)
+    if controls.get("wait_for"):
+        _wait_for(controls["wait_for"])
     context.response_custom_attributes = f"echo={context.custom_attributes}"
     body = {
         "greeting": model["greeting"],
