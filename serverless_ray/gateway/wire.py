@@ -14,8 +14,6 @@ from serverless_ray.gateway.invocation_types import new_request_id
 AWS_JSON = "application/x-amz-json-1.1"
 REST_JSON = "application/json"
 
-__all__ = ["AWS_JSON", "REST_JSON", "error_response", "json_response", "new_request_id", "request_id_of"]
-
 
 def request_id_of(request: Request) -> str:
     """The request's ``x-amzn-RequestId``, the same wherever it is asked for (kept in the
