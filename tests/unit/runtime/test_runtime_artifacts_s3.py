@@ -1,6 +1,6 @@
 import pytest
 
-from runtime_testutil import build_tarball
+from runtime_testutil import build_tarball, s3  # noqa: F401 (s3 is a fixture)
 from serverless_ray.runtime import artifacts
 from serverless_ray.runtime.artifacts import ArtifactError, materialize
 

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from runtime_testutil import build_tarball, write_model_dir
+from runtime_testutil import build_tarball, s3, write_model_dir  # noqa: F401 (s3 is a fixture)
 from serverless_ray.runtime import artifacts
 from serverless_ray.runtime.artifacts import ArtifactError, materialize, member_text, requirements_of
 
