@@ -1,9 +1,11 @@
 """Start the Serve applications of one deployment: one per production variant.
 
-For each variant: fetch its model data, reserve its resources (memory-sized for
-serverless, the instance type's for instance-based), check that some node could hold a
-replica, deploy, and wait until it has loaded its model. Any variant's failure fails the
-whole deployment with a reason that names the variant.
+For each variant: reserve its resources (memory-sized for serverless, the instance
+type's for instance-based), check that some node could hold a replica, read the model's
+``code/requirements.txt`` (streamed from the model data, which the controller never
+downloads whole: only replicas load models), deploy, and wait until it has loaded its
+model. Any variant's failure fails the whole deployment with a reason that names the
+variant.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serverless_ray.control.serve_backend import AppState, ServeBackend
+from serverless_ray.control.app_backend import AppBackend, AppState
+from serverless_ray.messages import ReplicaSpec
 from serverless_ray.resources import ReplicaResources, capacity_shortfall, instance_resources
-from serverless_ray.runtime.artifacts import ArtifactError, materialize, read_requirements
-from serverless_ray.runtime.replica import ReplicaSpec
+from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import ProductionVariant
 from serverless_ray.store import Deployment
@@ -33,7 +35,7 @@ class LaunchResult:
 class Launcher:
     """Starts and resizes the Serve applications of deployments (one per variant)."""
 
-    def __init__(self, settings: PlatformSettings, backend: ServeBackend) -> None:
+    def __init__(self, settings: PlatformSettings, backend: AppBackend) -> None:
         self._settings = settings
         self._backend = backend
 
@@ -85,8 +87,7 @@ class Launcher:
             )[:1024]
         spec = self.replica_spec(endpoint, deployment, name)
         try:
-            model_dir = await asyncio.to_thread(materialize, spec.model_data_url, Path(spec.cache_dir))
-            requirements = read_requirements(model_dir)
+            requirements = await asyncio.to_thread(requirements_of, spec.model_data_url, Path(spec.cache_dir))
         except ArtifactError as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
         if variant.ServerlessConfig is not None:

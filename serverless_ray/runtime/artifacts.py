@@ -19,7 +19,7 @@ from filelock import FileLock
 
 from .sources import ArtifactError, Source, open_source
 
-__all__ = ["ArtifactError", "materialize", "read_requirements"]
+__all__ = ["ArtifactError", "materialize", "read_requirements", "requirements_of"]
 
 REQUIREMENTS_PATH = Path("code") / "requirements.txt"
 
@@ -122,8 +122,51 @@ def read_requirements(model_dir: Path) -> list[str]:
     path = Path(model_dir) / REQUIREMENTS_PATH
     if not path.is_file():
         return []
+    return _requirement_lines(path.read_text(encoding="utf-8"))
+
+
+def requirements_of(model_data_url: str | None, cache_root: Path) -> list[str]:
+    """Requirement lines of the model data's ``code/requirements.txt``, without unpacking it.
+
+    For the controller, which must know them to build the replicas' runtime environment
+    but never runs the model: a directory is read in place, an archive already unpacked in
+    this node's cache is read there, and otherwise the archive is streamed only up to that
+    member (all of it only when it has none). Errors are those of :func:`materialize`.
+    """
+    if not model_data_url:
+        raise ArtifactError("ModelDataUrl is required: the model data must contain code/inference.py")
+    with open_source(model_data_url) as source:
+        if source.directory is not None:
+            return read_requirements(source.directory)
+        cached = Path(cache_root) / cache_key(source.identity)
+        if cached.is_dir():
+            return read_requirements(cached)
+        assert source.open_stream is not None
+        with source.open_stream() as stream:
+            text = member_text(stream, REQUIREMENTS_PATH, source.display)
+    return _requirement_lines(text) if text is not None else []
+
+
+def member_text(stream, member: Path, display: str) -> str | None:
+    """The text of ``member`` of the tar archive read from ``stream`` (None if absent);
+    reading stops at that member."""
+    wanted = PurePosixPath(member.as_posix())
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for info in tar:
+                if PurePosixPath(info.name) == wanted and info.isfile():
+                    data = tar.extractfile(info)
+                    return data.read().decode("utf-8") if data is not None else None
+    except tarfile.TarError as exc:
+        raise ArtifactError(f"model data {display} is not a valid tar archive: {exc}") from exc
+    except OSError as exc:
+        raise ArtifactError(f"reading model data {display} failed: {exc}") from exc
+    return None
+
+
+def _requirement_lines(text: str) -> list[str]:
     requirements = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.split(" #", 1)[0].strip()
         if line and not line.startswith("#"):
             requirements.append(line)

@@ -19,7 +19,7 @@ import pytest
 import ray
 from botocore.config import Config
 
-from serverless_ray.control.actor import NAMESPACE
+from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 from support import Deployer
@@ -27,8 +27,6 @@ from support import Deployer
 MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
 SCALE_TO_ZERO_AFTER_S = 3.0
-
-pytestmark = pytest.mark.integration
 
 
 def make_tarball(source: Path, dest: Path) -> Path:

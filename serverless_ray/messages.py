@@ -1,0 +1,115 @@
+"""What travels between the platform's processes.
+
+Routes go from the controller to every gateway; a :class:`ReplicaSpec` from the
+controller to the replicas it starts (and, inside a route, to the standbys that adopt a
+cold endpoint's model); a :class:`ReplicaCall` from a gateway to a replica and a
+:class:`ReplicaReply` back. A leaf module: plain frozen dataclasses, no imports of the
+package, so each side can read them without loading the other side's code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ERROR_CONTENT_TYPE = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """What a replica needs to load its model; built by the control plane."""
+
+    endpoint_name: str
+    variant_name: str
+    model_data_url: str | None
+    cache_dir: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VariantRoute:
+    """One production variant of an instance-based endpoint and its share of traffic."""
+
+    variant_name: str
+    app_name: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where invocations of one endpoint go.
+
+    ``app_name`` is None while the endpoint is still being created: its invocations are
+    answered with ModelNotReadyException rather than queued. ``serverless`` is False for
+    instance-based endpoints, which do not draw on the serverless concurrency pool; their
+    ``variants`` split traffic by weight (``variant_name``/``app_name`` name the first).
+    """
+
+    endpoint_name: str
+    variant_name: str
+    app_name: str | None
+    max_concurrency: int
+    provisioned_concurrency: int = 0
+    serverless: bool = True
+    variants: tuple[VariantRoute, ...] = ()
+    # What a standby loads to answer a cold invocation (serverless endpoints only).
+    replica: ReplicaSpec | None = None
+
+    def targets(self) -> list[tuple[str, str]]:
+        """``(variant name, Serve application)`` of every variant that serves traffic now."""
+        if self.variants:
+            return [(v.variant_name, v.app_name) for v in self.variants]
+        return [(self.variant_name, self.app_name)] if self.app_name else []
+
+
+@dataclass(frozen=True)
+class ReplicaCall:
+    """One invocation as it travels to a replica (a Serve replica or an adopted standby)."""
+
+    body: bytes
+    content_type: str | None
+    accept: str | None
+    custom_attributes: str | None
+    request_id: str | None
+    sent_at: float  # wall-clock time the entry point sent it: tells cold calls from warm ones
+
+    def args(self) -> tuple:
+        return (self.body, self.content_type, self.accept, self.custom_attributes, self.request_id, self.sent_at)
+
+
+@dataclass(frozen=True)
+class InvocationResult:
+    """Outcome of one invocation, ready to be turned into an HTTP response."""
+
+    status: int
+    body: bytes
+    content_type: str
+    custom_attributes: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    @classmethod
+    def error(cls, status: int, message: str) -> InvocationResult:
+        """A plain-text error result."""
+        return cls(status, message.encode("utf-8"), ERROR_CONTENT_TYPE)
+
+
+@dataclass(frozen=True)
+class ReplicaReply:
+    """An invocation's result plus the timings the platform reports as metrics."""
+
+    result: InvocationResult
+    model_seconds: float
+    # Set on the first invocation that waited for this replica to start: how long the
+    # replica took to fetch and load its model (one ModelSetupTime sample per start).
+    setup_seconds: float | None = None
+    # The invocation waited for a replica to start (a cold start).
+    cold: bool = False
+    # Answered by a standby that adopted the model (the endpoint had no running replica).
+    standby: bool = False
+
+
+class NotAdoptable(Exception):
+    """A standby's answer: the model cannot run in it (it needs a runtime environment of its own)."""
