@@ -10,6 +10,7 @@ import os
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from serverless_ray.auth.credentials import internal_principal
 from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE
 from serverless_ray.control.serve_backend import ensure_serve_started
 from serverless_ray.controller import PlatformController
@@ -29,12 +30,14 @@ class Platform:
     answers ``/healthz``. ``attach()`` takes over a platform already running on the cluster."""
 
     def __init__(self, settings: PlatformSettings) -> None:
-        self.settings = settings.model_copy(
-            update={
-                "state_dir": settings.state_dir.expanduser().resolve(),
-                "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
-            }
-        )
+        update = {
+            "state_dir": settings.state_dir.expanduser().resolve(),
+            "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+        }
+        if settings.credentials is not None and settings.internal_principal is None:
+            # In-cluster callers sign with a key of their own, made anew for each start.
+            update["internal_principal"] = internal_principal()
+        self.settings = settings.model_copy(update=update)
         self._owns_ray = False
         self._controller = None
         self._gateway: GatewayInfo | None = None
@@ -113,11 +116,16 @@ class Platform:
         if self._gateway is None:
             raise RuntimeError("the platform has no running gateway")
 
-    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None):
+    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None,
+                    settings: PlatformSettings | None = None):
         """Start another entry point (on ``node_id``, default this node), owned by this
-        process; returns (handle, port). Every node already has one; this is for tests."""
+        process; returns (handle, port). Every node already has one; this is for tests.
+        ``settings`` (default: the platform's) may differ in what a gateway reads, such as
+        its credentials or TLS files."""
         node = node_id or ray.get_runtime_context().get_node_id()
-        settings = self.settings if port is None else self.settings.model_copy(update={"port": port})
+        settings = settings or self.settings
+        if port is not None:
+            settings = settings.model_copy(update={"port": port})
         ledger = ray.get(self._controller.ledger.remote())
         gateway = Gateway.options(
             name=f"{GATEWAY_NAME_PREFIX}{gateway_id}", namespace=NAMESPACE,
