@@ -86,9 +86,6 @@ def main(argv: list[str] | None = None) -> int:
 def _up(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from serverless_ray.declarative import apply_file, in_cluster_access
-    from serverless_ray.platform import Platform
-
     try:
         settings = PlatformSettings(
             host=args.host, port=args.port, state_dir=args.state_dir, region=args.region,
@@ -105,6 +102,10 @@ def _up(args: argparse.Namespace) -> int:
             for error in exc.errors())
         print(f"serverless-ray: invalid option: {problems}", file=sys.stderr)
         return 2
+    # Ray and boto3 load only once the options are known to be good.
+    from serverless_ray.declarative import apply_file, in_cluster_access
+    from serverless_ray.platform import Platform
+
     platform = Platform(settings).start()
     # After Ray's own handlers are installed (ray.init), so that ours win: stop cleanly.
     stop = threading.Event()
