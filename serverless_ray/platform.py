@@ -32,6 +32,7 @@ class Platform:
             update={
                 "state_dir": settings.state_dir.expanduser().resolve(),
                 "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+                "replica_runtime_dir": settings.replica_runtime_dir.expanduser().resolve(),
             }
         )
         self._owns_ray = False

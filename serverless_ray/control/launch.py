@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serverless_ray.control.serve_backend import AppState, ServeBackend
-from serverless_ray.resources import ReplicaResources, capacity_shortfall, instance_resources
-from serverless_ray.runtime.artifacts import ArtifactError, materialize, read_requirements
+from serverless_ray.isolation import ReplicaLimits
+from serverless_ray.resources import MIB, ReplicaResources, capacity_shortfall, instance_resources
+from serverless_ray.runtime.artifacts import ArtifactError, ArtifactPolicy, materialize, read_requirements
 from serverless_ray.runtime.replica import ReplicaSpec
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import ProductionVariant
@@ -47,16 +48,50 @@ class Launcher:
     def replica_spec(self, endpoint: str, deployment: Deployment, variant_name: str) -> ReplicaSpec:
         """What a replica of ``variant_name`` loads: its model data and environment."""
         container = deployment.model_for(variant_name).containers[0]
+        variant = deployment.find(variant_name)
+        assert variant is not None
         return ReplicaSpec(
             endpoint_name=endpoint,
             variant_name=variant_name,
             model_data_url=container.ModelDataUrl,
             cache_dir=str(Path(self._settings.artifact_cache_dir)),
             environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
+            limits=self.limits(variant),
+            artifact_policy=self.artifact_policy(),
+        )
+
+    def limits(self, variant: ProductionVariant) -> ReplicaLimits:
+        """What one replica of ``variant`` is held to: its tier (or instance type), the
+        ephemeral storage and the model-ready timeout."""
+        settings = self._settings
+        resources = self.resources(variant)
+        return ReplicaLimits(
+            memory_mb=resources.memory_bytes // MIB,
+            cpus=resources.num_cpus,
+            ephemeral_storage_mb=settings.ephemeral_storage_mb,
+            model_ready_timeout_s=settings.model_ready_timeout_s,
+            runtime_dir=str(settings.replica_runtime_dir),
+            isolation=settings.isolation,
+        )
+
+    def artifact_policy(self) -> ArtifactPolicy:
+        return ArtifactPolicy(
+            max_unpacked_bytes=self._settings.max_model_size_mb * MIB,
+            cache_bytes=self._settings.artifact_cache_mb * MIB,
         )
 
     async def launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
-        """Deploy every variant of ``deployment`` and wait until all run (or one fails)."""
+        """Deploy every variant of ``deployment`` and wait until all run (or one fails),
+        within the model-ready timeout: downloading and unpacking the model data count."""
+        timeout = self._settings.model_ready_timeout_s
+        try:
+            return await asyncio.wait_for(self._launch(endpoint, deployment), timeout)
+        except asyncio.TimeoutError:
+            return LaunchResult(False, health_check_failure(
+                deployment.variants[0].VariantName, AppState("failed", f"the model did not become ready within {timeout:.0f} s "
+                                         "(model-ready timeout, download and unpack included)", 0)))
+
+    async def _launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
         nodes = await asyncio.to_thread(self._backend.node_resources)
         apps = []
         for variant in deployment.variants:
@@ -85,7 +120,8 @@ class Launcher:
             )[:1024]
         spec = self.replica_spec(endpoint, deployment, name)
         try:
-            model_dir = await asyncio.to_thread(materialize, spec.model_data_url, Path(spec.cache_dir))
+            model_dir = await asyncio.to_thread(
+                materialize, spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy)
             requirements = read_requirements(model_dir)
         except ArtifactError as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]

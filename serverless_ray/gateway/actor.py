@@ -15,6 +15,7 @@ from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
 from serverless_ray.gateway.context import GatewayContext
 from serverless_ray.gateway.demand import DemandTracker
 from serverless_ray.gateway.invoker import Invoker
+from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway import serve_replicas
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
@@ -40,6 +41,7 @@ class Gateway:
         self._ctx: GatewayContext | None = None
         self._pool: StandbyPool | None = None
         self._bridge: ColdStartBridge | None = None
+        self._upkeep: ReplicaUpkeep | None = None
         self._unsubscribe = lambda: None
 
     async def start(self, *, reuse_port: bool = False) -> int:
@@ -51,8 +53,12 @@ class Gateway:
             await controller.report_demand.remote(gateway_id, reports)
 
         metrics = InvocationMetrics()
+        self._upkeep = upkeep = ReplicaUpkeep(self._settings, ray.get_runtime_context().get_node_id())
+        upkeep.register_metrics(metrics.registry)
+        upkeep.start()
         self._bridge = self._start_standbys(metrics)
-        invoker = Invoker(timeout_s=self._settings.invocation_timeout_s, bridge=self._bridge)
+        invoker = Invoker(timeout_s=self._settings.invocation_timeout_s, bridge=self._bridge,
+                          verdicts=upkeep.verdict)
         ctx = GatewayContext(
             settings=self._settings,
             controller=controller,
@@ -97,7 +103,8 @@ class Gateway:
         if settings.warm_pool_size == 0:
             return None
         node_id = ray.get_runtime_context().get_node_id()
-        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload))
+        scratch = (str(settings.replica_runtime_dir), settings.ephemeral_storage_mb, settings.isolation != "off")
+        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload, scratch))
         # Through the module: this actor's methods are pickled by value, the registry must not be.
         counts = serve_replicas.REPLICA_COUNTS
         bridge = ColdStartBridge(
@@ -140,6 +147,8 @@ class Gateway:
             if self._ctx.admission is not None:
                 self._ctx.admission.stop()
         self._unsubscribe()
+        if self._upkeep is not None:
+            self._upkeep.stop()
         if self._bridge is not None:
             self._bridge.stop()
         if self._pool is not None:

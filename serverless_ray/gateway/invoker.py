@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
 
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
@@ -17,14 +18,22 @@ from serverless_ray.control.routes import Route
 from serverless_ray.control.serve_backend import DEPLOYMENT_NAME
 from serverless_ray.errors import ModelError
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
+from serverless_ray.gateway.replica_release import release_replica
 from serverless_ray.gateway.serve_replicas import REPLICA_COUNTS
+from serverless_ray.isolation.records import ExitRecord
 from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply
+
+# Replica (actor) id → the limit it died of, if it did (see serverless_ray.isolation.verdicts).
+VerdictFn = Callable[["str | None"], "ExitRecord | None"]
 
 
 class Invoker:
-    def __init__(self, *, timeout_s: float, bridge: ColdStartBridge | None = None) -> None:
+    def __init__(
+        self, *, timeout_s: float, bridge: ColdStartBridge | None = None, verdicts: VerdictFn | None = None
+    ) -> None:
         self._timeout_s = timeout_s
         self._bridge = bridge
+        self._verdicts = verdicts or (lambda _: None)
         self._handles: dict[str, object] = {}
 
     def _handle(self, app_name: str):
@@ -60,30 +69,56 @@ class Invoker:
         assert route.app_name is not None
         call = ReplicaCall(body, content_type, accept, custom_attributes, request_id, time.time())
         try:
-            return await asyncio.wait_for(self._dispatch(route, call), self._timeout_s)
+            return await self._dispatch(route, call)
         except asyncio.TimeoutError:
             raise no_response(
                 route, f"Your invocation timed out while waiting for a response from container primary "
                 f"after {self._timeout_s:.0f} s."
             ) from None
         except (RayActorError, RayTaskError) as exc:
+            verdict = self._verdicts(_dead_actor_id(exc))
+            if verdict is not None:  # it went past a limit of its tier
+                raise no_response(route, verdict.message) from None
             raise no_response(
                 route, f"Amazon SageMaker could not get a response from the {route.endpoint_name} endpoint. "
                 f"The replica failed: {type(exc).__name__}."
             ) from None
 
     async def _dispatch(self, route: Route, call: ReplicaCall) -> ReplicaReply:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
         if self._bridge is not None:
-            reply = await self._bridge.invoke(route, call)
+            # A standby whose call times out is killed by the bridge itself.
+            reply = await asyncio.wait_for(self._bridge.invoke(route, call), self._timeout_s)
             if reply is not None:
                 return reply
         assert route.app_name is not None
         response = self._handle(route.app_name).invoke.remote(*call.args())
+        waiter = asyncio.ensure_future(_result(response))
         try:
-            return await response
-        except asyncio.CancelledError:
-            response.cancel()  # timed out: do not leave it queued at the replica
+            await asyncio.wait({waiter}, timeout=max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:  # the caller went away: do not leave it queued
+            waiter.cancel()
+            response.cancel()
             raise
+        if waiter.done():
+            return waiter.result()
+        # Past the timeout: free the replica, so that the next call is not stuck behind this one.
+        await release_replica(route.app_name, response, waiter)
+        raise asyncio.TimeoutError
+
+
+async def _result(response) -> ReplicaReply:
+    return await response
+
+
+def _dead_actor_id(exc: BaseException) -> str | None:
+    """The id of the actor whose death failed the call (Ray puts it on the error)."""
+    for candidate in (exc, getattr(exc, "cause", None)):
+        actor_id = getattr(candidate, "actor_id", None)
+        if isinstance(actor_id, str) and actor_id:
+            return actor_id
+    return None
 
 
 def no_response(route: Route, reason: str) -> ModelError:

@@ -17,14 +17,22 @@ from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 
+from . import artifact_cache
+from .artifact_cache import MIB, ArtifactPolicy
 from .sources import ArtifactError, Source, open_source
 
-__all__ = ["ArtifactError", "materialize", "read_requirements"]
+__all__ = ["ArtifactError", "ArtifactPolicy", "materialize", "read_requirements"]
 
 REQUIREMENTS_PATH = Path("code") / "requirements.txt"
 
 
-def materialize(model_data_url: str | None, cache_root: Path) -> Path:
+def materialize(
+    model_data_url: str | None,
+    cache_root: Path,
+    *,
+    policy: ArtifactPolicy | None = None,
+    pin: bool = False,
+) -> Path:
     """Return a local directory holding the unpacked model data.
 
     ``model_data_url`` may be ``s3://bucket/key``, ``https://…``,
@@ -32,9 +40,13 @@ def materialize(model_data_url: str | None, cache_root: Path) -> Path:
     returned in place (not copied); archives are unpacked into
     ``cache_root`` once and reused afterwards.
 
+    ``policy`` caps the unpacked size of the archive and bounds the cache (evicting
+    models no process on the node uses); ``pin`` marks the model in use by this
+    process for as long as it runs (a replica), so it is never evicted under it.
+
     Raises :class:`ArtifactError` naming the URL and the cause when the data
-    is missing, cannot be downloaded, is not a tar archive, or contains
-    members that would escape the model directory.
+    is missing, cannot be downloaded, is not a tar archive, unpacks to more than
+    the cap, or contains members that would escape the model directory.
     """
     if not model_data_url:
         raise ArtifactError(
@@ -43,7 +55,7 @@ def materialize(model_data_url: str | None, cache_root: Path) -> Path:
     with open_source(model_data_url) as source:
         if source.directory is not None:
             return source.directory
-        return _unpack_once(source, Path(cache_root))
+        return _unpack_once(source, Path(cache_root), policy or ArtifactPolicy(), pin=pin)
 
 
 def cache_key(identity: str) -> str:
@@ -51,26 +63,42 @@ def cache_key(identity: str) -> str:
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
-def _unpack_once(source: Source, cache_root: Path) -> Path:
+def _unpack_once(source: Source, cache_root: Path, policy: ArtifactPolicy, *, pin: bool) -> Path:
     key = cache_key(source.identity)
     final = cache_root / key
-    # Fast path without locking: the directory only exists once complete.
-    if final.is_dir():
-        return final
-    cache_root.mkdir(parents=True, exist_ok=True)
+    # Held while we look, unpack and (for a replica) run: an eviction skips the entry.
+    held = artifact_cache.hold(cache_root, key)
+    try:
+        # Fast path without the unpack lock: the directory only exists once complete.
+        if not final.is_dir():
+            _unpack(source, cache_root, key, policy)
+    except BaseException:
+        artifact_cache.release(held)
+        raise
+    if pin:
+        artifact_cache.pin_for_process(cache_root, key, held)
+    else:
+        artifact_cache.release(held)
+    return final
+
+
+def _unpack(source: Source, cache_root: Path, key: str, policy: ArtifactPolicy) -> None:
+    final = cache_root / key
     with FileLock(str(cache_root / f".{key}.lock")):
         if final.is_dir():
-            return final
+            return
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=cache_root))
         try:
             archive = source.fetch(work)
             staging = work / "model"
             staging.mkdir()
-            _extract(archive, staging, source.display)
+            size = _extract(archive, staging, source.display, max_bytes=policy.max_unpacked_bytes)
             os.rename(staging, final)
+            artifact_cache.record_size(cache_root, key, size)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    return final
+    if policy.cache_bytes is not None:
+        artifact_cache.evict(cache_root, policy.cache_bytes, keep=key)
 
 
 def _unsafe_path(name: str) -> bool:
@@ -98,13 +126,22 @@ def _check_member(member: tarfile.TarInfo, display: str) -> None:
         )
 
 
-def _extract(archive: Path, dest: Path, display: str) -> None:
-    """Unpack ``archive`` into ``dest`` after validating every member."""
+def _extract(archive: Path, dest: Path, display: str, *, max_bytes: int | None = None) -> int:
+    """Unpack ``archive`` into ``dest`` after validating every member; returns the
+    unpacked size. Past ``max_bytes`` nothing is written: the members' sizes are read
+    from the archive's headers (reading them decompresses the stream, but keeps
+    nothing), and tar writes each member at exactly its declared size."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, display)
+            size = sum(member.size for member in members if member.isreg())
+            if max_bytes is not None and size > max_bytes:
+                raise ArtifactError(
+                    f"refusing to unpack {display}: it unpacks to {_mb(size)} MB, more than the "
+                    f"{_mb(max_bytes)} MB a model may unpack to (--max-model-size-mb)"
+                )
             tar.extractall(dest, members=members, filter="data")
     except tarfile.FilterError as exc:
         raise ArtifactError(f"refusing to unpack {display}: {exc}") from exc
@@ -112,6 +149,11 @@ def _extract(archive: Path, dest: Path, display: str) -> None:
         raise ArtifactError(f"model data {display} is not a valid tar archive: {exc}") from exc
     except OSError as exc:
         raise ArtifactError(f"unpacking model data {display} failed: {exc}") from exc
+    return size
+
+
+def _mb(size: int) -> str:
+    return f"{size / MIB:.0f}" if size >= MIB else f"{size / MIB:.2f}"
 
 
 def read_requirements(model_dir: Path) -> list[str]:

@@ -40,6 +40,8 @@ class InvocationResult:
     body: bytes
     content_type: str
     custom_attributes: str | None = None
+    # The exception type behind an error result (e.g. "MemoryError"), for the replica.
+    raised: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -244,4 +246,5 @@ class InferenceHandler:
             logger.exception("invocation %s failed", request_id or "-")
         else:
             logger.warning("invocation %s rejected with %d: %s", request_id or "-", status, message)
-        return InvocationResult.error(status, message)
+        result = InvocationResult.error(status, message)
+        return InvocationResult(result.status, result.body, result.content_type, raised=type(exc).__name__)

@@ -12,6 +12,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -61,6 +62,7 @@ def ray_cluster(s3_server, tmp_path_factory):
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "SERVERLESS_RAY_CACHE": str(tmp_path_factory.mktemp("artifact-cache")),
+        "SERVERLESS_RAY_REPLICAS": str(tmp_path_factory.mktemp("replicas")),
     })
     # Cluster records its address in <temp dir>/ray/ray_current_cluster, where any
     # `ray.init()` on this host would find and join it (and, once it is gone, hang on it):
@@ -85,9 +87,9 @@ def ray_cluster(s3_server, tmp_path_factory):
 class PlatformUnderTest:
     """The session's platform; tests may restart it on the same state directory."""
 
-    def __init__(self, state_dir: Path, cache_dir: Path) -> None:
+    def __init__(self, state_dir: Path, cache_dir: Path, replicas_dir: Path) -> None:
         self.settings = PlatformSettings(
-            port=0, state_dir=state_dir, artifact_cache_dir=cache_dir,
+            port=0, state_dir=state_dir, artifact_cache_dir=cache_dir, replica_runtime_dir=replicas_dir,
             scale_to_zero_after_s=SCALE_TO_ZERO_AFTER_S,
         )
         self.platform = Platform(self.settings).start()
@@ -100,6 +102,20 @@ class PlatformUnderTest:
         self.platform.stop()
         self.platform = Platform(self.settings).start()
 
+    @contextmanager
+    def changed(self, **settings):
+        """Run the platform with ``settings`` changed (same state) while the block runs."""
+        original = self.settings
+        self.platform.stop()
+        self.settings = original.model_copy(update=settings)
+        self.platform = Platform(self.settings).start()
+        try:
+            yield self
+        finally:
+            self.platform.stop()
+            self.settings = original
+            self.platform = Platform(self.settings).start()
+
     def restart_stopped(self) -> None:
         """Start again after ``self.platform.stop()`` (same state directory)."""
         self.platform = Platform(self.settings).start()
@@ -111,7 +127,8 @@ class PlatformUnderTest:
 @pytest.fixture(scope="session")
 def platform(ray_cluster, tmp_path_factory):
     under_test = PlatformUnderTest(
-        tmp_path_factory.mktemp("state"), Path(os.environ["SERVERLESS_RAY_CACHE"])
+        tmp_path_factory.mktemp("state"), Path(os.environ["SERVERLESS_RAY_CACHE"]),
+        Path(os.environ["SERVERLESS_RAY_REPLICAS"]),
     )
     yield under_test
     under_test.stop()
@@ -143,6 +160,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
     linear = make_tarball(EXAMPLE_MODEL, tmp / "linear.tar.gz")
     echo = make_tarball(MODELS / "echo", tmp / "echo.tar.gz")
     broken = make_tarball(MODELS / "broken", tmp / "broken.tar.gz")
+    limits = make_tarball(MODELS / "limits", tmp / "limits.tar.gz")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="models")
     s3.upload_file(str(echo), "models", "echo/model.tar.gz")
@@ -151,6 +169,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
         "echo": str(echo),
         "echo_s3": "s3://models/echo/model.tar.gz",
         "broken": f"file://{broken}",
+        "limits": str(limits),
     }
 
 
