@@ -47,7 +47,7 @@ class ReplicaUpkeep:
     async def _sweep_forever(self) -> None:
         while True:
             try:
-                await asyncio.to_thread(reaper.sweep, self.runtime_dir, self.scope)
+                await asyncio.to_thread(reaper.sweep, self.runtime_dir)
             except Exception:
                 log.warning("cleaning up after dead replicas failed", exc_info=True)
             await asyncio.sleep(SWEEP_EVERY_S)

@@ -1,11 +1,13 @@
 """Cleans up after the replicas of this node that are gone.
 
 A replica that shuts down cleanly removes its own cgroup and scratch disk; one that was
-killed (out of memory, a timed-out call, a lost standby) cannot. The entry point of
-each node sweeps its scope now and then: for every recorded replica whose process is
-gone it records an OOM kill as the exit cause (so a late lookup still finds it),
-removes the cgroup, unmounts and deletes the scratch disk, and, some minutes later,
-the record itself. Only groups inside our own scope directory are ever removed.
+killed (out of memory, a timed-out call, a lost standby, a Ray cluster that stopped)
+cannot. The entry point of each node sweeps the node's replica directory now and then
+(every scope in it: a cluster that stopped leaves its replicas to the next one): for
+every recorded replica whose process is gone it records an OOM kill as the exit cause
+(so a late lookup still finds it), removes the cgroup, unmounts and deletes the scratch
+disk, and, some minutes later, the record itself. Only cgroups inside a scope directory
+of ours are ever removed, and only once no process is left in them.
 """
 
 from __future__ import annotations
@@ -26,7 +28,18 @@ KEEP_EXIT_RECORDS_S = 300.0
 UNRECORDED_GRACE_S = 60.0
 
 
-def sweep(runtime_dir: str | Path, scope: str, *, now: float | None = None) -> int:
+def sweep(runtime_dir: str | Path, *, now: float | None = None) -> int:
+    """One pass over every scope of ``runtime_dir``; returns how many dead replicas were
+    cleaned up."""
+    root = Path(runtime_dir)
+    try:
+        scopes = [entry.name for entry in root.iterdir() if entry.is_dir()]
+    except OSError:
+        return 0
+    return sum(sweep_scope(root, scope, now=now) for scope in scopes)
+
+
+def sweep_scope(runtime_dir: str | Path, scope: str, *, now: float | None = None) -> int:
     """One pass over ``scope``; returns how many dead replicas were cleaned up."""
     now = time.time() if now is None else now
     cleaned = 0
@@ -56,11 +69,20 @@ def _clean(home: Path, record: records.ReplicaRecord, scope: str) -> bool:
                 records.write_exit(home, "memory", messages.memory_exceeded(record.memory_mb))
             if group.remove():
                 did = True
+                _remove_scope_dirs_if_empty(group)
             else:
                 log.debug("cgroup of %s not removable yet", record.replica_id)
     if (home / scratch.MOUNT).exists():
         did = scratch.remove(home) or did
     return did
+
+
+def _remove_scope_dirs_if_empty(group: Group) -> None:
+    for directory in {d.parent for d in group.dirs}:
+        try:
+            directory.rmdir()  # fails while another replica's group is in it: fine
+        except OSError:
+            pass
 
 
 def _group_left(record: records.ReplicaRecord) -> bool:

@@ -12,7 +12,6 @@ import os
 import shutil
 import tarfile
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -28,6 +27,11 @@ from support import Deployer
 MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
 SCALE_TO_ZERO_AFTER_S = 3.0
+# Small limits for the whole session, so that the limit tests need no platform of their
+# own (every other test model is far below them).
+EPHEMERAL_STORAGE_MB = 32
+MAX_MODEL_SIZE_MB = 16
+ARTIFACT_CACHE_MB = 12
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +86,13 @@ def ray_cluster(s3_server, tmp_path_factory):
     ray.shutdown()
     cluster.shutdown()
     shutil.rmtree(ray_tmp, ignore_errors=True)
+    # Replicas killed with the cluster left their scratch mounts and cgroups behind.
+    from serverless_ray.isolation import reaper
+    from support import wait_for
+
+    replicas = Path(os.environ["SERVERLESS_RAY_REPLICAS"])
+    wait_for(lambda: reaper.sweep(replicas) >= 0 and not list(replicas.glob("*/*/scratch")), timeout_s=30,
+             interval_s=0.5, what="the replicas' scratch disks to be removed")
 
 
 class PlatformUnderTest:
@@ -90,7 +101,8 @@ class PlatformUnderTest:
     def __init__(self, state_dir: Path, cache_dir: Path, replicas_dir: Path) -> None:
         self.settings = PlatformSettings(
             port=0, state_dir=state_dir, artifact_cache_dir=cache_dir, replica_runtime_dir=replicas_dir,
-            scale_to_zero_after_s=SCALE_TO_ZERO_AFTER_S,
+            scale_to_zero_after_s=SCALE_TO_ZERO_AFTER_S, ephemeral_storage_mb=EPHEMERAL_STORAGE_MB,
+            max_model_size_mb=MAX_MODEL_SIZE_MB, artifact_cache_mb=ARTIFACT_CACHE_MB,
         )
         self.platform = Platform(self.settings).start()
 
@@ -101,20 +113,6 @@ class PlatformUnderTest:
     def restart(self) -> None:
         self.platform.stop()
         self.platform = Platform(self.settings).start()
-
-    @contextmanager
-    def changed(self, **settings):
-        """Run the platform with ``settings`` changed (same state) while the block runs."""
-        original = self.settings
-        self.platform.stop()
-        self.settings = original.model_copy(update=settings)
-        self.platform = Platform(self.settings).start()
-        try:
-            yield self
-        finally:
-            self.platform.stop()
-            self.settings = original
-            self.platform = Platform(self.settings).start()
 
     def restart_stopped(self) -> None:
         """Start again after ``self.platform.stop()`` (same state directory)."""

@@ -1,8 +1,9 @@
 """Every replica held to its tier: memory and CPU in a cgroup of its own, a capped scratch
 disk, a bounded model cache, and timeouts that free the replica.
 
-Runs the session platform with small limits (restored afterwards) on this machine's real
-cgroups; the memory test needs a writable memory cgroup (root), as the platform does.
+The session platform runs with small disk, model-size and cache limits (conftest); the
+timeout test goes through an entry point of its own with a 2 s invocation timeout. All
+of it on this machine's real cgroups (a writable memory and cpu cgroup: root).
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import EXAMPLE_MODEL, _client, make_tarball
-from support import Background, Deployer, Latch, metric_value, unique, wait_for
+from conftest import EPHEMERAL_STORAGE_MB as STORAGE_MB
+from conftest import EXAMPLE_MODEL, MODELS, _client, make_tarball
+from conftest import MAX_MODEL_SIZE_MB as MAX_MODEL_MB
+from support import Background, Latch, metric_value, unique, wait_for
 
 from serverless_ray.isolation.cgroups import CgroupUnavailable, detect
 
-STORAGE_MB = 32
 TIMEOUT_S = 2.0
-MAX_MODEL_MB = 16
-CACHE_MB = 12
 
 
 def _cgroups_writable() -> bool:
@@ -40,27 +40,16 @@ pytestmark = pytest.mark.skipif(not _cgroups_writable(), reason="needs a writabl
 
 
 @pytest.fixture(scope="module")
-def limited(platform):
-    with platform.changed(invocation_timeout_s=TIMEOUT_S, ephemeral_storage_mb=STORAGE_MB,
-                          max_model_size_mb=MAX_MODEL_MB, artifact_cache_mb=CACHE_MB) as changed:
-        yield changed
+def short_timeout_runtime(platform):
+    """A runtime client of an entry point whose invocation timeout is 2 s."""
+    import ray
 
-
-@pytest.fixture
-def sm(limited):
-    return _client("sagemaker", limited.url)
-
-
-@pytest.fixture
-def runtime(limited):
-    return _client("sagemaker-runtime", limited.url)
-
-
-@pytest.fixture
-def deployer(sm):
-    d = Deployer(sm)
-    yield d
-    d.cleanup()
+    gateway, port = platform.platform.add_gateway("short-timeout", port=0, invocation_timeout_s=TIMEOUT_S)
+    yield _client("sagemaker-runtime", f"http://127.0.0.1:{port}")
+    try:
+        ray.get(gateway.stop.remote(), timeout=15)
+    finally:
+        ray.kill(gateway)
 
 
 def _call(runtime, endpoint: str, body: dict | None = None):
@@ -152,7 +141,8 @@ def test_scratch_disk_is_capped_and_removed(runtime, deployer, model_urls, sm):
     wait_for(lambda: not scratch.exists(), timeout_s=30, what="the scratch directory to be removed")
 
 
-def test_timed_out_call_frees_its_replica(runtime, deployer, model_urls):
+def test_timed_out_call_frees_its_replica(short_timeout_runtime, deployer, model_urls):
+    runtime = short_timeout_runtime
     name = deployer.serverless(model_urls["echo"], max_concurrency=2)
     with Background() as background:
         sleeper = background.submit(_call, runtime, name, {"sleep": 10})
@@ -179,7 +169,7 @@ def _bomb(path: Path, megabytes: int) -> Path:
     return path
 
 
-def test_decompression_bomb_is_refused(sm, deployer, tmp_path, limited):
+def test_decompression_bomb_is_refused(sm, deployer, tmp_path, platform):
     bomb = _bomb(tmp_path / "bomb.tar.gz", MAX_MODEL_MB * 4)
     assert bomb.stat().st_size < 1024 * 1024
     name = deployer.endpoint(deployer.config(deployer.model(str(bomb))), wait=False)
@@ -188,14 +178,14 @@ def test_decompression_bomb_is_refused(sm, deployer, tmp_path, limited):
     reason = sm.describe_endpoint(EndpointName=name)["FailureReason"]
     assert f"more than the {MAX_MODEL_MB} MB" in reason and "--max-model-size-mb" in reason
     # Nothing of it was written to the cache.
-    cache = Path(limited.settings.artifact_cache_dir)
+    cache = Path(platform.settings.artifact_cache_dir)
     assert not [p for p in cache.rglob("weights.bin")]
 
 
 def _sized_model(tmp_path: Path, tag: str, megabytes: int) -> str:
     source = tmp_path / tag
     (source / "code").mkdir(parents=True)
-    (source / "code" / "inference.py").write_bytes((EXAMPLE_MODEL / "code" / "inference.py").read_bytes())
+    (source / "code" / "inference.py").write_bytes((MODELS / "limits" / "code" / "inference.py").read_bytes())
     (source / "tag.txt").write_text(tag)
     (source / "payload.bin").write_bytes(os.urandom(megabytes * 1024 * 1024))  # does not compress
     return str(make_tarball(source, tmp_path / f"{tag}.tar.gz"))
@@ -205,8 +195,8 @@ def _cached_tags(cache: Path) -> set[str]:
     return {p.read_text() for p in cache.glob("*/tag.txt")}
 
 
-def test_cache_evicts_models_no_replica_uses(sm, deployer, tmp_path, limited):
-    cache = Path(limited.settings.artifact_cache_dir)
+def test_cache_evicts_models_no_replica_uses(sm, deployer, tmp_path, platform):
+    cache = Path(platform.settings.artifact_cache_dir)
     first = deployer.serverless(_sized_model(tmp_path, unique("first"), 5))
     first_tag = next(t for t in _cached_tags(cache) if t.startswith("first-"))
     second = deployer.serverless(_sized_model(tmp_path, unique("second"), 5))
@@ -227,18 +217,18 @@ def _memory_utilization(url: str, endpoint: str) -> float | None:
     return metric_value(text, "serverless_ray_memory_utilization", endpoint_name=endpoint, variant_name="AllTraffic")
 
 
-def test_utilization_metrics_move_when_a_model_allocates(runtime, deployer, model_urls, limited, tmp_path):
+def test_utilization_metrics_move_when_a_model_allocates(runtime, deployer, model_urls, platform, tmp_path):
     name = deployer.serverless(model_urls["limits"], memory=1024, max_concurrency=1)
     assert _call(runtime, name)[0] == "ok"
-    before = wait_for(lambda: _memory_utilization(limited.url, name), timeout_s=10, what="the memory metric")
+    before = wait_for(lambda: _memory_utilization(platform.url, name), timeout_s=10, what="the memory metric")
     with Background() as background, Latch(tmp_path) as latch:
         held = background.submit(_call, runtime, name, {"allocate_mb": 400, **latch.body()})
         wait_for(lambda: latch.started(), timeout_s=30, what="the allocation in the model")
-        during = _memory_utilization(limited.url, name)
+        during = _memory_utilization(platform.url, name)
         latch.release()
         assert held.result(timeout=60)[0] == "ok"
     assert during is not None and during > before + 25  # 400 MB of 1024: about 39 points
-    text = urllib.request.urlopen(f"{limited.url}/metrics", timeout=10).read().decode()
+    text = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
     labels = {"endpoint_name": name, "variant_name": "AllTraffic"}
     assert metric_value(text, "serverless_ray_cpu_utilization", **labels) is not None
     assert metric_value(text, "serverless_ray_disk_utilization", **labels) is not None
