@@ -9,7 +9,6 @@ of it on this machine's real cgroups (a writable memory and cpu cgroup: root).
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 import time
@@ -17,11 +16,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from botocore.exceptions import ClientError
 from conftest import EPHEMERAL_STORAGE_MB as STORAGE_MB
 from conftest import EXAMPLE_MODEL, MODELS, _client, make_tarball
 from conftest import MAX_MODEL_SIZE_MB as MAX_MODEL_MB
 from support import Background, Latch, metric_value, unique, wait_for
+from support import invoke_outcome as _call
 
 from serverless_ray.isolation.cgroups import CgroupUnavailable, detect
 
@@ -50,17 +49,6 @@ def short_timeout_runtime(platform):
         ray.get(gateway.stop.remote(), timeout=15)
     finally:
         ray.kill(gateway)
-
-
-def _call(runtime, endpoint: str, body: dict | None = None):
-    """("ok", payload, seconds) or (error code, message, seconds)."""
-    started = time.monotonic()
-    try:
-        reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
-                                        Body=json.dumps(body or {}))
-        return "ok", json.loads(reply["Body"].read()), time.monotonic() - started
-    except ClientError as exc:
-        return exc.response["Error"]["Code"], exc.response["Error"]["Message"], time.monotonic() - started
 
 
 def _memory_cgroup(payload: dict) -> Path:
