@@ -88,7 +88,7 @@ class Launcher:
             return await asyncio.wait_for(self._launch(endpoint, deployment), timeout)
         except asyncio.TimeoutError:
             return LaunchResult(False, health_check_failure(
-                deployment.variants[0].VariantName, AppState("failed", f"the model did not become ready within {timeout:.0f} s "
+                deployment.variants[0].VariantName, AppState("failed", f"the model did not become ready within {timeout:g} s "
                                          "(model-ready timeout, download and unpack included)", 0)))
 
     async def _launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:

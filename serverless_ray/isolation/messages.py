@@ -15,5 +15,5 @@ def storage_exceeded(storage_mb: int) -> str:
 
 
 def not_ready(timeout_s: float) -> str:
-    return (f"The model did not become ready within {timeout_s:.0f} s (model-ready timeout, "
+    return (f"The model did not become ready within {timeout_s:g} s (model-ready timeout, "
             "download and unpack included).")
