@@ -162,10 +162,15 @@ def test_throttle_and_utilization_metrics(platform, runtime, deployer, model_url
     with Latch(tmp_path) as latch:
         results, _ = _held_burst(runtime, [name] * 2, latch, held=1)
     assert sorted(r[0] for r in results) == ["ThrottlingException", "ok"]
-    text = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
+    def metrics() -> str:
+        return urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
+
     labels = {"endpoint_name": name, "variant_name": "AllTraffic"}
-    assert metric_value(text, "serverless_ray_throttles_total", **labels, reason="endpoint") == 1.0
-    assert metric_value(text, "serverless_ray_concurrent_executions_utilization", **labels) is not None
+    # Counted by the gateway as it answers.
+    assert metric_value(metrics(), "serverless_ray_throttles_total", **labels, reason="endpoint") == 1.0
+    # Read from the controller's once-a-second housekeeping: there within a few ticks.
+    wait_for(lambda: metric_value(metrics(), "serverless_ray_concurrent_executions_utilization", **labels)
+             is not None, timeout_s=30, what="the utilization gauge")
 
 
 @pytest.fixture
