@@ -96,15 +96,22 @@ class Group:
         return any(directory.is_dir() for directory in self.dirs)
 
     def remove(self, rmdir: Callable[[Path], None] = os.rmdir) -> bool:
-        """Remove the group (only possible once no process is left in it)."""
+        """Remove the group (only possible once no process is left in it), and our scope
+        directory with it when no other replica's group is left there."""
         removed = True
         for directory in self.dirs:
             try:
                 rmdir(directory)
             except FileNotFoundError:
-                continue
+                pass
             except OSError:
                 removed = False
+                continue
+            if directory.parent.name.startswith(SCOPE_PREFIX):
+                try:
+                    rmdir(directory.parent)
+                except OSError:  # another replica's group is in it (or its v2 files: kept)
+                    pass
         return removed
 
     def to_record(self) -> dict:

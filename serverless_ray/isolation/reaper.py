@@ -69,20 +69,11 @@ def _clean(home: Path, record: records.ReplicaRecord, scope: str) -> bool:
                 records.write_exit(home, "memory", messages.memory_exceeded(record.memory_mb))
             if group.remove():
                 did = True
-                _remove_scope_dirs_if_empty(group)
             else:
                 log.debug("cgroup of %s not removable yet", record.replica_id)
     if (home / scratch.MOUNT).exists():
         did = scratch.remove(home) or did
     return did
-
-
-def _remove_scope_dirs_if_empty(group: Group) -> None:
-    for directory in {d.parent for d in group.dirs}:
-        try:
-            directory.rmdir()  # fails while another replica's group is in it: fine
-        except OSError:
-            pass
 
 
 def _group_left(record: records.ReplicaRecord) -> bool:
