@@ -35,10 +35,11 @@ import ray
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from serverless_ray.control.actor import NAMESPACE
+from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE, QUOTA_LEDGER_NAME
 from serverless_ray.platform import Platform
 from serverless_ray.quota.admission import LocalAdmission, Throttled
-from serverless_ray.quota.ledger_actor import HEARTBEAT_S, LedgerActorClient, QuotaLedger
+from serverless_ray.quota.ledger_actor import QuotaLedger
+from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
 from inflight_timeline import judge
@@ -100,18 +101,20 @@ def bench_throughput(seconds: float, window_s: float = 1.0) -> dict[bool, float]
     """req/s with quotas on and off: two gateways started alike in front of the same
     replicas, one enforcing quotas and one not, used in turn every ``window_s`` so that
     the load of a shared machine weighs on both alike."""
-    from serverless_ray.gateway.actor import Gateway
+    from serverless_ray.gateway.gateway_actor import Gateway
 
     settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()))
     platform = Platform(settings).start()
     gateways = {}
+    controller = ray.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
+    ledger = ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
     try:
         sm, _ = _clients(platform.url)
         _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
         for enforce in (True, False):
             name = f"quotas-{'on' if enforce else 'off'}"
-            gateways[enforce] = Gateway.options(name=f"serverless-ray-gateway-{name}", namespace=NAMESPACE).remote(
-                settings.model_copy(update={"enforce_concurrency_limits": enforce}), name)
+            gateways[enforce] = Gateway.options(name=f"{GATEWAY_NAME_PREFIX}{name}", namespace=NAMESPACE).remote(
+                settings.model_copy(update={"enforce_concurrency_limits": enforce}), name, controller, ledger)
         ports = {enforce: ray.get(gateway.start.remote()) for enforce, gateway in gateways.items()}
         return _throughput_ab(ports, "tput", clients=4, seconds=seconds, window_s=window_s)
     finally:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import ray
 
-from serverless_ray.isolation import ReplicaLimits
-from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
+from serverless_ray.messages import ReplicaLimits, ReplicaSpec
+from serverless_ray.runtime.replica import ModelReplica
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "deployments" / "example" / "model"

@@ -122,7 +122,7 @@ def _up(args: argparse.Namespace) -> int:
 def _down(args: argparse.Namespace) -> int:
     import ray
 
-    from serverless_ray.control.actor import NAMESPACE
+    from serverless_ray.cluster_names import NAMESPACE
     from serverless_ray.serve_app import stop_platform
 
     ray.init(address=args.address, namespace=NAMESPACE, include_dashboard=False, log_to_driver=False)

@@ -38,8 +38,6 @@ from serverless_ray.declarative import EndpointDeclaration, apply_declarations
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.spec import EndpointNameInput, ServerlessConfig, parse
 
-_ERRORS = {cls.code: cls for cls in ServiceError.__subclasses__()}
-
 
 @dataclass(frozen=True)
 class EndpointApp:
@@ -106,14 +104,12 @@ class EndpointHandle:
         self._gateway = gateway
 
     def invoke(self, body: bytes | str, *, content_type: str = "application/json", accept: str | None = None) -> bytes:
-        headers = {"content-type": content_type}
-        if accept:
-            headers["accept"] = accept
+        """The model's reply; raises the ``ServiceError`` InvokeEndpoint would answer with."""
         data = body.encode("utf-8") if isinstance(body, str) else body
-        status, reply_headers, reply = ray.get(self._gateway.invoke.remote(self.name, data, headers))
-        if status != 200:
-            raise _error(reply)
-        return reply
+        reply = ray.get(self._gateway.invoke.remote(self.name, data, content_type=content_type, accept=accept))
+        if isinstance(reply, ServiceError):
+            raise reply
+        return reply.body
 
     def invoke_json(self, payload: Any) -> Any:
         return json.loads(self.invoke(json.dumps(payload), accept="application/json"))
@@ -165,11 +161,3 @@ def _write_model_code(target: Any, model_dir: Path) -> tuple[Path, str]:
     digest = hashlib.sha256(code.encode() + (Path(source_file).read_bytes() if source_file else b"")).hexdigest()
     return model_dir, digest[:16]
 
-
-def _error(body: bytes) -> ServiceError:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return ServiceError(body.decode("utf-8", errors="replace"))
-    fields = {k: v for k, v in data.items() if k not in ("__type", "message")}
-    return _ERRORS.get(data.get("__type"), ServiceError)(data.get("message"), **fields)

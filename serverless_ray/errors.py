@@ -3,7 +3,7 @@
 Every error the platform reports to a client is one of these classes. Handlers raise
 them; only :mod:`serverless_ray.gateway.wire` turns them into HTTP responses, so the
 mapping from error to status code, ``__type`` and ``x-amzn-ErrorType`` lives here and
-nowhere else.
+nowhere else. Python handles get the same objects.
 """
 
 from __future__ import annotations
@@ -68,6 +68,13 @@ class UnknownOperationException(ServiceError):
     status = 400
 
 
+class UnknownPath(ServiceError):
+    """No operation is served at the request's path (or not with its method)."""
+
+    code = "UnknownOperationException"
+    status = 404
+
+
 class SerializationException(ServiceError):
     code = "SerializationException"
     status = 400
@@ -76,6 +83,11 @@ class SerializationException(ServiceError):
 class InternalFailure(ServiceError):
     code = "InternalFailure"
     status = 500
+
+
+def internal_failure(doing: str, exc: BaseException) -> InternalFailure:
+    """What a client sees of a bug (not the caller's fault): what failed, without details."""
+    return InternalFailure(f"Internal error while {doing}: {type(exc).__name__}")
 
 
 # --- runtime (rest-json, sagemaker-runtime) -------------------------------------------

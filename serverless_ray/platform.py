@@ -10,10 +10,11 @@ import os
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE, PlatformController
-from serverless_ray.control.gateways import GatewayInfo
+from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE
 from serverless_ray.control.serve_backend import ensure_serve_started
-from serverless_ray.gateway.actor import Gateway
+from serverless_ray.controller import PlatformController
+from serverless_ray.gateway.fleet import GatewayInfo
+from serverless_ray.gateway.gateway_actor import Gateway
 from serverless_ray.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,11 @@ class Platform:
         node = node_id or ray.get_runtime_context().get_node_id()
         changes = {**settings_changes, **({} if port is None else {"port": port})}
         settings = self.settings.model_copy(update=changes) if changes else self.settings
+        ledger = ray.get(self._controller.ledger.remote())
         gateway = Gateway.options(
-            name=f"serverless-ray-gateway-{gateway_id}", namespace=NAMESPACE,
+            name=f"{GATEWAY_NAME_PREFIX}{gateway_id}", namespace=NAMESPACE,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
-        ).remote(settings, gateway_id)
+        ).remote(settings, gateway_id, self._controller, ledger)
         bound = ray.get(gateway.start.remote(reuse_port=settings.port != 0))
         self._extra_gateways.append(gateway)
         return gateway, bound

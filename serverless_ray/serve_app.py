@@ -25,7 +25,7 @@ import logging
 import ray
 from ray import serve
 
-from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE
+from serverless_ray.cluster_names import CONTROLLER_NAME, NAMESPACE
 from serverless_ray.declarative import ServeAppArgs, apply_declarations
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings

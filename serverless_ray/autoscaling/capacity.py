@@ -1,15 +1,18 @@
 """Provisioned concurrency of endpoint variants, read from the store and changed the way
-Application Auto Scaling changes it on SageMaker: UpdateEndpointWeightsAndCapacities."""
+Application Auto Scaling changes it on SageMaker: as UpdateEndpointWeightsAndCapacities
+does, through the control plane's typed method for it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from serverless_ray.errors import ValidationException
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Store
 
-CallFn = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+SetProvisionedFn = Callable[[str, str, int], Awaitable[None]]
+"""``(endpoint, variant, provisioned concurrency)``: ControlPlane.set_provisioned_concurrency."""
 
 
 @dataclass(frozen=True)
@@ -20,9 +23,9 @@ class VariantCapacity:
 
 
 class EndpointCapacity:
-    def __init__(self, store: Store, call: CallFn) -> None:
+    def __init__(self, store: Store, set_provisioned: SetProvisionedFn) -> None:
         self._store = store
-        self._call = call
+        self._set_provisioned = set_provisioned
 
     def get(self, endpoint: str, variant: str) -> VariantCapacity:
         """The variant's provisioned concurrency, or ``ValidationException`` naming what is missing."""
@@ -41,18 +44,10 @@ class EndpointCapacity:
                 return VariantCapacity(
                     provisioned=serverless.ProvisionedConcurrency or 0,
                     max_concurrency=serverless.MaxConcurrency,
-                    in_service=record.status == "InService",
+                    in_service=record.status == EndpointStatus.IN_SERVICE,
                 )
         raise ValidationException(f"Endpoint '{endpoint}' has no variant '{variant}'.")
 
     async def set(self, endpoint: str, variant: str, provisioned: int) -> None:
-        current = self.get(endpoint, variant)
-        await self._call("UpdateEndpointWeightsAndCapacities", {
-            "EndpointName": endpoint,
-            "DesiredWeightsAndCapacities": [{
-                "VariantName": variant,
-                "ServerlessUpdateConfig": {
-                    "MaxConcurrency": current.max_concurrency, "ProvisionedConcurrency": provisioned,
-                },
-            }],
-        })
+        self.get(endpoint, variant)  # the variant exists and is serverless
+        await self._set_provisioned(endpoint, variant, provisioned)

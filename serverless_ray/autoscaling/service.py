@@ -18,6 +18,7 @@ from serverless_ray.autoscaling.records import (
 )
 from serverless_ray.errors import ObjectNotFoundException, UnknownOperationException, ValidationException
 from serverless_ray.spec import autoscaling as shapes
+from serverless_ray.spec.autoscaling import ScalableTargetKey
 from serverless_ray.spec.listing import page_body, paginate
 from serverless_ray.spec.validation import parse
 
@@ -70,7 +71,7 @@ class ScalingService:
 
     async def register_scalable_target(self, req: shapes.RegisterScalableTargetInput) -> dict[str, Any]:
         capacity = self._capacity.get(req.endpoint_name, req.variant_name)
-        existing = self._tables.targets.get(req.key)
+        existing = self._tables.targets.get(req.target.row)
         if existing is None and (req.MinCapacity is None or req.MaxCapacity is None):
             raise ValidationException("MinCapacity and MaxCapacity are required when registering a new scalable target.")
         low = req.MinCapacity if req.MinCapacity is not None else existing.min_capacity
@@ -83,37 +84,35 @@ class ScalingService:
             raise ValidationException(
                 f"MaxCapacity '{high}' must not exceed the variant's MaxConcurrency ({capacity.max_concurrency})."
             )
-        suspended = (existing.suspended if existing else shapes.SuspendedState().model_dump())
-        if req.SuspendedState is not None:
-            suspended = req.SuspendedState.model_dump()
+        suspended = req.SuspendedState or (existing.suspended if existing else shapes.SuspendedState())
         target = ScalableTargetRecord(
-            key=req.key, namespace=req.ServiceNamespace, resource_id=req.ResourceId,
-            dimension=req.ScalableDimension, min_capacity=low, max_capacity=high,
+            target=req.target, min_capacity=low, max_capacity=high,
             role_arn=req.RoleARN or SERVICE_ROLE.format(account=self._account), suspended=suspended,
             created=existing.created if existing else self._clock(),
             arn=existing.arn if existing else (
                 f"arn:aws:application-autoscaling:{self._region}:{self._account}:scalable-target/{uuid.uuid4().hex}"
             ),
         )
-        self._tables.targets.put(req.key, target)
+        self._tables.put_target(target)
         await self._on_target_change(target, "RegisterScalableTarget changed the capacity bounds")
         return {"ScalableTargetARN": target.arn}
 
     async def deregister_scalable_target(self, req: shapes.TargetKeyInput) -> dict[str, Any]:
         self._target(req)
-        for policy in self._tables.policies_of(req.key):
-            self._tables.policies.delete(f"{req.key}|{policy.name}")
-        for action in self._tables.actions_of(req.key):
-            self._tables.actions.delete(f"{req.key}|{action.name}")
-        self._tables.targets.delete(req.key)
+        key = req.target
+        for policy in self._tables.policies_of(key):
+            self._tables.policies.delete(key.row_of(policy.name))
+        for action in self._tables.actions_of(key):
+            self._tables.actions.delete(key.row_of(action.name))
+        self._tables.targets.delete(key.row)
         return {}
 
     async def describe_scalable_targets(self, req: shapes.DescribeScalableTargetsInput) -> dict[str, Any]:
         targets = [
             t for t in self._tables.targets.all()
-            if t.namespace == req.ServiceNamespace
-            and (not req.ResourceIds or t.resource_id in req.ResourceIds)
-            and (req.ScalableDimension is None or t.dimension == req.ScalableDimension)
+            if t.target.namespace == req.ServiceNamespace
+            and (not req.ResourceIds or t.target.resource_id in req.ResourceIds)
+            and (req.ScalableDimension is None or t.target.dimension == req.ScalableDimension)
         ]
         targets.sort(key=lambda t: t.created)
         page, token = paginate(targets, req)
@@ -123,24 +122,23 @@ class ScalingService:
 
     async def put_scaling_policy(self, req: shapes.PutScalingPolicyInput) -> dict[str, Any]:
         self._target(req)
-        key = f"{req.key}|{req.PolicyName}"
-        existing = self._tables.policies.get(key)
+        existing = self._tables.policies.get(req.target.row_of(req.PolicyName))
         arn = existing.arn if existing else (
             f"arn:aws:autoscaling:{self._region}:{self._account}:scalingPolicy:{uuid.uuid4()}:"
             f"resource/{req.ServiceNamespace}/{req.ResourceId}:policyName/{req.PolicyName}"
         )
         assert req.TargetTrackingScalingPolicyConfiguration is not None
         policy = ScalingPolicyRecord(
-            target_key=req.key, name=req.PolicyName, arn=arn, policy_type=req.PolicyType,
-            configuration=req.TargetTrackingScalingPolicyConfiguration.model_dump(exclude_none=True),
+            target=req.target, name=req.PolicyName, arn=arn, policy_type=req.PolicyType,
+            configuration=req.TargetTrackingScalingPolicyConfiguration,
             created=existing.created if existing else self._clock(),
         )
-        self._tables.policies.put(key, policy)
+        self._tables.put_policy(policy)
         # No CloudWatch alarms exist here: the platform evaluates the metric itself.
         return {"PolicyARN": arn, "Alarms": []}
 
     async def delete_scaling_policy(self, req: shapes.PolicyNameInput) -> dict[str, Any]:
-        if not self._tables.policies.delete(f"{req.key}|{req.PolicyName}"):
+        if not self._tables.policies.delete(req.target.row_of(req.PolicyName)):
             raise ObjectNotFoundException(
                 f"No scaling policy found for service namespace: {req.ServiceNamespace}, resource ID: "
                 f"{req.ResourceId}, scalable dimension: {req.ScalableDimension}, policy name: {req.PolicyName}"
@@ -148,17 +146,15 @@ class ScalingService:
         return {}
 
     async def describe_scaling_policies(self, req: shapes.DescribeScalingPoliciesInput) -> dict[str, Any]:
-        targets = {t.key: t for t in self._tables.targets.all()}
-        policies = _of_targets(self._tables.policies.all(), targets, req, req.PolicyNames)
+        policies = _of_targets(self._tables.policies.all(), self._targets(), req, req.PolicyNames)
         page, token = paginate(policies, req)
-        return page_body("ScalingPolicies", [_policy_shape(p, targets[p.target_key]) for p in page], token)
+        return page_body("ScalingPolicies", [_policy_shape(p) for p in page], token)
 
     # --- scheduled actions -------------------------------------------------------------
 
     async def put_scheduled_action(self, req: shapes.PutScheduledActionInput) -> dict[str, Any]:
         target = self._target(req)
-        key = f"{req.key}|{req.ScheduledActionName}"
-        existing = self._tables.actions.get(key)
+        existing = self._tables.actions.get(req.target.row_of(req.ScheduledActionName))
         schedule = req.Schedule or (existing.schedule if existing else None)
         if schedule is None:
             raise ValidationException("Schedule is required when creating a scheduled action.")
@@ -172,7 +168,7 @@ class ScalingService:
             )
         now = self._clock()
         record = ScheduledActionRecord(
-            target_key=target.key, name=req.ScheduledActionName,
+            target=target.target, name=req.ScheduledActionName,
             arn=existing.arn if existing else (
                 f"arn:aws:autoscaling:{self._region}:{self._account}:scheduledAction:{uuid.uuid4()}:"
                 f"resource/{req.ServiceNamespace}/{req.ResourceId}:scheduledActionName/{req.ScheduledActionName}"
@@ -187,11 +183,11 @@ class ScalingService:
             # A changed schedule counts from now, like a new one.
             last_fired=None,
         )
-        self._tables.actions.put(key, record)
+        self._tables.put_action(record)
         return {}
 
     async def delete_scheduled_action(self, req: shapes.ScheduledActionNameInput) -> dict[str, Any]:
-        if not self._tables.actions.delete(f"{req.key}|{req.ScheduledActionName}"):
+        if not self._tables.actions.delete(req.target.row_of(req.ScheduledActionName)):
             raise ObjectNotFoundException(
                 f"No scheduled action found for service namespace: {req.ServiceNamespace}, resource ID: "
                 f"{req.ResourceId}, scalable dimension: {req.ScalableDimension}, scheduled action name: "
@@ -200,20 +196,18 @@ class ScalingService:
         return {}
 
     async def describe_scheduled_actions(self, req: shapes.DescribeScheduledActionsInput) -> dict[str, Any]:
-        targets = {t.key: t for t in self._tables.targets.all()}
-        actions = _of_targets(self._tables.actions.all(), targets, req, req.ScheduledActionNames)
+        actions = _of_targets(self._tables.actions.all(), self._targets(), req, req.ScheduledActionNames)
         page, token = paginate(actions, req)
-        return page_body("ScheduledActions", [_action_shape(a, targets[a.target_key]) for a in page], token)
+        return page_body("ScheduledActions", [_action_shape(a) for a in page], token)
 
     # --- activities --------------------------------------------------------------------
 
     async def describe_scaling_activities(self, req: shapes.DescribeScalingActivitiesInput) -> dict[str, Any]:
-        targets = {t.key: t for t in self._tables.targets.all()}
         activities = [
             a for a in self._tables.activities.all()
-            if a.target_key.split("|")[0] == req.ServiceNamespace
-            and (req.ResourceId is None or a.target_key.split("|")[1] == req.ResourceId)
-            and (req.ScalableDimension is None or a.target_key.split("|")[2] == req.ScalableDimension)
+            if a.target.namespace == req.ServiceNamespace
+            and (req.ResourceId is None or a.target.resource_id == req.ResourceId)
+            and (req.ScalableDimension is None or a.target.dimension == req.ScalableDimension)
         ]
         activities.sort(key=lambda a: a.start, reverse=True)
         page, token = paginate(activities, req)
@@ -221,8 +215,11 @@ class ScalingService:
 
     # --- helpers -----------------------------------------------------------------------
 
+    def _targets(self) -> set[ScalableTargetKey]:
+        return {t.target for t in self._tables.targets.all()}
+
     def _target(self, req: shapes.TargetKey) -> ScalableTargetRecord:
-        target = self._tables.targets.get(req.key)
+        target = self._tables.targets.get(req.target.row)
         if target is None:
             raise ObjectNotFoundException(
                 f"No scalable target registered for service namespace: {req.ServiceNamespace}, resource ID: "
@@ -231,13 +228,14 @@ class ScalingService:
         return target
 
 
-def _of_targets(records: list, targets: dict[str, ScalableTargetRecord], req: Any, names: list[str] | None) -> list:
-    """Policies or scheduled actions matching a Describe* request's filters, oldest first."""
+def _of_targets(records: list, targets: set[ScalableTargetKey], req: Any, names: list[str] | None) -> list:
+    """Policies or scheduled actions of registered targets matching a Describe* request's
+    filters, oldest first."""
     kept = []
     for record in records:
-        target = targets.get(record.target_key)
+        target = record.target
         if (
-            target is not None and target.namespace == req.ServiceNamespace
+            target in targets and target.namespace == req.ServiceNamespace
             and (not names or record.name in names)
             and (req.ResourceId is None or target.resource_id == req.ResourceId)
             and (req.ScalableDimension is None or target.dimension == req.ScalableDimension)
@@ -246,26 +244,30 @@ def _of_targets(records: list, targets: dict[str, ScalableTargetRecord], req: An
     return sorted(kept, key=lambda r: r.created)
 
 
+def _key_shape(key: ScalableTargetKey) -> dict[str, Any]:
+    return {"ServiceNamespace": key.namespace, "ResourceId": key.resource_id, "ScalableDimension": key.dimension}
+
+
 def _target_shape(t: ScalableTargetRecord) -> dict[str, Any]:
     return {
-        "ServiceNamespace": t.namespace, "ResourceId": t.resource_id, "ScalableDimension": t.dimension,
+        **_key_shape(t.target),
         "MinCapacity": t.min_capacity, "MaxCapacity": t.max_capacity, "RoleARN": t.role_arn,
-        "CreationTime": t.created, "SuspendedState": t.suspended, "ScalableTargetARN": t.arn,
+        "CreationTime": t.created, "SuspendedState": t.suspended.model_dump(), "ScalableTargetARN": t.arn,
     }
 
 
-def _policy_shape(p: ScalingPolicyRecord, t: ScalableTargetRecord) -> dict[str, Any]:
+def _policy_shape(p: ScalingPolicyRecord) -> dict[str, Any]:
     return {
-        "PolicyARN": p.arn, "PolicyName": p.name, "ServiceNamespace": t.namespace,
-        "ResourceId": t.resource_id, "ScalableDimension": t.dimension, "PolicyType": p.policy_type,
-        "TargetTrackingScalingPolicyConfiguration": p.configuration, "Alarms": [], "CreationTime": p.created,
+        "PolicyARN": p.arn, "PolicyName": p.name, **_key_shape(p.target), "PolicyType": p.policy_type,
+        "TargetTrackingScalingPolicyConfiguration": p.configuration.model_dump(exclude_none=True),
+        "Alarms": [], "CreationTime": p.created,
     }
 
 
-def _action_shape(a: ScheduledActionRecord, t: ScalableTargetRecord) -> dict[str, Any]:
+def _action_shape(a: ScheduledActionRecord) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "ScheduledActionName": a.name, "ScheduledActionARN": a.arn, "ServiceNamespace": t.namespace,
-        "Schedule": a.schedule, "ResourceId": t.resource_id, "ScalableDimension": t.dimension,
+        "ScheduledActionName": a.name, "ScheduledActionARN": a.arn, **_key_shape(a.target),
+        "Schedule": a.schedule,
         "CreationTime": a.created, "Timezone": a.timezone or "UTC",
     }
     if a.start is not None:
@@ -279,10 +281,8 @@ def _action_shape(a: ScheduledActionRecord, t: ScalableTargetRecord) -> dict[str
 
 
 def _activity_shape(a: ActivityRecord) -> dict[str, Any]:
-    namespace, resource_id, dimension = a.target_key.split("|")
     body: dict[str, Any] = {
-        "ActivityId": a.id, "ServiceNamespace": namespace, "ResourceId": resource_id,
-        "ScalableDimension": dimension, "Description": a.description, "Cause": a.cause,
+        "ActivityId": a.id, **_key_shape(a.target), "Description": a.description, "Cause": a.cause,
         "StartTime": a.start, "StatusCode": a.status,
     }
     if a.end is not None:

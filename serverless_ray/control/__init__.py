@@ -1,2 +1,3 @@
-"""Control plane: the SageMaker hosting operations, their durable lifecycle, and the
-reconciliation of endpoints onto Ray Serve."""
+"""The control plane, run by the controller process (``serverless_ray/controller.py``):
+the SageMaker hosting operations, their durable lifecycle, and the reconciliation of
+endpoints onto Ray Serve."""

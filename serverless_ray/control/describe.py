@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from serverless_ray.autoscaling.floor import Shortfall
-
 from serverless_ray.spec import ProductionVariant
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord
 
 
@@ -61,7 +61,7 @@ def endpoint(record: EndpointRecord, shortfall: ShortfallFn = lambda endpoint, v
             _variant_summary(record.current, variant, desired.find(variant.VariantName))
             for variant in record.current.variants
         ]
-        if record.status == "InService":
+        if record.status == EndpointStatus.IN_SERVICE:
             for summary in body["ProductionVariants"]:
                 short = shortfall(record.name, summary["VariantName"])
                 if short is not None:
@@ -124,8 +124,8 @@ def _variant_summary(
     return summary
 
 
-def _pending_summary(pending: Deployment, current: Deployment | None, status: str) -> dict[str, Any]:
-    variant_status = "Creating" if status == "Creating" else "Updating"
+def _pending_summary(pending: Deployment, current: Deployment | None, status: EndpointStatus) -> dict[str, Any]:
+    variant_status = "Creating" if status == EndpointStatus.CREATING else "Updating"
     variants = []
     for variant in pending.variants:
         before = current.find(variant.VariantName) if current is not None else None

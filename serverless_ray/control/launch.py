@@ -1,9 +1,12 @@
 """Start the Serve applications of one deployment: one per production variant.
 
-For each variant: fetch its model data, reserve its resources (memory-sized for
-serverless, the instance type's for instance-based), check that some node could hold a
-replica, deploy, and wait until it has loaded its model. Any variant's failure fails the
-whole deployment with a reason that names the variant.
+For each variant: reserve its resources (memory-sized for serverless, the instance
+type's for instance-based), check that some node could hold a replica, read the model's
+``code/requirements.txt`` (streamed from the model data, which the controller never
+downloads whole: only replicas load models), deploy, and wait until it has loaded its
+model. Any variant's failure fails the whole deployment with a reason that names the
+variant. The model-ready timeout bounds all of it, and each replica is handed the limits
+it is held to (its tier, scratch disk, load deadline; see :mod:`serverless_ray.isolation`).
 """
 
 from __future__ import annotations
@@ -12,11 +15,11 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serverless_ray.control.serve_backend import AppState, ServeBackend
-from serverless_ray.isolation import ReplicaLimits
+from serverless_ray.control.app_backend import AppBackend, AppState
+from serverless_ray.isolation.messages import not_ready
+from serverless_ray.messages import ArtifactPolicy, ReplicaLimits, ReplicaSpec
 from serverless_ray.resources import MIB, ReplicaResources, capacity_shortfall, instance_resources
-from serverless_ray.runtime.artifacts import ArtifactError, ArtifactPolicy, materialize, read_requirements
-from serverless_ray.runtime.replica import ReplicaSpec
+from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import ProductionVariant
 from serverless_ray.store import Deployment
@@ -34,7 +37,7 @@ class LaunchResult:
 class Launcher:
     """Starts and resizes the Serve applications of deployments (one per variant)."""
 
-    def __init__(self, settings: PlatformSettings, backend: ServeBackend) -> None:
+    def __init__(self, settings: PlatformSettings, backend: AppBackend) -> None:
         self._settings = settings
         self._backend = backend
 
@@ -75,6 +78,7 @@ class Launcher:
         )
 
     def artifact_policy(self) -> ArtifactPolicy:
+        """The bounds on model data every replica applies (and the controller, on what it streams)."""
         return ArtifactPolicy(
             max_unpacked_bytes=self._settings.max_model_size_mb * MIB,
             cache_bytes=self._settings.artifact_cache_mb * MIB,
@@ -87,9 +91,8 @@ class Launcher:
         try:
             return await asyncio.wait_for(self._launch(endpoint, deployment), timeout)
         except asyncio.TimeoutError:
-            return LaunchResult(False, health_check_failure(
-                deployment.variants[0].VariantName, AppState("failed", f"the model did not become ready within {timeout:g} s "
-                                         "(model-ready timeout, download and unpack included)", 0)))
+            state = AppState("failed", not_ready(timeout), 0)
+            return LaunchResult(False, health_check_failure(deployment.variants[0].VariantName, state))
 
     async def _launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
         nodes = await asyncio.to_thread(self._backend.node_resources)
@@ -120,9 +123,10 @@ class Launcher:
             )[:1024]
         spec = self.replica_spec(endpoint, deployment, name)
         try:
-            model_dir = await asyncio.to_thread(
-                materialize, spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy)
-            requirements = read_requirements(model_dir)
+            requirements = await asyncio.to_thread(
+                requirements_of, spec.model_data_url, Path(spec.cache_dir),
+                max_unpacked_bytes=spec.artifact_policy.max_unpacked_bytes if spec.artifact_policy else None,
+            )
         except ArtifactError as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
         if variant.ServerlessConfig is not None:

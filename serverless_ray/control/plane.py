@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 
 from serverless_ray import spec
 from serverless_ray.autoscaling.floor import FloorWatch
+from serverless_ray.cluster_names import app_name_for
 from serverless_ray.control import describe
 from serverless_ray.control.registry import ModelRegistry
 from serverless_ray.control.rollout import Rollout
@@ -24,12 +25,16 @@ from serverless_ray.control.variant_updates import (
     check_conversion,
     retain_properties,
 )
-from serverless_ray.control.serve_backend import app_name_for
 from serverless_ray.errors import ValidationException
 from serverless_ray.quota.limits import endpoint_count_exceeded
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec.arns import sagemaker_arn
-from serverless_ray.spec.endpoint import UpdateEndpointWeightsAndCapacitiesInput
+from serverless_ray.spec.endpoint import (
+    DesiredWeightAndCapacity,
+    EndpointStatus,
+    ServerlessUpdate,
+    UpdateEndpointWeightsAndCapacitiesInput,
+)
 from serverless_ray.spec.hosting_rules import check_runnable, check_serverless_model
 from serverless_ray.spec.listing import filter_and_sort, page_body, paginate
 from serverless_ray.store import Deployment, EndpointConfigRecord, EndpointRecord, ModelRecord, Store
@@ -156,7 +161,7 @@ class ControlPlane:
         if deployment.config.is_serverless:
             self._check_endpoint_quota(exclude=None)
         record = EndpointRecord(
-            name=req.EndpointName, arn=arn, created=now, modified=now, status="Creating",
+            name=req.EndpointName, arn=arn, created=now, modified=now, status=EndpointStatus.CREATING,
             pending=deployment, next_generation=2,
         )
         if not self._store.endpoints.insert(req.EndpointName, record):
@@ -170,7 +175,7 @@ class ControlPlane:
 
     async def update_endpoint(self, req: spec.UpdateEndpointInput) -> dict[str, Any]:
         record = self._endpoint(req.EndpointName)
-        if record.status != "InService":
+        if record.status != EndpointStatus.IN_SERVICE:
             raise self._in_progress(record)
         now = self._clock()
         deployment = self._snapshot(
@@ -186,7 +191,7 @@ class ControlPlane:
             deployment = deployment.model_copy(update={"app_name": record.current.app_name,
                                                        "generation": record.current.generation})
         updated = record.model_copy(update={
-            "status": "Updating", "modified": now, "pending": deployment, "failure_reason": None,
+            "status": EndpointStatus.UPDATING, "modified": now, "pending": deployment, "failure_reason": None,
             "next_generation": record.next_generation + 1,
         })
         self._store.endpoints.put(record.name, updated)
@@ -198,26 +203,42 @@ class ControlPlane:
     ) -> dict[str, Any]:
         """New weights, instance counts or serverless limits for the running variants:
         the same deployment (no new config), changed in place."""
-        record = self._endpoint(req.EndpointName)
-        if record.status != "InService":
+        record = self._apply_desired(req.EndpointName, req.DesiredWeightsAndCapacities)
+        return {"EndpointArn": record.arn}
+
+    async def set_provisioned_concurrency(self, endpoint: str, variant: str, provisioned: int) -> None:
+        """Application Auto Scaling's change of a serverless variant's ProvisionedConcurrency:
+        what UpdateEndpointWeightsAndCapacities does with a ServerlessUpdateConfig of it alone."""
+        if provisioned < 1:
+            raise ValidationException(
+                f"ProvisionedConcurrency '{provisioned}' of variant '{variant}' must be at least 1."
+            )
+        change = DesiredWeightAndCapacity(
+            VariantName=variant, ServerlessUpdateConfig=ServerlessUpdate(ProvisionedConcurrency=provisioned)
+        )
+        self._apply_desired(endpoint, [change])
+
+    def _apply_desired(self, endpoint: str, desired: list[DesiredWeightAndCapacity]) -> EndpointRecord:
+        record = self._endpoint(endpoint)
+        if record.status != EndpointStatus.IN_SERVICE:
             raise self._in_progress(record)
         assert record.current is not None
         now = self._clock()
-        pending = apply_desired(record.current, req.DesiredWeightsAndCapacities, record.arn)
+        pending = apply_desired(record.current, desired, record.arn)
         updated = record.model_copy(update={
-            "status": "Updating", "modified": now, "pending": pending.model_copy(update={"started": now}),
+            "status": EndpointStatus.UPDATING, "modified": now, "pending": pending.model_copy(update={"started": now}),
             "failure_reason": None,
         })
         self._store.endpoints.put(record.name, updated)
         self._rollout.start(record.name)
-        return {"EndpointArn": record.arn}
+        return updated
 
     async def delete_endpoint(self, req: spec.EndpointNameInput) -> dict[str, Any]:
         record = self._endpoint(req.EndpointName)
-        if record.status in ("Creating", "Updating"):
+        if record.status in (EndpointStatus.CREATING, EndpointStatus.UPDATING):
             raise self._in_progress(record)
-        if record.status != "Deleting":
-            record = record.model_copy(update={"status": "Deleting", "modified": self._clock()})
+        if record.status != EndpointStatus.DELETING:
+            record = record.model_copy(update={"status": EndpointStatus.DELETING, "modified": self._clock()})
             self._store.endpoints.put(record.name, record)
             self._rollout.start(record.name)
             self._tagging.drop(record.arn)
@@ -295,7 +316,7 @@ class ControlPlane:
 
     @staticmethod
     def _in_progress(record: EndpointRecord) -> ValidationException:
-        if record.status in ("Creating", "Updating", "Deleting"):
+        if record.status in (EndpointStatus.CREATING, EndpointStatus.UPDATING, EndpointStatus.DELETING):
             return ValidationException(f'Cannot update in-progress endpoint "{record.arn}".')
         return ValidationException(
             f'Cannot update endpoint "{record.arn}" in status {record.status}; only InService endpoints can be updated.'

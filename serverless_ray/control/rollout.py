@@ -11,12 +11,16 @@ import asyncio
 import logging
 import time
 from dataclasses import replace
+from typing import Callable
 
 from serverless_ray.autoscaling.scaler import Autoscaler
+from serverless_ray.cluster_names import is_platform_app
+from serverless_ray.control.app_backend import AppBackend
 from serverless_ray.control.launch import Launcher, LaunchResult
-from serverless_ray.control.routes import Route, RouteBoard, VariantRoute
-from serverless_ray.control.serve_backend import ServeBackend, is_platform_app
+from serverless_ray.control.route_board import RouteBoard
+from serverless_ray.messages import Route, VariantRoute
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Deployment, EndpointRecord, Store
 
 log = logging.getLogger(__name__)
@@ -29,11 +33,14 @@ class Rollout:
         self,
         settings: PlatformSettings,
         store: Store,
-        backend: ServeBackend,
+        backend: AppBackend,
         autoscaler: Autoscaler,
         routes: RouteBoard,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self._clock = clock  # wall-clock time of status changes
         self._store = store
         self._backend = backend
         self._autoscaler = autoscaler
@@ -88,11 +95,11 @@ class Rollout:
         record = self._store.endpoints.get(key)
         if record is None:
             return
-        if record.status == "Deleting":
+        if record.status == EndpointStatus.DELETING:
             await self._delete(record)
-        elif record.status in ("Creating", "Updating") and record.pending is not None:
+        elif record.status in (EndpointStatus.CREATING, EndpointStatus.UPDATING) and record.pending is not None:
             await self._deploy(record, record.pending)
-        elif record.status == "InService" and record.current is not None:
+        elif record.status == EndpointStatus.IN_SERVICE and record.current is not None:
             await self._ensure_running(record, record.current)
 
     async def _deploy(self, record: EndpointRecord, deployment: Deployment) -> None:
@@ -111,11 +118,11 @@ class Rollout:
             if not in_place and (latest is None or latest.current != deployment):
                 self._delete_apps(deployment)
             return
-        now = time.time()
+        now = self._clock()
         if result.ok:
             previous = latest.current
             latest = latest.model_copy(update={
-                "current": deployment, "pending": None, "status": "InService", "modified": now,
+                "current": deployment, "pending": None, "status": EndpointStatus.IN_SERVICE, "modified": now,
                 "failure_reason": None,
             })
             self._store.endpoints.put(latest.name, latest)
@@ -130,9 +137,9 @@ class Rollout:
         else:
             self._delete_apps(deployment)
         if latest.current is None:
-            update = {"status": "Failed", "failure_reason": result.reason, "modified": now}
+            update = {"status": EndpointStatus.FAILED, "failure_reason": result.reason, "modified": now}
         else:  # roll back: the previous version keeps serving
-            update = {"status": "InService", "pending": None, "modified": now,
+            update = {"status": EndpointStatus.IN_SERVICE, "pending": None, "modified": now,
                       "failure_reason": f"Update to endpoint configuration '{deployment.config_name}' failed "
                                         f"and was rolled back. {result.reason}"[:1024]}
         self._store.endpoints.put(latest.name, latest.model_copy(update=update))
@@ -166,8 +173,9 @@ class Rollout:
         apps = {app for d in (record.current, record.pending) if d is not None for app in d.apps()}
         for app_name in apps:
             self._backend.delete(app_name)
-        deadline = time.monotonic() + self._settings.invocation_timeout_s + 30
-        while time.monotonic() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.invocation_timeout_s + 30
+        while loop.time() < deadline:
             states = await asyncio.to_thread(self._backend.app_states)
             if not apps & states.keys():
                 break
@@ -209,10 +217,10 @@ class Rollout:
 
 def route_for(record: EndpointRecord) -> Route | None:
     """Where ``record``'s invocations go now (None: nowhere, the endpoint is not found)."""
-    if record.status == "Creating" and record.pending is not None:
+    if record.status == EndpointStatus.CREATING and record.pending is not None:
         return Route(record.name, record.pending.variant.VariantName, None, 0,
                      serverless=record.pending.is_serverless)
-    if record.status not in ("InService", "Updating") or record.current is None:
+    if record.status not in (EndpointStatus.IN_SERVICE, EndpointStatus.UPDATING) or record.current is None:
         return None
     deployment = record.current
     first = deployment.variant

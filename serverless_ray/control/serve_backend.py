@@ -9,10 +9,7 @@ invocation, sets their replica counts (see ``serverless_ray.autoscaling``).
 
 from __future__ import annotations
 
-import asyncio
 import threading
-from dataclasses import dataclass
-from typing import Literal
 
 import ray
 from ray import serve
@@ -20,33 +17,13 @@ from ray.serve._private.common import DeploymentID
 from ray.serve.config import RequestRouterConfig
 from ray.serve.context import _get_global_client
 
+from serverless_ray.cluster_names import DEPLOYMENT_NAME, ROUTER_CLASS, is_platform_app
+from serverless_ray.control.app_backend import AppBackend, AppState, AppStatus
+from serverless_ray.messages import ReplicaSpec
 from serverless_ray.resources import ReplicaResources, replica_resources
-from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
+from serverless_ray.runtime.replica import ModelReplica
 
-APP_PREFIX = "sr-"
-DEPLOYMENT_NAME = "ModelReplica"
-ROUTER_CLASS = "serverless_ray.gateway.replica_router:IdleReplicaRouter"
-
-AppStatus = Literal["deploying", "running", "failed", "deleting", "missing"]
-
-
-@dataclass(frozen=True)
-class AppState:
-    status: AppStatus
-    message: str
-    running_replicas: int
-
-
-def app_name_for(endpoint: str, generation: int) -> str:
-    """Serve application name of ``endpoint``'s ``generation``-th deployment."""
-    return f"{APP_PREFIX}{endpoint.lower()}-g{generation}"
-
-
-def is_platform_app(app_name: str) -> bool:
-    return app_name.startswith(APP_PREFIX)
-
-
-class ServeBackend:
+class ServeBackend(AppBackend):
     """The only module that talks to Ray Serve's control APIs."""
 
     def __init__(self, *, vcpu_per_gb: float, graceful_shutdown_timeout_s: float = 65.0) -> None:
@@ -150,34 +127,6 @@ class ServeBackend:
         await controller.update_deployment_replicas.remote(
             DeploymentID(name=DEPLOYMENT_NAME, app_name=app_name), replicas
         )
-
-    async def wait_replicas(self, app_name: str, replicas: int, *, timeout_s: float, poll_s: float = 0.25) -> AppState:
-        """Wait until ``app_name`` runs exactly ``replicas`` replicas (after a resize)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            state = (await asyncio.to_thread(self.app_states)).get(app_name, AppState("missing", "", 0))
-            if state.status == "failed" or (state.status == "running" and state.running_replicas == replicas):
-                return state
-            if loop.time() > deadline:
-                return AppState(
-                    "failed", f"timed out after {timeout_s:.0f} s with {state.running_replicas} of "
-                    f"{replicas} replicas running: {state.message}", state.running_replicas,
-                )
-            await asyncio.sleep(poll_s)
-
-    async def wait(self, app_name: str, *, timeout_s: float, poll_s: float = 0.25) -> AppState:
-        """Wait until ``app_name`` runs or fails (or ``timeout_s`` passes)."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        while True:
-            states = await asyncio.to_thread(self.app_states)
-            state = states.get(app_name, AppState("missing", "", 0))
-            if state.status in ("running", "failed"):
-                return state
-            if loop.time() > deadline:
-                return AppState("failed", f"timed out after {timeout_s:.0f} s; last status {state.status}: {state.message}", 0)
-            await asyncio.sleep(poll_s)
 
 
 def _value(enum_or_str) -> str:

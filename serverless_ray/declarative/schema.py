@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from serverless_ray.autoscaling.schedules import ScheduleExpression, TimeZoneName
+from serverless_ray.spec.schedules import ScheduleExpression, TimeZoneName
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import names
 from serverless_ray.spec.endpoint_config import MAX_CONCURRENCY_LIMIT, MemorySize

@@ -1,40 +1,97 @@
-"""The entry point's ASGI application."""
+"""The entry point's ASGI application: routes, and every error rendered in one place.
+
+Route handlers raise ``ServiceError`` s; the exception handlers registered here render
+them in the AWS shape of the protocol the path belongs to (rest-json under
+``/endpoints/``, awsJson elsewhere), answer unknown paths with
+``UnknownOperationException``, and turn anything unexpected into ``InternalFailure``.
+"""
 
 from __future__ import annotations
 
+import logging
+from typing import Awaitable, Callable
+
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serverless_ray.gateway.context import GatewayContext
-from serverless_ray.gateway.control_api import aws_json
-from serverless_ray.gateway.runtime_api import invoke_endpoint
+from serverless_ray.errors import ServiceError, UnknownPath, internal_failure
+from serverless_ray.gateway.control_api import ControlPlaneClient, aws_json
+from serverless_ray.gateway.runtime_api import Invocations, invoke_endpoint
+from serverless_ray.gateway.wire import AWS_JSON, REST_JSON, error_response, request_id_of
+
+log = logging.getLogger(__name__)
 
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+RUNTIME_PREFIX = "/endpoints/"
+# Runtime operations of the SageMaker API this platform does not serve, by their path's last step.
+_UNSERVED = {"invocations-response-stream": "InvokeEndpointWithResponseStream", "async-invocations": "InvokeEndpointAsync"}
 
 
 async def healthz(request: Request) -> Response:
-    ctx: GatewayContext = request.app.state.ctx
-    if not ctx.ready:
+    if not request.app.state.ready():
         return JSONResponse({"status": "starting"}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
 async def metrics(request: Request) -> Response:
-    ctx: GatewayContext = request.app.state.ctx
-    platform = await ctx.controller.metrics.remote()
-    return Response(platform + ctx.metrics.render(), media_type=PROMETHEUS_TEXT)
+    return Response(await request.app.state.metrics(), media_type=PROMETHEUS_TEXT)
 
 
-def build_app(ctx: GatewayContext) -> Starlette:
+def build_app(
+    *,
+    invocations: Invocations,
+    control: ControlPlaneClient,
+    metrics_text: Callable[[], Awaitable[bytes]],
+    ready: Callable[[], bool],
+) -> Starlette:
+    """The gateway's app over its invocation service and its client of the controller;
+    ``metrics_text`` renders ``/metrics``, ``ready`` says whether ``/healthz`` is ok."""
     app = Starlette(
         routes=[
             Route("/", aws_json, methods=["POST"]),
             Route("/endpoints/{name}/invocations", invoke_endpoint, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-        ]
+        ],
+        exception_handlers={
+            ServiceError: _service_error,
+            HTTPException: _unknown_path,
+            Exception: _internal_error,
+        },
     )
-    app.state.ctx = ctx
+    app.state.invocations = invocations
+    app.state.control = control
+    app.state.metrics = metrics_text
+    app.state.ready = ready
     return app
+
+
+def _media_type(request: Request) -> str:
+    return REST_JSON if request.url.path.startswith(RUNTIME_PREFIX) else AWS_JSON
+
+
+async def _service_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, ServiceError)
+    return error_response(error, request_id_of(request), media_type=_media_type(request))
+
+
+async def _unknown_path(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    path, method = request.url.path, request.method
+    operation = _UNSERVED.get(path.rstrip("/").rsplit("/", 1)[-1]) if path.startswith(RUNTIME_PREFIX) else None
+    if operation is not None:
+        message = f"Operation {operation} is not supported by this platform; use InvokeEndpoint."
+    else:
+        message = (f"No operation is served at {method} {path}; this endpoint serves POST / (awsJson, "
+                   "X-Amz-Target) and POST /endpoints/<EndpointName>/invocations.")
+    return error_response(UnknownPath(message), request_id_of(request), media_type=_media_type(request),
+                          status=exc.status_code)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises the exception once this answer is sent, so the server logs it.
+    error = internal_failure(f"handling {request.method} {request.url.path}", exc)
+    return error_response(error, request_id_of(request), media_type=_media_type(request))

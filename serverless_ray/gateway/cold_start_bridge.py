@@ -23,9 +23,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
-from serverless_ray.control.routes import Route
 from serverless_ray.gateway.standby_pool import Standby, StandbyPool
-from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply, ReplicaSpec
+from serverless_ray.messages import NotAdoptable, ReplicaCall, ReplicaReply, ReplicaSpec, Route
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +140,6 @@ class ColdStartBridge:
         self._forget_if_empty(lane)
 
     async def _adopt(self, lane: _Lane, standby: Standby) -> None:
-        from serverless_ray.runtime.standby import NotAdoptable
-
         try:
             await asyncio.wait_for(standby.adopt(lane.spec), self._adopt_timeout_s)
         except Exception as exc:

@@ -1,43 +1,42 @@
-"""``POST /`` with ``X-Amz-Target``: the awsJson 1.1 control-plane protocol."""
+"""``POST /`` with ``X-Amz-Target``: the awsJson 1.1 control-plane protocol.
+
+The operations run in the controller; errors are raised here and rendered by the app's
+exception handlers (:mod:`serverless_ray.gateway.app`).
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any, Protocol
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from serverless_ray.errors import SerializationException, ServiceError, UnknownOperationException
-from serverless_ray.gateway.context import GatewayContext
-from serverless_ray.gateway.wire import error_response, json_response, new_request_id
+from serverless_ray.gateway.wire import json_response, request_id_of
+from serverless_ray.spec.services import SERVICES
 
-# X-Amz-Target prefix -> the controller method that serves that service's operations.
-_SERVICES = {
-    "SageMaker.": "call",
-    "AnyScaleFrontendService.": "call_autoscaling",  # Application Auto Scaling
-}
+
+class ControlPlaneClient(Protocol):
+    async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError: ...
 
 
 async def aws_json(request: Request) -> Response:
-    ctx: GatewayContext = request.app.state.ctx
-    request_id = new_request_id()
+    control: ControlPlaneClient = request.app.state.control
+    request_id = request_id_of(request)
+    target = request.headers.get("x-amz-target", "")
+    service, _, operation = target.partition(".")
+    if service not in SERVICES or not operation:
+        raise UnknownOperationException(
+            f"Unknown X-Amz-Target '{target}'; this endpoint serves "
+            f"{', '.join(repr(s + '.<Operation>') for s in SERVICES)}."
+        )
+    raw = await request.body()
     try:
-        target = request.headers.get("x-amz-target", "")
-        service, _, operation = target.partition(".")
-        remote = _SERVICES.get(service + ".")
-        if remote is None or not operation:
-            raise UnknownOperationException(
-                f"Unknown X-Amz-Target '{target}'; this endpoint serves "
-                f"{', '.join(repr(p + '<Operation>') for p in _SERVICES)}."
-            )
-        raw = await request.body()
-        try:
-            payload = json.loads(raw) if raw.strip() else {}
-        except json.JSONDecodeError as exc:
-            raise SerializationException(f"The request body is not valid JSON: {exc.msg}.") from None
-        result = await getattr(ctx.controller, remote).remote(operation, payload)
-        if isinstance(result, ServiceError):
-            raise result
-        return json_response(result, request_id)
-    except ServiceError as error:
-        return error_response(error, request_id)
+        payload = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise SerializationException(f"The request body is not valid JSON: {exc.msg}.") from None
+    result = await control.call(service, operation, payload)
+    if isinstance(result, ServiceError):
+        raise result
+    return json_response(result, request_id)

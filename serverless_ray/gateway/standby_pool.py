@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Awaitable, Callable, Protocol
 
-from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply, ReplicaSpec
+from serverless_ray.messages import ReplicaCall, ReplicaReply, ReplicaSpec
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import dataclasses
 import random
 from typing import Callable
 
-from serverless_ray.control.routes import Route
+from serverless_ray.messages import Route
 from serverless_ray.errors import RuntimeValidationError
 
 TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"

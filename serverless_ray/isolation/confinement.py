@@ -21,8 +21,9 @@ from typing import Iterator
 from serverless_ray.isolation import messages, records, scratch
 from serverless_ray.isolation.address_space import limit_address_space
 from serverless_ray.isolation.cgroups import CgroupUnavailable, Group, detect
-from serverless_ray.isolation.limits import MIB, ReplicaLimits
 from serverless_ray.isolation.watchdog import Watchdog, deadline_check, kill_self, size_check
+from serverless_ray.messages import ReplicaLimits
+from serverless_ray.resources import MIB
 
 log = logging.getLogger(__name__)
 

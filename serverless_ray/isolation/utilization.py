@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from serverless_ray.isolation import records, scratch
 from serverless_ray.isolation.cgroups import Group
-from serverless_ray.isolation.limits import MIB
+from serverless_ray.resources import MIB
 
 LABELS = ["endpoint_name", "variant_name"]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Callable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 
 LABELS = ("endpoint_name", "variant_name")
 # Microsecond buckets from 1 ms to 5 min: warm calls, cold starts and slow models alike.
@@ -62,9 +65,6 @@ class InvocationMetrics:
             "Concurrent executions / provisioned concurrency (ServerlessProvisionedConcurrencyUtilization).",
             LABELS, registry=r,
         )
-        self.in_flight = Gauge(
-            "serverless_ray_in_flight", "Invocations in flight at this entry point.", LABELS, registry=r
-        )
         self.standby_invocations = Counter(
             "serverless_ray_standby_invocations",
             "Cold invocations answered by a standby that adopted the model while Serve started replicas.",
@@ -75,6 +75,11 @@ class InvocationMetrics:
             "Standby replicas of this entry point's node: idle (no model) or in use (adopted a model).",
             ("state",), registry=r,
         )
+
+    def watch_in_flight(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        """Report ``counts()`` (in flight by endpoint and variant) at each scrape: the
+        gateway's one count, which demand reports read as well."""
+        self.registry.register(_InFlightCollector(counts))
 
     def watch_standbys(self, idle, in_use) -> None:
         """Report the standby pool's size from ``idle()`` and ``in_use()`` at each scrape."""
@@ -96,3 +101,14 @@ class InvocationMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _InFlightCollector:
+    def __init__(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("serverless_ray_in_flight", "Invocations in flight at this entry point.", labels=LABELS)
+        for labels, count in sorted(self._counts().items()):
+            family.add_metric(list(labels), count)
+        yield family

@@ -11,10 +11,9 @@ import ray
 
 from serverless_ray.quota.desk import LedgerDesk
 from serverless_ray.quota.ledger import POOL, Ledger, Reply
+from serverless_ray.quota.ledger_client import HEARTBEAT_S
 
-QUOTA_LEDGER_NAME = "serverless-ray-quota"
 LEASE_TTL_S = 5.0
-HEARTBEAT_S = 1.0  # gateways holding tokens call at least this often
 
 
 @ray.remote(num_cpus=0, max_restarts=-1, max_concurrency=10_000)
@@ -59,26 +58,3 @@ class QuotaLedger:
         handle = self._gateways.get(gateway)
         if handle is not None:
             handle.reclaim.remote(keys)
-
-
-class LedgerActorClient:
-    """:class:`~serverless_ray.quota.admission.LedgerClient` over the actor."""
-
-    def __init__(self, handle, gateway_handle=None) -> None:
-        self._handle = handle
-        self._gateway_handle = gateway_handle
-
-    async def exchange(
-        self, gateway: str, incarnation: int, wants: dict[str, int], limits: dict[str, int],
-        returns: dict[str, int],
-    ) -> Reply:
-        return await self._handle.exchange.remote(gateway, incarnation, wants, limits, returns)
-
-    async def restore(
-        self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int
-    ) -> dict[str, int]:
-        return await self._handle.restore.remote(gateway, tokens, limits, incarnation)
-
-    async def register(self, gateway: str) -> None:
-        if self._gateway_handle is not None:
-            await self._handle.register.remote(gateway, self._gateway_handle)

@@ -21,17 +21,9 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from serverless_ray.resources import MIB
+
 log = logging.getLogger(__name__)
-
-MIB = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class ArtifactPolicy:
-    """Set by the platform (``--max-model-size-mb``, ``--artifact-cache-mb``)."""
-
-    max_unpacked_bytes: int | None = None
-    cache_bytes: int | None = None
 
 
 @dataclass(frozen=True)

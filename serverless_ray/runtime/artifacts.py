@@ -17,11 +17,13 @@ from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 
+from serverless_ray.messages import ArtifactPolicy
+from serverless_ray.resources import MIB
+
 from . import artifact_cache
-from .artifact_cache import MIB, ArtifactPolicy
 from .sources import ArtifactError, Source, open_source
 
-__all__ = ["ArtifactError", "ArtifactPolicy", "materialize", "read_requirements"]
+__all__ = ["ArtifactError", "materialize", "read_requirements", "requirements_of"]
 
 REQUIREMENTS_PATH = Path("code") / "requirements.txt"
 
@@ -137,11 +139,7 @@ def _extract(archive: Path, dest: Path, display: str, *, max_bytes: int | None =
             for member in members:
                 _check_member(member, display)
             size = sum(member.size for member in members if member.isreg())
-            if max_bytes is not None and size > max_bytes:
-                raise ArtifactError(
-                    f"refusing to unpack {display}: it unpacks to {_mb(size)} MB, more than the "
-                    f"{_mb(max_bytes)} MB a model may unpack to (--max-model-size-mb)"
-                )
+            _check_unpacked_size(size, max_bytes, display)
             tar.extractall(dest, members=members, filter="data")
     except tarfile.FilterError as exc:
         raise ArtifactError(f"refusing to unpack {display}: {exc}") from exc
@@ -150,6 +148,14 @@ def _extract(archive: Path, dest: Path, display: str, *, max_bytes: int | None =
     except OSError as exc:
         raise ArtifactError(f"unpacking model data {display} failed: {exc}") from exc
     return size
+
+
+def _check_unpacked_size(size: int, max_bytes: int | None, display: str) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise ArtifactError(
+            f"refusing to unpack {display}: it unpacks to {_mb(size)} MB, more than the "
+            f"{_mb(max_bytes)} MB a model may unpack to (--max-model-size-mb)"
+        )
 
 
 def _mb(size: int) -> str:
@@ -164,8 +170,59 @@ def read_requirements(model_dir: Path) -> list[str]:
     path = Path(model_dir) / REQUIREMENTS_PATH
     if not path.is_file():
         return []
+    return _requirement_lines(path.read_text(encoding="utf-8"))
+
+
+def requirements_of(
+    model_data_url: str | None, cache_root: Path, *, max_unpacked_bytes: int | None = None
+) -> list[str]:
+    """Requirement lines of the model data's ``code/requirements.txt``, without unpacking it.
+
+    For the controller, which must know them to build the replicas' runtime environment
+    but never runs the model: a directory is read in place, an archive already unpacked in
+    this node's cache is read there, and otherwise the archive is streamed only up to that
+    member (all of it only when it has none). Errors are those of :func:`materialize`;
+    members streamed past before that one that unpack to more than ``max_unpacked_bytes``
+    fail it early (the replica, which unpacks the whole archive, checks all of them).
+    """
+    if not model_data_url:
+        raise ArtifactError("ModelDataUrl is required: the model data must contain code/inference.py")
+    with open_source(model_data_url) as source:
+        if source.directory is not None:
+            return read_requirements(source.directory)
+        cached = Path(cache_root) / cache_key(source.identity)
+        if cached.is_dir():
+            return read_requirements(cached)
+        assert source.open_stream is not None
+        with source.open_stream() as stream:
+            text = member_text(stream, REQUIREMENTS_PATH, source.display, max_bytes=max_unpacked_bytes)
+    return _requirement_lines(text) if text is not None else []
+
+
+def member_text(stream, member: Path, display: str, *, max_bytes: int | None = None) -> str | None:
+    """The text of ``member`` of the tar archive read from ``stream`` (None if absent);
+    reading stops at that member, or once the members read so far would unpack to more
+    than ``max_bytes`` (an :class:`ArtifactError`)."""
+    wanted = PurePosixPath(member.as_posix())
+    unpacked = 0
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for info in tar:
+                unpacked += info.size if info.isreg() else 0
+                _check_unpacked_size(unpacked, max_bytes, display)
+                if PurePosixPath(info.name) == wanted and info.isfile():
+                    data = tar.extractfile(info)
+                    return data.read().decode("utf-8") if data is not None else None
+    except tarfile.TarError as exc:
+        raise ArtifactError(f"model data {display} is not a valid tar archive: {exc}") from exc
+    except OSError as exc:
+        raise ArtifactError(f"reading model data {display} failed: {exc}") from exc
+    return None
+
+
+def _requirement_lines(text: str) -> list[str]:
     requirements = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.split(" #", 1)[0].strip()
         if line and not line.startswith("#"):
             requirements.append(line)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from serverless_ray.messages import InvocationResult
 
 from . import codecs
 from .usercode import (
@@ -29,29 +30,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
-ERROR_CONTENT_TYPE = "text/plain; charset=utf-8"
-
-
-@dataclass(frozen=True)
-class InvocationResult:
-    """Outcome of one invocation, ready to be turned into an HTTP response."""
-
-    status: int
-    body: bytes
-    content_type: str
-    custom_attributes: str | None = None
-    # The exception type behind an error result (e.g. "MemoryError"), for the replica.
-    raised: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True for a 2xx status."""
-        return 200 <= self.status < 300
-
-    @classmethod
-    def error(cls, status: int, message: str) -> InvocationResult:
-        """A plain-text error result."""
-        return cls(status, message.encode("utf-8"), ERROR_CONTENT_TYPE)
 
 
 class _BadRequest(ValueError):
@@ -246,5 +224,4 @@ class InferenceHandler:
             logger.exception("invocation %s failed", request_id or "-")
         else:
             logger.warning("invocation %s rejected with %d: %s", request_id or "-", status, message)
-        result = InvocationResult.error(status, message)
-        return InvocationResult(result.status, result.body, result.content_type, raised=type(exc).__name__)
+        return InvocationResult.error(status, message, raised=type(exc).__name__)

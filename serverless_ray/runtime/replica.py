@@ -10,57 +10,12 @@ from __future__ import annotations
 import os
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from serverless_ray.isolation import ReplicaLimits
 from serverless_ray.isolation.confinement import Confinement
-from serverless_ray.runtime.artifacts import ArtifactPolicy, materialize
-from serverless_ray.runtime.handler import InferenceHandler, InvocationResult
-
-
-@dataclass(frozen=True)
-class ReplicaSpec:
-    """What a replica needs to load its model; built by the control plane."""
-
-    endpoint_name: str
-    variant_name: str
-    model_data_url: str | None
-    cache_dir: str
-    environment: dict[str, str] = field(default_factory=dict)
-    # What the replica is held to (None: no limits, e.g. in-process tests).
-    limits: ReplicaLimits | None = None
-    artifact_policy: ArtifactPolicy | None = None
-
-
-@dataclass(frozen=True)
-class ReplicaCall:
-    """One invocation as it travels to a replica (a Serve replica or an adopted standby)."""
-
-    body: bytes
-    content_type: str | None
-    accept: str | None
-    custom_attributes: str | None
-    request_id: str | None
-    sent_at: float  # wall-clock time the entry point sent it: tells cold calls from warm ones
-
-    def args(self) -> tuple:
-        return (self.body, self.content_type, self.accept, self.custom_attributes, self.request_id, self.sent_at)
-
-
-@dataclass(frozen=True)
-class ReplicaReply:
-    """An invocation's result plus the timings the platform reports as metrics."""
-
-    result: InvocationResult
-    model_seconds: float
-    # Set on the first invocation that waited for this replica to start: how long the
-    # replica took to fetch and load its model (one ModelSetupTime sample per start).
-    setup_seconds: float | None = None
-    # The invocation waited for a replica to start (a cold start).
-    cold: bool = False
-    # Answered by a standby that adopted the model (the endpoint had no running replica).
-    standby: bool = False
+from serverless_ray.messages import ReplicaReply, ReplicaSpec
+from serverless_ray.runtime.artifacts import materialize
+from serverless_ray.runtime.handler import InferenceHandler
 
 
 class ModelReplica:
@@ -130,7 +85,6 @@ class ModelReplica:
             setup_seconds=self.setup_seconds if report_setup else None,
             cold=cold,
         )
-
 
     def __del__(self) -> None:
         # Serve calls this on a clean shut-down; a killed replica is cleaned up by the node.

@@ -10,10 +10,10 @@ import shutil
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 ARCHIVE_NAME = "model.tar.gz"
@@ -31,6 +31,8 @@ class Source:
     display: str  # safe to show in messages (no query string / signatures)
     identity: str  # changes whenever the content may have changed
     fetch: Callable[[Path], Path]  # work dir -> local archive path
+    # The archive as a stream, for reading a member without downloading the rest.
+    open_stream: Callable[[], AbstractContextManager[BinaryIO]] | None = None
     directory: Path | None = None  # an already-unpacked model dir, used in place
 
 
@@ -76,7 +78,7 @@ def _local_source(url: str, parts: Any) -> Source:
     except OSError as exc:
         raise ArtifactError(f"cannot read model data {url}: {exc.strerror or exc}") from exc
     identity = f"{path}\n{stat.st_size}\n{stat.st_mtime_ns}"
-    return Source(url, identity, fetch=lambda _work: path)
+    return Source(url, identity, fetch=lambda _work: path, open_stream=lambda: path.open("rb"))
 
 
 def _s3_source(url: str, bucket: str, key: str) -> Source:
@@ -103,7 +105,14 @@ def _s3_source(url: str, bucket: str, key: str) -> Source:
             raise ArtifactError(f"downloading model data {url} failed: {exc}") from exc
         return dest
 
-    return Source(url, identity, fetch)
+    def open_stream() -> AbstractContextManager[BinaryIO]:
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+        except (ClientError, BotoCoreError) as exc:
+            raise ArtifactError(f"reading model data {url} failed: {exc}") from exc
+        return closing(body)
+
+    return Source(url, identity, fetch, open_stream)
 
 
 def _describe_s3(client: Any, exc: Any, bucket: str, key: str) -> str:
@@ -150,4 +159,4 @@ def _http_source(url: str) -> Iterator[Source]:
                 raise ArtifactError(f"downloading model data {shown} failed: {exc}") from exc
             return dest
 
-        yield Source(shown, identity, fetch)
+        yield Source(shown, identity, fetch, open_stream=lambda: nullcontext(response))

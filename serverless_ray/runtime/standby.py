@@ -19,14 +19,11 @@ from pathlib import Path
 import ray
 
 from serverless_ray.isolation.confinement import Confinement
+from serverless_ray.messages import NotAdoptable, ReplicaReply, ReplicaSpec
 from serverless_ray.runtime.artifacts import materialize, read_requirements
-from serverless_ray.runtime.replica import ModelReplica, ReplicaReply, ReplicaSpec, confine
+from serverless_ray.runtime.replica import ModelReplica, confine
 
 log = logging.getLogger(__name__)
-
-
-class NotAdoptable(Exception):
-    """The model cannot run in a standby (it needs a runtime environment of its own)."""
 
 
 # Holds no resources while it waits: an idle standby is a sleeping process. Kept to one

@@ -6,10 +6,10 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from serverless_ray.autoscaling.schedules import ScheduleExpression, TimeZoneName
 from serverless_ray.spec.common import WireModel
+from serverless_ray.spec.schedules import ScheduleExpression, TimeZoneName
 
 SERVICE_NAMESPACE = "sagemaker"
 PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
@@ -39,6 +39,42 @@ def _supported(namespace: str, resource_id: str, dimension: str) -> tuple[str, s
     return match.group(1), match.group(2)
 
 
+class ScalableTargetKey(BaseModel):
+    """What names a scalable target: service namespace, resource and dimension.
+
+    Its policies, scheduled actions and activities refer to it; ``row`` is its key in the
+    store (and, with a name, the key of a policy or an action).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    namespace: str = Field(description="ServiceNamespace, e.g. sagemaker.")
+    resource_id: str = Field(description="ResourceId: endpoint/<EndpointName>/variant/<VariantName>.")
+    dimension: str = Field(description="ScalableDimension, e.g. sagemaker:variant:DesiredProvisionedConcurrency.")
+
+    @classmethod
+    def from_row(cls, row: str) -> "ScalableTargetKey":
+        """The key whose :attr:`row` is ``row``."""
+        namespace, resource_id, dimension = row.split("|")
+        return cls(namespace=namespace, resource_id=resource_id, dimension=dimension)
+
+    @property
+    def row(self) -> str:
+        return f"{self.namespace}|{self.resource_id}|{self.dimension}"
+
+    def row_of(self, name: str) -> str:
+        """Store key of the target's policy or scheduled action ``name``."""
+        return f"{self.row}|{name}"
+
+    @property
+    def endpoint_name(self) -> str:
+        return _supported(self.namespace, self.resource_id, self.dimension)[0]
+
+    @property
+    def variant_name(self) -> str:
+        return _supported(self.namespace, self.resource_id, self.dimension)[1]
+
+
 class TargetKey(WireModel):
     ServiceNamespace: Namespace
     ResourceId: str = Field(min_length=1, max_length=1600, description="endpoint/<name>/variant/<variant>")
@@ -50,16 +86,17 @@ class TargetKey(WireModel):
         return self
 
     @property
-    def key(self) -> str:
-        return f"{self.ServiceNamespace}|{self.ResourceId}|{self.ScalableDimension}"
+    def target(self) -> ScalableTargetKey:
+        return ScalableTargetKey(namespace=self.ServiceNamespace, resource_id=self.ResourceId,
+                                 dimension=self.ScalableDimension)
 
     @property
     def endpoint_name(self) -> str:
-        return _supported(self.ServiceNamespace, self.ResourceId, self.ScalableDimension)[0]
+        return self.target.endpoint_name
 
     @property
     def variant_name(self) -> str:
-        return _supported(self.ServiceNamespace, self.ResourceId, self.ScalableDimension)[1]
+        return self.target.variant_name
 
 
 class SuspendedState(WireModel):

@@ -3,6 +3,7 @@ endpoint requests (§2.4-§2.7)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -10,6 +11,20 @@ from pydantic import Field, model_validator
 from serverless_ray.spec.common import TagList, WireModel
 from serverless_ray.spec.endpoint_config import MAX_CONCURRENCY_LIMIT
 from serverless_ray.spec import names as n
+
+
+class EndpointStatus(StrEnum):
+    """``EndpointStatus`` as DescribeEndpoint reports it (and ListEndpoints filters by it)."""
+
+    OUT_OF_SERVICE = "OutOfService"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+    SYSTEM_UPDATING = "SystemUpdating"
+    ROLLING_BACK = "RollingBack"
+    IN_SERVICE = "InService"
+    DELETING = "Deleting"
+    FAILED = "Failed"
+    UPDATE_ROLLBACK_FAILED = "UpdateRollbackFailed"
 
 
 class CreateEndpointInput(WireModel):

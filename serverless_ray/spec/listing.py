@@ -12,12 +12,8 @@ from pydantic import Field
 
 from serverless_ray.errors import ValidationException
 from serverless_ray.spec.common import WireModel
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.spec import names as n
-
-EndpointStatus = Literal[
-    "OutOfService", "Creating", "Updating", "SystemUpdating", "RollingBack",
-    "InService", "Deleting", "Failed", "UpdateRollbackFailed",
-]
 
 T = TypeVar("T")
 

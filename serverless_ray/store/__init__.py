@@ -7,11 +7,12 @@ from serverless_ray.store.records import (
     ModelPackageGroupRecord,
     ModelPackageRecord,
     ModelRecord,
+    StoredRecord,
     TagSet,
 )
 from serverless_ray.store.sqlite import Store, Table
 
 __all__ = [
     "Deployment", "EndpointConfigRecord", "EndpointRecord", "ModelPackageGroupRecord", "ModelPackageRecord",
-    "ModelRecord", "Store", "Table", "TagSet",
+    "ModelRecord", "Store", "StoredRecord", "Table", "TagSet",
 ]

@@ -1,4 +1,8 @@
-"""What the store keeps: one pydantic record per resource, serialised as JSON."""
+"""What the store keeps: one pydantic record per resource, serialised as JSON.
+
+Records are loaded back without the wire's rules (see :mod:`serverless_ray.store.loading`);
+each carries the schema version of its layout.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,27 @@ from pydantic import BaseModel, Field
 
 from serverless_ray.spec import CreateEndpointConfigInput, CreateModelInput, ProductionVariant
 from serverless_ray.spec.common import Tag
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.spec.registry import CreateModelPackageGroupInput, CreateModelPackageInput
+from serverless_ray.store.loading import SCHEMA_VERSION
 
 
-class ModelRecord(BaseModel):
+class StoredRecord(BaseModel):
+    """Base of every record kept in a table of the store."""
+
+    schema_version: int = Field(
+        SCHEMA_VERSION, description="Layout the record was written in; older ones are migrated when loaded."
+    )
+
+
+class ModelRecord(StoredRecord):
     name: str
     arn: str
     created: float
     spec: CreateModelInput
 
 
-class EndpointConfigRecord(BaseModel):
+class EndpointConfigRecord(StoredRecord):
     name: str
     arn: str
     created: float
@@ -78,19 +92,19 @@ class Deployment(BaseModel):
         return self.model_copy(update={"config": config})
 
 
-class EndpointRecord(BaseModel):
+class EndpointRecord(StoredRecord):
     name: str
     arn: str
     created: float
     modified: float
-    status: str
+    status: EndpointStatus
     failure_reason: str | None = None
     current: Deployment | None = Field(None, description="What serves traffic now.")
     pending: Deployment | None = Field(None, description="What an update is rolling out.")
     next_generation: int = 1
 
 
-class ModelPackageGroupRecord(BaseModel):
+class ModelPackageGroupRecord(StoredRecord):
     name: str
     arn: str
     created: float
@@ -98,7 +112,7 @@ class ModelPackageGroupRecord(BaseModel):
     next_version: int = Field(1, description="Version numbers are never reused, even after a delete.")
 
 
-class ModelPackageRecord(BaseModel):
+class ModelPackageRecord(StoredRecord):
     """A model package: a version in a group, or an unversioned package."""
 
     key: str = Field(description="'group/version' or the unversioned package's name.")
@@ -114,7 +128,7 @@ class ModelPackageRecord(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict, description="CustomerMetadataProperties.")
 
 
-class TagSet(BaseModel):
+class TagSet(StoredRecord):
     """The tags of one resource, keyed in the store by its ARN."""
 
     arn: str

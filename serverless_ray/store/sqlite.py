@@ -5,20 +5,20 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Generic, Iterator, TypeVar
+from typing import Generic, Iterator, Mapping, TypeVar
 
-from pydantic import BaseModel
-
+from serverless_ray.store.loading import Migration, load_record
 from serverless_ray.store.records import (
     EndpointConfigRecord,
     EndpointRecord,
     ModelPackageGroupRecord,
     ModelPackageRecord,
     ModelRecord,
+    StoredRecord,
     TagSet,
 )
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R", bound=StoredRecord)
 
 
 class Store:
@@ -52,17 +52,21 @@ class Store:
 
 
 class Table(Generic[R]):
-    """Records of one kind, keyed by lower-cased name."""
+    """Records of one kind, keyed by lower-cased name; ``migrations`` bring older layouts
+    of the records up to date when they are read."""
 
-    def __init__(self, store: Store, name: str, record: type[R]) -> None:
+    def __init__(
+        self, store: Store, name: str, record: type[R], *, migrations: Mapping[int, Migration] | None = None
+    ) -> None:
         self._store = store
         self._name = name
         self._record = record
+        self._migrations = dict(migrations or {})
         store._execute(f"CREATE TABLE IF NOT EXISTS {name} (key TEXT PRIMARY KEY, doc TEXT NOT NULL)")
 
     def get(self, name: str) -> R | None:
         row = self._store._execute(f"SELECT doc FROM {self._name} WHERE key = ?", (name.lower(),)).fetchone()
-        return self._record.model_validate_json(row[0]) if row else None
+        return self._load(row[0]) if row else None
 
     def insert(self, name: str, record: R) -> bool:
         """Add ``record``; False (and nothing written) if the name is taken."""
@@ -86,7 +90,10 @@ class Table(Generic[R]):
 
     def all(self) -> list[R]:
         rows = self._store._execute(f"SELECT doc FROM {self._name}").fetchall()
-        return [self._record.model_validate_json(r[0]) for r in rows]
+        return [self._load(r[0]) for r in rows]
+
+    def _load(self, doc: str) -> R:
+        return load_record(self._record, doc, self._migrations)
 
     def __iter__(self) -> Iterator[R]:
         return iter(self.all())

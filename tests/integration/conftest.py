@@ -19,7 +19,7 @@ import pytest
 import ray
 from botocore.config import Config
 
-from serverless_ray.control.actor import NAMESPACE
+from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 from support import Deployer
@@ -32,8 +32,6 @@ SCALE_TO_ZERO_AFTER_S = 3.0
 EPHEMERAL_STORAGE_MB = 32
 MAX_MODEL_SIZE_MB = 16
 ARTIFACT_CACHE_MB = 12
-
-pytestmark = pytest.mark.integration
 
 
 def make_tarball(source: Path, dest: Path) -> Path:

@@ -18,8 +18,7 @@ from botocore.exceptions import ClientError
 from conftest import _client
 from support import Background, Deployer, Latch, metric_value, serve_replicas, wait_for
 
-from serverless_ray.control.actor import NAMESPACE
-from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME
+from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 
 GiB = 1024**3
 WORKER_NODE = {"num_cpus": 2, "memory": 4 * GiB, "object_store_memory": 200 * 1024**2, "node_ip_address": "127.0.0.1"}

@@ -12,8 +12,7 @@ from conftest import _client
 from support import Background, Latch, max_overlap, metric_value, wait_for, wait_in_service
 from support import invoke_outcome as _call
 
-from serverless_ray.control.actor import NAMESPACE
-from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME
+from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 
 
 def _ledger():

@@ -21,7 +21,7 @@ from ray import serve
 from ray.serve.schema import ServeDeploySchema
 from support import Deployer, wait_for
 
-from serverless_ray.control.actor import CONTROLLER_NAME, NAMESPACE
+from serverless_ray.cluster_names import CONTROLLER_NAME, NAMESPACE
 from serverless_ray.declarative import OWNER_TAG
 from serverless_ray.platform import Platform
 from serverless_ray.serve_app import stop_platform

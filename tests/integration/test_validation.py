@@ -139,3 +139,22 @@ def test_serverless_exclusions_over_the_wire(sm, deployer, model_urls):
     assert "multi-model endpoints are not supported for serverless endpoints" in message
     models, configs, endpoints = _names(sm)
     assert (configs - before[1], endpoints - before[2]) == ({config}, set())
+
+
+def test_unknown_paths_are_answered_in_the_aws_shape(platform, runtime):
+    import json
+    import urllib.request
+
+    request = urllib.request.Request(platform.url + "/endpoints/x/invocations-response-stream", data=b"{}",
+                                     method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=10)
+        raise AssertionError("expected an error")
+    except urllib.error.HTTPError as exc:
+        status, header, body = exc.code, exc.headers["x-amzn-ErrorType"], json.loads(exc.read())
+    assert (status, header, body["__type"]) == (404, "UnknownOperationException", "UnknownOperationException")
+    assert "InvokeEndpointWithResponseStream is not supported" in body["message"]
+    # boto3 reads it as an error with that code.
+    with pytest.raises(ClientError) as caught:
+        runtime.invoke_endpoint_with_response_stream(EndpointName="x", Body=b"{}")
+    assert caught.value.response["Error"]["Code"] == "UnknownOperationException"

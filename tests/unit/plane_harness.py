@@ -12,6 +12,7 @@ from serverless_ray.autoscaling.floor import FloorWatch
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Store
 
 ACCOUNT = "123456789012"
@@ -47,7 +48,7 @@ class Harness:
         record = self.store.endpoints.get(endpoint)
         assert record is not None and record.pending is not None
         self.store.endpoints.put(endpoint, record.model_copy(update={
-            "current": record.pending, "pending": None, "status": "InService"}))
+            "current": record.pending, "pending": None, "status": EndpointStatus.IN_SERVICE}))
 
     # --- requests ----------------------------------------------------------------------
 

@@ -6,12 +6,9 @@ import asyncio
 
 import pytest
 
-from serverless_ray.control.routes import Route
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
 from serverless_ray.gateway.standby_pool import StandbyPool
-from serverless_ray.runtime.handler import InvocationResult
-from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply, ReplicaSpec
-from serverless_ray.runtime.standby import NotAdoptable
+from serverless_ray.messages import InvocationResult, NotAdoptable, ReplicaCall, ReplicaReply, ReplicaSpec, Route
 
 APP = "sr-ep-g1"
 SPEC = ReplicaSpec("ep", "AllTraffic", "file:///model", "/tmp/cache")

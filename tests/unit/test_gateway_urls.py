@@ -1,6 +1,6 @@
 """Where clients reach each node's gateway."""
 
-from serverless_ray.control.gateways import gateway_url
+from serverless_ray.gateway.fleet import gateway_url
 
 
 def test_a_gateway_bound_to_one_address_is_reached_there():

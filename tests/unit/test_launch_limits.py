@@ -11,7 +11,7 @@ import time
 from plane_harness import Harness
 
 from serverless_ray.control.launch import Launcher
-from serverless_ray.control.serve_backend import AppState
+from serverless_ray.control.app_backend import AppState
 from serverless_ray.resources import replica_resources
 
 

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from fake_clock import FakeClock
 
 from serverless_ray.quota.ledger import POOL, Ledger, Reply
 from serverless_ray.quota.limits import default_pool
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(100.0)
 
 
 def _want(ledger: Ledger, gateway: str, endpoint: str, n: int = 1, limit: int = 100, *, returns=None,

@@ -3,7 +3,8 @@
 import asyncio
 import time
 
-from serverless_ray.control.routes import Route, RouteBoard
+from serverless_ray.control.route_board import RouteBoard
+from serverless_ray.messages import Route
 
 ROUTE_A = Route("Endpoint-A", "AllTraffic", "app-a-1", max_concurrency=5)
 ROUTE_B = Route("endpoint-b", "AllTraffic", None, max_concurrency=0)

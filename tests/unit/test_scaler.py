@@ -3,22 +3,12 @@
 import asyncio
 
 import pytest
+from fake_clock import FakeClock
 
 from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
 
 KEEP_WARM = 60.0
 TTL = 10.0
-
-
-class FakeClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingApply:
@@ -37,7 +27,7 @@ class RecordingApply:
 
 @pytest.fixture
 def clock():
-    return FakeClock()
+    return FakeClock(1000.0)
 
 
 @pytest.fixture

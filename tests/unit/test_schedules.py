@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from serverless_ray.autoscaling.schedules import Window, last_fire, next_fire, parse_schedule, zone
+from serverless_ray.spec.schedules import Window, last_fire, next_fire, parse_schedule, zone
 
 UTC = timezone.utc
 

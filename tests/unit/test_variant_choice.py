@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from serverless_ray.control.routes import Route, VariantRoute
+from serverless_ray.messages import Route, VariantRoute
 from serverless_ray.errors import RuntimeValidationError
 from serverless_ray.gateway.variants import choose_variant
 

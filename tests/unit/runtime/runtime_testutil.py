@@ -7,6 +7,8 @@ import tarfile
 import textwrap
 from pathlib import Path
 
+import pytest
+
 
 def write_model_dir(root: Path, files: dict[str, str | bytes]) -> Path:
     """Write ``files`` (relative path → content) under ``root``; dedents str content."""
@@ -39,3 +41,21 @@ def add_raw_member(path: Path, info: tarfile.TarInfo, data: bytes = b"") -> Path
         info.size = len(data) if info.isfile() else 0
         tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
     return path
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """An in-process S3 (moto) with the bucket ``models``; yields its client. A fixture:
+    test modules import it."""
+    import boto3
+    from moto import mock_aws
+
+    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="models")
+        yield client

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from serverless_ray.messages import ArtifactPolicy
 from serverless_ray.runtime import artifact_cache
-from serverless_ray.runtime.artifacts import ArtifactError, ArtifactPolicy, materialize
+from serverless_ray.runtime.artifacts import ArtifactError, materialize
 
 MIB = 1024 * 1024
 

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from serverless_ray.runtime.replica import ModelReplica, ReplicaSpec
-from serverless_ray.runtime.standby import NotAdoptable, StandbyReplica
+from serverless_ray.messages import NotAdoptable, ReplicaSpec
+from serverless_ray.runtime.replica import ModelReplica
+from serverless_ray.runtime.standby import StandbyReplica
 
 from runtime_testutil import write_model_dir
 

@@ -1,25 +1,10 @@
-import boto3
 import pytest
-from moto import mock_aws
 
-from runtime_testutil import build_tarball
+from runtime_testutil import build_tarball, s3  # noqa: F401 (s3 is a fixture)
 from serverless_ray.runtime import artifacts
 from serverless_ray.runtime.artifacts import ArtifactError, materialize
 
-BUCKET = "models"
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+BUCKET = "models"  # the s3 fixture's bucket
 
 
 def test_s3_download_unpack_and_cache(tmp_path, s3, monkeypatch):

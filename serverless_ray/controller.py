@@ -1,9 +1,11 @@
-"""The control plane as one Ray actor on the head node.
+"""The controller process: the control plane as one Ray actor on the head node.
 
-It owns the SQLite store, the endpoint lifecycle, the autoscaler, the route board, the
-quota ledger and the entry points (one gateway per node, see ``gateways.py``). Entry
-points on any node call it for ``SageMaker.*`` operations, long-poll it for routes and
-report demand to it.
+The composition root of the controller. It owns the SQLite store, the endpoint
+lifecycle, the autoscaler, Application Auto Scaling, the route board, and the processes
+it starts: the quota ledger and the entry points (one gateway per node, see
+``gateway/fleet.py``), each handed this actor's and the ledger's handles. Gateways on any
+node call it for ``SageMaker.*`` and ``AnyScaleFrontendService.*`` operations, long-poll
+it for routes and report demand to it.
 """
 
 from __future__ import annotations
@@ -22,21 +24,23 @@ from serverless_ray.autoscaling.provisioned import ProvisionedScaler
 from serverless_ray.autoscaling.records import ScalingTables
 from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
 from serverless_ray.autoscaling.service import ScalingService
-from serverless_ray.control.gateways import GatewayFleet, GatewayInfo
+from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.control.rollout import Rollout
-from serverless_ray.control.routes import Route, RouteBoard
+from serverless_ray.control.route_board import RouteBoard
 from serverless_ray.control.serve_backend import ServeBackend
-from serverless_ray.errors import InternalFailure, ServiceError
+from serverless_ray.errors import ServiceError, UnknownOperationException, internal_failure
+from serverless_ray.gateway.fleet import GatewayFleet, GatewayInfo
+from serverless_ray.gateway.ray_fleet import RayGatewayLauncher, alive_nodes
+from serverless_ray.messages import Route
 from serverless_ray.metrics.platform import PlatformMetrics
-from serverless_ray.quota.ledger_actor import QUOTA_LEDGER_NAME, QuotaLedger
+from serverless_ray.quota.ledger_actor import QuotaLedger
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.services import APPLICATION_AUTOSCALING, SAGEMAKER
 from serverless_ray.store import Store
 
 log = logging.getLogger(__name__)
 
-CONTROLLER_NAME = "serverless-ray-controller"
-NAMESPACE = "serverless-ray"
 HOUSEKEEPING_INTERVAL_S = 1.0
 GAUGE_IDLE_REFRESH_S = 15.0
 # How soon a node that joined gets its gateway (and a dead node's gateway is forgotten).
@@ -59,14 +63,15 @@ class PlatformController:
         self._floors = FloorWatch()
         self._plane = ControlPlane(settings, self._store, self._rollout, floors=self._floors)
         tables = ScalingTables(self._store)
-        capacity = EndpointCapacity(self._store, self._plane.call)
+        capacity = EndpointCapacity(self._store, self._plane.set_provisioned_concurrency)
         self._provisioned = ProvisionedScaler(tables, capacity, self._autoscaler.demand)
         self._scaling = ScalingService(
             region=settings.region, account_id=settings.account_id, tables=tables, capacity=capacity,
             on_target_change=self._provisioned.on_target_change,
         )
+        self._services = {SAGEMAKER: self._plane.call, APPLICATION_AUTOSCALING: self._scaling.call}
         self._metrics = PlatformMetrics()
-        self._fleet = GatewayFleet(settings)
+        self._fleet: GatewayFleet | None = None
         self._ledger = None
         self._background: list[asyncio.Task] = []
         self._gauge_converged = False
@@ -80,6 +85,10 @@ class PlatformController:
         self._ledger = QuotaLedger.options(
             name=QUOTA_LEDGER_NAME, namespace=NAMESPACE, scheduling_strategy=here
         ).remote(self._settings.pool)
+        launcher = RayGatewayLauncher(
+            self._settings, controller=ray.get_runtime_context().current_actor, ledger=self._ledger
+        )
+        self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes)
         await self._rollout.reconcile_all()
         await self._fleet.sync()
         self._background = [asyncio.create_task(self._housekeep()), asyncio.create_task(self._watch_nodes())]
@@ -89,26 +98,24 @@ class PlatformController:
 
     async def gateways(self) -> dict[str, GatewayInfo]:
         """Node id → the entry point running on that node."""
-        return self._fleet.registry()
+        return self._fleet.registry() if self._fleet is not None else {}
 
-    async def call(self, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
+    async def ledger(self) -> Any:
+        """The quota ledger's handle, for gateways started by others (tests, benchmarks)."""
+        return self._ledger
+
+    async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
+        """An awsJson operation of ``service`` (``SageMaker`` or ``AnyScaleFrontendService``)."""
+        run = self._services.get(service)
         try:
-            return await self._plane.call(operation, payload)
+            if run is None:
+                raise UnknownOperationException(f"Operation {service}.{operation} is not supported by this platform.")
+            return await run(operation, payload)
         except ServiceError as exc:
             return exc
         except Exception as exc:  # a bug, not the caller's fault: say so without details
-            log.exception("operation %s failed", operation)
-            return InternalFailure(f"Internal error while running {operation}: {type(exc).__name__}")
-
-    async def call_autoscaling(self, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
-        """An Application Auto Scaling (``AnyScaleFrontendService.*``) operation."""
-        try:
-            return await self._scaling.call(operation, payload)
-        except ServiceError as exc:
-            return exc
-        except Exception as exc:
-            log.exception("operation %s failed", operation)
-            return InternalFailure(f"Internal error while running {operation}: {type(exc).__name__}")
+            log.exception("operation %s.%s failed", service, operation)
+            return internal_failure(f"running {operation}", exc)
 
     async def watch_routes(self, version: int, timeout_s: float = 30.0) -> tuple[int, dict[str, Route]]:
         return await self._routes.wait_newer(version, timeout_s)
@@ -135,7 +142,8 @@ class PlatformController:
         """
         for task in self._background:
             task.cancel()
-        await self._fleet.stop()
+        if self._fleet is not None:
+            await self._fleet.stop()
         if self._ledger is not None:
             ray.kill(self._ledger, no_restart=True)
             self._ledger = None
@@ -155,6 +163,7 @@ class PlatformController:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
     async def _watch_nodes(self) -> None:
+        assert self._fleet is not None
         while True:
             await asyncio.sleep(NODE_WATCH_INTERVAL_S)
             try:

@@ -1,33 +1,38 @@
-"""Calls a replica and maps failures to wire errors.
+"""Sends an invocation to a replica and maps a replica that does not answer to ModelError.
 
 An invocation goes to the endpoint's Serve deployment through its handle, unless the
 endpoint is cold (no running replica) and a standby can take it: then the cold-start
 bridge answers it (see :mod:`serverless_ray.gateway.cold_start_bridge`).
+
+A call still running at the invocation timeout frees its replica (the replica is
+replaced, :mod:`serverless_ray.gateway.replica_release`), so the next call is not stuck
+behind it; a replica that died of a limit of its tier (memory, disk) is reported as such.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Callable
 
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
 
-from serverless_ray.control.routes import Route
-from serverless_ray.control.serve_backend import DEPLOYMENT_NAME
+from serverless_ray.cluster_names import DEPLOYMENT_NAME
 from serverless_ray.errors import ModelError
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
 from serverless_ray.gateway.replica_release import release_replica
 from serverless_ray.gateway.serve_replicas import REPLICA_COUNTS
 from serverless_ray.isolation.records import ExitRecord
-from serverless_ray.runtime.replica import ReplicaCall, ReplicaReply
+from serverless_ray.messages import ReplicaCall, ReplicaReply, Route
 
 # Replica (actor) id → the limit it died of, if it did (see serverless_ray.isolation.verdicts).
 VerdictFn = Callable[["str | None"], "ExitRecord | None"]
 
 
-class Invoker:
+class ReplicaDispatcher:
+    """``verdicts``: tells, for a replica that died under a call, the limit of its tier it
+    broke (the gateway's :class:`~serverless_ray.gateway.replica_upkeep.ReplicaUpkeep`)."""
+
     def __init__(
         self, *, timeout_s: float, bridge: ColdStartBridge | None = None, verdicts: VerdictFn | None = None
     ) -> None:
@@ -56,31 +61,21 @@ class Invoker:
         for app_name in live - set(self._handles):
             self._handle(app_name)._init()
 
-    async def invoke(
-        self,
-        route: Route,
-        body: bytes,
-        *,
-        content_type: str | None,
-        accept: str | None,
-        custom_attributes: str | None,
-        request_id: str,
-    ) -> ReplicaReply:
+    async def invoke(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         assert route.app_name is not None
-        call = ReplicaCall(body, content_type, accept, custom_attributes, request_id, time.time())
         try:
             return await self._dispatch(route, call)
         except asyncio.TimeoutError:
             raise no_response(
-                route, f"Your invocation timed out while waiting for a response from container primary "
+                f"Your invocation timed out while waiting for a response from container primary "
                 f"after {self._timeout_s:.0f} s."
             ) from None
         except (RayActorError, RayTaskError) as exc:
             verdict = self._verdicts(_dead_actor_id(exc))
             if verdict is not None:  # it went past a limit of its tier
-                raise no_response(route, verdict.message) from None
+                raise no_response(verdict.message) from None
             raise no_response(
-                route, f"Amazon SageMaker could not get a response from the {route.endpoint_name} endpoint. "
+                f"Amazon SageMaker could not get a response from the {route.endpoint_name} endpoint. "
                 f"The replica failed: {type(exc).__name__}."
             ) from None
 
@@ -121,7 +116,7 @@ def _dead_actor_id(exc: BaseException) -> str | None:
     return None
 
 
-def no_response(route: Route, reason: str) -> ModelError:
+def no_response(reason: str) -> ModelError:
     return ModelError(
         f'Received server error (0) from model with message "{reason}". See the endpoint\'s logs for more information.',
         OriginalStatusCode=0,

@@ -1,0 +1,34 @@
+"""The controller as a gateway talks to it: async methods over its actor handle.
+
+The controller's methods return a ``ServiceError`` as a value rather than raising it, so
+that its wire identity crosses the process boundary intact; callers raise it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serverless_ray.errors import ServiceError
+from serverless_ray.messages import Route
+
+
+class ControllerClient:
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle  # ActorHandle of serverless_ray.controller.PlatformController
+
+    async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
+        """An awsJson operation of ``service`` (see :mod:`serverless_ray.spec.services`)."""
+        return await self._handle.call.remote(service, operation, payload)
+
+    async def metrics(self) -> bytes:
+        """The controller's Prometheus series (replica counts)."""
+        return await self._handle.metrics.remote()
+
+    async def report_demand(self, gateway_id: str, reports: dict[str, tuple[int, int]]) -> None:
+        await self._handle.report_demand.remote(gateway_id, reports)
+
+    async def watch_routes(self, version: int, timeout_s: float) -> tuple[int, dict[str, Route]]:
+        return await self._handle.watch_routes.remote(version, timeout_s)
+
+    async def route(self, endpoint: str) -> Route | None:
+        return await self._handle.route.remote(endpoint)

@@ -1,0 +1,188 @@
+"""The gateway process: one uvicorn server inside a Ray actor, one per node.
+
+The composition root of the gateway: whoever starts it (the controller's fleet, or a
+test) hands it the controller's and the quota ledger's handles; it builds the invocation
+service (routes, admission, demand, dispatch to Serve or a standby, metrics) and serves
+the SageMaker APIs over HTTP and InvokeEndpoint to Python handles, both through it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from typing import Any
+
+import ray
+import uvicorn
+
+from serverless_ray.errors import ServiceError
+from serverless_ray.gateway import serve_replicas
+from serverless_ray.gateway.app import build_app
+from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
+from serverless_ray.gateway.controller_client import ControllerClient
+from serverless_ray.gateway.demand import DemandTracker
+from serverless_ray.gateway.dispatch import ReplicaDispatcher
+from serverless_ray.gateway.in_flight import InFlight
+from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest
+from serverless_ray.gateway.invocations import InvocationService
+from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
+from serverless_ray.gateway.routing import RouteCache
+from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
+from serverless_ray.metrics.invocations import InvocationMetrics
+from serverless_ray.quota.admission import LocalAdmission
+from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
+from serverless_ray.settings import PlatformSettings
+
+# Serve's handles re-record their own gauges every 100 ms by default, each of them: with
+# a handle per endpoint that is most of an idle entry point's CPU. Ray exports metrics
+# every few seconds anyway.
+_HANDLE_METRICS_ENV = {"RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "5000"}
+
+
+@ray.remote(num_cpus=0, max_concurrency=100_000, runtime_env={"env_vars": _HANDLE_METRICS_ENV})
+class Gateway:
+    def __init__(self, settings: PlatformSettings, gateway_id: str, controller: Any, ledger: Any = None) -> None:
+        """``controller`` and ``ledger``: actor handles of the controller and the quota
+        ledger (the ledger may be None when concurrency limits are not enforced)."""
+        self._settings = settings
+        self._gateway_id = gateway_id
+        self._controller = ControllerClient(controller)
+        self._ledger = ledger
+        self._server: uvicorn.Server | None = None
+        self._serving: asyncio.Task | None = None
+        self._service: InvocationService | None = None
+        self._routes: RouteCache | None = None
+        self._demand: DemandTracker | None = None
+        self._admission: LocalAdmission | None = None
+        self._pool: StandbyPool | None = None
+        self._bridge: ColdStartBridge | None = None
+        self._upkeep: ReplicaUpkeep | None = None
+        self._unsubscribe = lambda: None
+        self._ready = False
+
+    async def start(self, *, reuse_port: bool = False) -> int:
+        """Bind, start serving and return the port (useful when ``settings.port`` is 0)."""
+        settings, controller, gateway_id = self._settings, self._controller, self._gateway_id
+        in_flight = InFlight()
+        metrics = InvocationMetrics()
+        metrics.watch_in_flight(in_flight.by_variant)
+        # This node's confined replicas: why one died, cleaning up after it, its utilization.
+        self._upkeep = upkeep = ReplicaUpkeep(settings, ray.get_runtime_context().get_node_id())
+        upkeep.register_metrics(metrics.registry)
+        upkeep.start()
+        self._bridge = self._start_standbys(metrics)
+        dispatcher = ReplicaDispatcher(
+            timeout_s=settings.invocation_timeout_s, bridge=self._bridge, verdicts=upkeep.verdict,
+        )
+        self._routes = RouteCache(controller, on_change=dispatcher.follow)
+
+        async def report(reports: dict[str, tuple[int, int]]) -> None:
+            await controller.report_demand(gateway_id, reports)
+
+        self._demand = DemandTracker(report, in_flight=in_flight)
+        if settings.enforce_concurrency_limits:
+            if self._ledger is None:
+                raise ValueError("a gateway that enforces concurrency limits needs the quota ledger's handle")
+            me = ray.get_runtime_context().current_actor
+            self._admission = LocalAdmission(gateway_id, LedgerActorClient(self._ledger, me), heartbeat_s=HEARTBEAT_S)
+            await self._ledger.register.remote(gateway_id, me)
+            self._admission.start()
+        self._service = InvocationService(
+            settings, routes=self._routes, dispatcher=dispatcher, demand=self._demand, metrics=metrics,
+            admission=self._admission,
+        )
+        await self._routes.start()
+        self._demand.start()
+
+        async def metrics_text() -> bytes:
+            return await controller.metrics() + metrics.render()
+
+        app = build_app(invocations=self._service, control=controller, metrics_text=metrics_text,
+                        ready=lambda: self._ready)
+        return await self._serve(app, reuse_port=reuse_port)
+
+    async def _serve(self, app, *, reuse_port: bool) -> int:
+        settings = self._settings
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((settings.host, settings.port))
+        logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, loop="none",
+            lifespan="off", access_log=False, log_config=None, timeout_keep_alive=60,
+        )
+        server = uvicorn.Server(config)
+        # Signals belong to the process that runs the platform, not to this actor.
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._serving = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._serving.done():
+                self._serving.result()
+            await asyncio.sleep(0.01)
+        self._server = server
+        self._ready = True
+        return sock.getsockname()[1]
+
+    def _start_standbys(self, metrics: InvocationMetrics) -> ColdStartBridge | None:
+        """This node's standby pool and the bridge that lends it to cold endpoints."""
+        settings = self._settings
+        if settings.warm_pool_size == 0:
+            return None
+        node_id = ray.get_runtime_context().get_node_id()
+        scratch = (str(settings.replica_runtime_dir), settings.ephemeral_storage_mb, settings.isolation != "off")
+        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload, scratch))
+        # Through the module: this actor's methods are pickled by value, the registry must not be.
+        counts = serve_replicas.REPLICA_COUNTS
+        bridge = ColdStartBridge(
+            self._pool, counts.get,
+            adopt_timeout_s=settings.model_ready_timeout_s,
+            call_timeout_s=settings.invocation_timeout_s,
+            release_idle_after_s=max(1.0, settings.scale_to_zero_after_s),
+        )
+        self._unsubscribe = counts.subscribe(bridge.on_serve_replicas)
+        metrics.watch_standbys(lambda: self._pool.idle, lambda: self._pool.in_use)
+        self._pool.start()
+        return bridge
+
+    async def ping(self) -> bool:
+        """Liveness, for the controller's gateway fleet."""
+        return True
+
+    async def invoke(
+        self, endpoint: str, body: bytes, *, content_type: str | None = None, accept: str | None = None,
+        custom_attributes: str | None = None, target_variant: str | None = None,
+    ) -> InvocationReply | ServiceError:
+        """InvokeEndpoint without HTTP (for Python handles), through the same invocation
+        service. A ``ServiceError`` is returned, not raised, so that it reaches the caller
+        as itself; the caller raises it."""
+        assert self._service is not None, "the gateway has not started"
+        try:
+            return await self._service.invoke(InvocationRequest(
+                endpoint_name=endpoint, body=body, content_type=content_type, accept=accept,
+                custom_attributes=custom_attributes, target_variant=target_variant,
+            ))
+        except ServiceError as error:
+            return error
+
+    async def reclaim(self, keys: list[str] | None = None) -> int:
+        """The ledger asks for idle tokens back (another gateway is short of them)."""
+        if self._admission is None:
+            return 0
+        return self._admission.reclaim(keys)
+
+    async def stop(self) -> None:
+        self._ready = False
+        for part in (self._routes, self._demand, self._admission, self._upkeep):
+            if part is not None:
+                part.stop()
+        self._unsubscribe()
+        if self._bridge is not None:
+            self._bridge.stop()
+        if self._pool is not None:
+            self._pool.stop()
+        if self._server is not None and self._serving is not None:
+            self._server.should_exit = True
+            await asyncio.wait_for(self._serving, timeout=10)

@@ -1,0 +1,62 @@
+"""The gateway fleet's Ray side: the cluster's alive nodes, and gateways as node-affine actors."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from serverless_ray.gateway.fleet import NodeInfo
+from serverless_ray.gateway.gateway_actor import Gateway
+from serverless_ray.settings import PlatformSettings
+
+GATEWAY_START_TIMEOUT_S = 60.0
+# A gateway that does not answer this soon is busy, not dead: only a dead actor is replaced.
+GATEWAY_PING_TIMEOUT_S = 10.0
+GATEWAY_STOP_TIMEOUT_S = 15.0
+
+
+def alive_nodes() -> list[NodeInfo]:
+    """The nodes of the Ray cluster that are alive now."""
+    return [NodeInfo(n["NodeID"], n["NodeManagerAddress"]) for n in ray.nodes() if n.get("Alive")]
+
+
+class RayGatewayLauncher:
+    """Starts :class:`Gateway` actors, handing each the controller's and the ledger's handles."""
+
+    def __init__(self, settings: PlatformSettings, *, controller: Any, ledger: Any) -> None:
+        self._settings = settings
+        self._controller = controller
+        self._ledger = ledger
+
+    async def start(self, node: NodeInfo, gateway_id: str) -> tuple[Any, int]:
+        gateway = Gateway.options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
+        ).remote(self._settings, gateway_id, self._controller, self._ledger)
+        try:
+            # On one host several nodes' gateways share a fixed port; port 0 gives each its own.
+            port = await asyncio.wait_for(
+                gateway.start.remote(reuse_port=self._settings.port != 0), GATEWAY_START_TIMEOUT_S
+            )
+        except BaseException:
+            ray.kill(gateway)
+            raise
+        return gateway, port
+
+    async def is_alive(self, handle: Any) -> bool:
+        try:
+            await asyncio.wait_for(handle.ping.remote(), GATEWAY_PING_TIMEOUT_S)
+        except ray.exceptions.RayActorError:
+            return False
+        except asyncio.TimeoutError:
+            pass
+        return True
+
+    async def stop(self, handle: Any) -> None:
+        try:
+            await asyncio.wait_for(handle.stop.remote(), GATEWAY_STOP_TIMEOUT_S)
+        except Exception:  # its node may be gone already
+            pass
+        ray.kill(handle)

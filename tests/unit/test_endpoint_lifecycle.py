@@ -1,0 +1,229 @@
+"""The endpoint lifecycle (Rollout) over an in-memory Serve: create, fail, update beside
+the old version, roll back, be superseded while loading, resize in place, and come back
+after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fake_serve import FakeServeBackend
+
+from serverless_ray.autoscaling.scaler import Autoscaler
+from serverless_ray.control.app_backend import AppState
+from serverless_ray.control.plane import ControlPlane
+from serverless_ray.control.rollout import Rollout
+from serverless_ray.control.route_board import RouteBoard
+from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.endpoint import EndpointStatus
+from serverless_ray.store import Store
+
+
+class Platform:
+    """The controller's lifecycle parts, as the controller wires them, without Ray."""
+
+    def __init__(self, tmp_path, backend: FakeServeBackend | None = None) -> None:
+        self.settings = PlatformSettings(state_dir=tmp_path / "state", artifact_cache_dir=tmp_path / "cache",
+                                         model_ready_timeout_s=5)
+        self.store = Store(self.settings.database_path)
+        self.backend = backend or FakeServeBackend()
+        self.autoscaler = Autoscaler(self.backend.scale, keep_warm_s=60)
+        self.routes = RouteBoard()
+        self.rollout = Rollout(self.settings, self.store, self.backend, self.autoscaler, self.routes,
+                               clock=lambda: 1000.0)
+        self.plane = ControlPlane(self.settings, self.store, self.rollout)
+        self.model_dir = tmp_path / "model"
+        (self.model_dir / "code").mkdir(parents=True, exist_ok=True)
+        (self.model_dir / "code" / "requirements.txt").write_text("tiny-lib==1.0  # pinned\n")
+
+    async def call(self, operation: str, payload: dict) -> dict:
+        return await self.plane.call(operation, payload)
+
+    async def config(self, name: str, *, memory: int = 1024, max_concurrency: int = 2, model: str = "") -> None:
+        if not model:
+            model = f"m-{name}"
+            await self.call("CreateModel", {"ModelName": model, "PrimaryContainer": {
+                "Image": "sagemaker-inference:test", "ModelDataUrl": str(self.model_dir)}})
+        await self.call("CreateEndpointConfig", {"EndpointConfigName": name, "ProductionVariants": [{
+            "VariantName": "AllTraffic", "ModelName": model,
+            "ServerlessConfig": {"MemorySizeInMB": memory, "MaxConcurrency": max_concurrency}}]})
+
+    async def settle(self) -> None:
+        await self.rollout.wait_idle()
+
+    def status(self, endpoint: str = "ep") -> EndpointStatus:
+        return self.store.endpoints.get(endpoint).status
+
+    def route_app(self, endpoint: str = "ep") -> str | None:
+        route = self.routes.get(endpoint)
+        return route.app_name if route else None
+
+
+def run(scenario):
+    return asyncio.run(scenario())
+
+
+def test_a_created_endpoint_runs_is_routed_and_scaled(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        await p.config("c1")
+        await p.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+        await p.settle()
+        return p
+
+    p = run(scenario)
+    assert p.status() == EndpointStatus.IN_SERVICE
+    assert p.backend.deployed == [("sr-ep-g1", 1)]
+    assert p.backend.pip["sr-ep-g1"] == ["tiny-lib==1.0"]  # read from the model, not installed here
+    assert p.route_app() == "sr-ep-g1" and p.routes.get("ep").replica is not None
+    assert p.autoscaler.target("ep") == 1
+
+
+def test_a_model_that_does_not_load_fails_the_endpoint_with_its_reason(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        p.backend.failing["sr-ep-g1"] = "ModelLoadError: model_fn raised RuntimeError: weights.bin is corrupt"
+        await p.config("c1")
+        await p.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+        await p.settle()
+        return p
+
+    p = run(scenario)
+    record = p.store.endpoints.get("ep")
+    assert record.status == EndpointStatus.FAILED
+    assert record.failure_reason == (
+        "The primary container for production variant AllTraffic did not pass the ping health check: "
+        "ModelLoadError: model_fn raised RuntimeError: weights.bin is corrupt")
+    assert p.backend.deleted == ["sr-ep-g1"] and p.route_app() is None
+
+
+async def _in_service(p: Platform) -> None:
+    await p.config("c1")
+    await p.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+    await p.settle()
+
+
+def test_an_update_loads_beside_the_old_version_then_switches(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        await _in_service(p)
+        await p.config("c2", memory=2048)
+        p.backend.held.add("sr-ep-g2")
+        await p.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+        for _ in range(50):
+            await asyncio.sleep(0.002)
+        during = (p.status(), p.route_app(), sorted(p.backend.apps))
+        p.backend.release("sr-ep-g2")
+        await p.settle()
+        return p, during
+
+    p, during = run(scenario)
+    assert during == (EndpointStatus.UPDATING, "sr-ep-g1", ["sr-ep-g1", "sr-ep-g2"])
+    assert (p.status(), p.route_app(), sorted(p.backend.apps)) == (EndpointStatus.IN_SERVICE, "sr-ep-g2", ["sr-ep-g2"])
+    assert p.backend.deleted == ["sr-ep-g1"]
+
+
+def test_a_failed_update_rolls_back_and_the_old_version_keeps_serving(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        await _in_service(p)
+        await p.config("c2", memory=2048)
+        p.backend.failing["sr-ep-g2"] = "ImportError: no module named torch"
+        await p.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+        await p.settle()
+        return p
+
+    p = run(scenario)
+    record = p.store.endpoints.get("ep")
+    assert record.status == EndpointStatus.IN_SERVICE and record.current.app_name == "sr-ep-g1"
+    assert record.failure_reason.startswith("Update to endpoint configuration 'c2' failed and was rolled back.")
+    assert "ImportError: no module named torch" in record.failure_reason
+    assert p.route_app() == "sr-ep-g1" and p.backend.deleted == ["sr-ep-g2"]
+
+
+def test_a_deployment_superseded_while_loading_is_removed_and_the_newer_one_runs(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        await _in_service(p)
+        await p.config("c2", memory=2048)
+        await p.config("c3", memory=3072)
+        p.backend.held.add("sr-ep-g2")
+        await p.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+        for _ in range(50):
+            await asyncio.sleep(0.002)
+        # Another writer (a newer controller, say) replaces the pending deployment meanwhile.
+        record = p.store.endpoints.get("ep")
+        newer = p.plane._snapshot("ep", "c3", generation=record.next_generation, now=2000.0)
+        p.store.endpoints.put("ep", record.model_copy(update={"pending": newer,
+                                                              "next_generation": record.next_generation + 1}))
+        p.rollout.start("ep")
+        p.backend.release("sr-ep-g2")
+        await p.settle()
+        return p
+
+    p = run(scenario)
+    assert p.status() == EndpointStatus.IN_SERVICE and p.route_app() == "sr-ep-g3"
+    assert p.backend.deleted == ["sr-ep-g2", "sr-ep-g1"]
+    assert sorted(p.backend.apps) == ["sr-ep-g3"]
+
+
+def test_a_concurrency_change_keeps_the_running_replicas(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        await _in_service(p)
+        await p.config("c2", max_concurrency=5, model="m-c1")  # same model and memory: in place
+        await p.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+        await p.settle()
+        return p
+
+    p = run(scenario)
+    assert p.status() == EndpointStatus.IN_SERVICE and p.route_app() == "sr-ep-g1"
+    assert p.backend.deployed == [("sr-ep-g1", 1)] and p.backend.deleted == []
+    assert p.routes.get("ep").max_concurrency == 5
+
+
+def test_instance_counts_change_in_place(tmp_path):
+    async def scenario():
+        p = Platform(tmp_path)
+        await p.call("CreateModel", {"ModelName": "m", "PrimaryContainer": {
+            "Image": "sagemaker-inference:test", "ModelDataUrl": str(p.model_dir)}})
+        await p.call("CreateEndpointConfig", {"EndpointConfigName": "ci", "ProductionVariants": [{
+            "VariantName": "Blue", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}]})
+        await p.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "ci"})
+        await p.settle()
+        await p.call("UpdateEndpointWeightsAndCapacities", {"EndpointName": "ep", "DesiredWeightsAndCapacities": [
+            {"VariantName": "Blue", "DesiredInstanceCount": 3}]})
+        await p.settle()
+        return p
+
+    p = run(scenario)
+    assert p.status() == EndpointStatus.IN_SERVICE
+    assert p.backend.deployed == [("sr-ep-g1", 1)] and p.backend.scaled == [("sr-ep-g1", 3)]
+    assert p.store.endpoints.get("ep").current.variant.InitialInstanceCount == 3
+
+
+@pytest.mark.parametrize("still_running", [True, False])
+def test_a_restarted_controller_brings_back_what_the_store_holds(tmp_path, still_running):
+    async def first_life():
+        p = Platform(tmp_path)
+        await _in_service(p)
+        p.store.close()
+        return p.backend
+
+    backend = run(first_life)
+    if not still_running:  # Serve lost the application (the cluster restarted too)
+        backend.apps.clear()
+    backend.apps["sr-gone-g9"] = AppState("running", "", 1)  # of an endpoint the store no longer has
+    backend.deployed.clear()
+
+    async def second_life():
+        p = Platform(tmp_path, backend)
+        await p.rollout.reconcile_all()
+        await p.settle()
+        return p
+
+    p = run(second_life)
+    assert p.status() == EndpointStatus.IN_SERVICE and p.route_app() == "sr-ep-g1"
+    assert "sr-gone-g9" in p.backend.deleted  # a stray application of the platform is removed
+    assert p.backend.deployed == ([] if still_running else [("sr-ep-g1", 1)])
+    assert p.autoscaler.target("ep") == 1

@@ -1,0 +1,129 @@
+"""The gateway fleet's node sync over a fake launcher: one gateway per alive node, the
+gateways of dead nodes forgotten, dead gateways replaced under new ids, failed starts
+retried, no node started twice at once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from serverless_ray.gateway.fleet import GatewayFleet, NodeInfo
+
+
+class FakeLauncher:
+    def __init__(self) -> None:
+        self.started: list[tuple[str, str]] = []  # (node id, gateway id)
+        self.stopped: list[str] = []
+        self.dead: set[str] = set()
+        self.failing: set[str] = set()  # node ids whose gateway cannot start
+        self.gate: asyncio.Event | None = None
+        self._ports = itertools.count(9000)
+
+    async def start(self, node: NodeInfo, gateway_id: str):
+        self.started.append((node.node_id, gateway_id))
+        if self.gate is not None:
+            await self.gate.wait()
+        if node.node_id in self.failing:
+            raise RuntimeError("no room on the node")
+        return gateway_id, next(self._ports)  # the gateway's id stands in for its handle
+
+    async def is_alive(self, handle) -> bool:
+        return handle not in self.dead
+
+    async def stop(self, handle) -> None:
+        self.stopped.append(handle)
+
+
+class Cluster:
+    def __init__(self, *nodes: NodeInfo) -> None:
+        self.nodes = list(nodes)
+
+    def __call__(self) -> list[NodeInfo]:
+        return list(self.nodes)
+
+
+HEAD = NodeInfo("head-node-0000000000", "10.0.0.1")
+WORKER = NodeInfo("worker-node-111111111", "10.0.0.2")
+
+
+def _fleet(cluster, launcher, host="0.0.0.0"):
+    ids = itertools.count(1)
+    return GatewayFleet(host, launcher, list_nodes=cluster, new_id=lambda node: f"{node.node_id[:4]}-{next(ids)}")
+
+
+def test_every_alive_node_gets_a_gateway_reached_at_its_address():
+    cluster, launcher = Cluster(HEAD, WORKER), FakeLauncher()
+    fleet = _fleet(cluster, launcher)
+    asyncio.run(fleet.sync())
+    registry = fleet.registry()
+    assert {n: g.url for n, g in registry.items()} == {HEAD.node_id: "http://10.0.0.1:9000",
+                                                       WORKER.node_id: "http://10.0.0.2:9001"}
+    asyncio.run(fleet.sync())  # nothing new: nothing started
+    assert len(launcher.started) == 2
+
+
+def test_a_gateway_bound_to_one_address_is_reached_there():
+    fleet = _fleet(Cluster(HEAD), FakeLauncher(), host="127.0.0.1")
+    asyncio.run(fleet.sync())
+    assert fleet.registry()[HEAD.node_id].url == "http://127.0.0.1:9000"
+
+
+def test_a_node_that_joins_later_gets_one_and_a_dead_nodes_is_forgotten():
+    cluster, launcher = Cluster(HEAD), FakeLauncher()
+    fleet = _fleet(cluster, launcher)
+    asyncio.run(fleet.sync())
+    cluster.nodes.append(WORKER)
+    asyncio.run(fleet.sync())
+    assert set(fleet.registry()) == {HEAD.node_id, WORKER.node_id}
+    cluster.nodes.remove(WORKER)
+    asyncio.run(fleet.sync())
+    assert set(fleet.registry()) == {HEAD.node_id}
+
+
+def test_a_dead_gateway_on_a_live_node_is_replaced_under_a_new_id():
+    cluster, launcher = Cluster(HEAD), FakeLauncher()
+    fleet = _fleet(cluster, launcher)
+    asyncio.run(fleet.sync())
+    old = fleet.registry()[HEAD.node_id]
+    launcher.dead.add(old.handle)
+    asyncio.run(fleet.sync())
+    new = fleet.registry()[HEAD.node_id]
+    assert new.gateway_id != old.gateway_id
+    assert [gateway_id for _, gateway_id in launcher.started] == [old.gateway_id, new.gateway_id]
+
+
+def test_a_gateway_that_could_not_start_is_tried_again_at_the_next_sync():
+    cluster, launcher = Cluster(HEAD, WORKER), FakeLauncher()
+    launcher.failing.add(WORKER.node_id)
+    fleet = _fleet(cluster, launcher)
+    asyncio.run(fleet.sync())
+    assert set(fleet.registry()) == {HEAD.node_id}
+    launcher.failing.clear()
+    asyncio.run(fleet.sync())
+    assert set(fleet.registry()) == {HEAD.node_id, WORKER.node_id}
+
+
+def test_overlapping_syncs_start_a_node_once():
+    async def scenario():
+        cluster, launcher = Cluster(HEAD), FakeLauncher()
+        launcher.gate = asyncio.Event()
+        fleet = _fleet(cluster, launcher)
+        first = asyncio.create_task(fleet.sync())
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await fleet.sync()  # the first is still starting the head's gateway
+        launcher.gate.set()
+        await first
+        return launcher.started, fleet.registry()
+
+    started, registry = asyncio.run(scenario())
+    assert len(started) == 1 and set(registry) == {HEAD.node_id}
+
+
+def test_stop_stops_every_gateway():
+    cluster, launcher = Cluster(HEAD, WORKER), FakeLauncher()
+    fleet = _fleet(cluster, launcher)
+    asyncio.run(fleet.sync())
+    handles = {g.handle for g in fleet.registry().values()}
+    asyncio.run(fleet.stop())
+    assert set(launcher.stopped) == handles and fleet.registry() == {}
