@@ -3,7 +3,9 @@
 The composition root of the gateway: whoever starts it (the controller's fleet, or a
 test) hands it the controller's and the quota ledger's handles; it builds the invocation
 service (routes, admission, demand, dispatch to Serve or a standby, metrics) and serves
-the SageMaker APIs over HTTP and InvokeEndpoint to Python handles, both through it.
+the SageMaker APIs over HTTP and InvokeEndpoint to Python handles, both through it. It
+also keeps up its node's confined replicas (``replica_upkeep.py``): why one died, the
+clean-up after dead ones, their utilization in ``/metrics``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 
 from serverless_ray.messages import ArtifactPolicy
 from serverless_ray.runtime import artifact_cache
-from serverless_ray.runtime.artifacts import ArtifactError, materialize
+from serverless_ray.runtime.artifacts import ArtifactError, materialize, requirements_of
 
 MIB = 1024 * 1024
 
@@ -33,6 +33,22 @@ def test_decompression_bomb_is_refused_before_anything_is_written(tmp_path):
         materialize(str(bomb), cache, policy=ArtifactPolicy(max_unpacked_bytes=2 * MIB))
     written = sum(f.stat().st_size for f in cache.rglob("*") if f.is_file())
     assert written == 0
+
+
+def test_the_controller_refuses_a_bomb_it_streams_past_without_writing(tmp_path):
+    # No code/requirements.txt: the controller streams the whole archive, adding up sizes.
+    bomb = _archive(tmp_path / "bomb.tar.gz", {"code/inference.py": b"", "zeros.bin": bytes(8 * MIB)})
+    cache = tmp_path / "cache"
+    with pytest.raises(ArtifactError, match=r"unpacks to 8 MB, more than the 2 MB .*--max-model-size-mb"):
+        requirements_of(str(bomb), cache, max_unpacked_bytes=2 * MIB)
+    assert not cache.exists()
+
+
+def test_the_controller_stops_at_the_requirements_and_leaves_later_members_to_the_replica(tmp_path):
+    archive = _archive(tmp_path / "late.tar.gz", {"code/requirements.txt": b"numpy\n", "zeros.bin": bytes(8 * MIB)})
+    assert requirements_of(str(archive), tmp_path / "cache", max_unpacked_bytes=2 * MIB) == ["numpy"]
+    with pytest.raises(ArtifactError, match=r"more than the 2 MB"):
+        materialize(str(archive), tmp_path / "cache", policy=ArtifactPolicy(max_unpacked_bytes=2 * MIB))
 
 
 def test_archive_within_the_cap_unpacks_and_records_its_size(tmp_path):
