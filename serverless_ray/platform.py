@@ -33,6 +33,7 @@ class Platform:
         update = {
             "state_dir": settings.state_dir.expanduser().resolve(),
             "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+            "replica_runtime_dir": settings.replica_runtime_dir.expanduser().resolve(),
         }
         if settings.credentials is not None and settings.internal_principal is None:
             # In-cluster callers sign with a key of their own, made anew for each start.
@@ -117,15 +118,17 @@ class Platform:
             raise RuntimeError("the platform has no running gateway")
 
     def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None,
-                    settings: PlatformSettings | None = None):
+                    settings: PlatformSettings | None = None, **settings_changes):
         """Start another entry point (on ``node_id``, default this node), owned by this
         process; returns (handle, port). Every node already has one; this is for tests.
         ``settings`` (default: the platform's) may differ in what a gateway reads, such as
-        its credentials or TLS files."""
+        its credentials or TLS files; ``settings_changes`` are applied on top of them
+        (e.g. a shorter invocation timeout)."""
         node = node_id or ray.get_runtime_context().get_node_id()
+        changes = {**settings_changes, **({} if port is None else {"port": port})}
         settings = settings or self.settings
-        if port is not None:
-            settings = settings.model_copy(update={"port": port})
+        if changes:
+            settings = settings.model_copy(update=changes)
         ledger = ray.get(self._controller.ledger.remote())
         gateway = Gateway.options(
             name=f"{GATEWAY_NAME_PREFIX}{gateway_id}", namespace=NAMESPACE,
