@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
+import os
 import shutil
 import ssl
 import urllib.error
@@ -368,3 +369,18 @@ def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpo
         urllib.request.urlopen(tls_gateway.url.replace("https://", "http://") + "/healthz", timeout=10)
     trusted = ssl.create_default_context(cafile=tls_gateway.ca)
     assert urllib.request.urlopen(f"{tls_gateway.url}/healthz", context=trusted, timeout=10).status == 200
+
+
+def test_no_secret_in_logs_metrics_or_state(gateway, endpoints):
+    """After signed calls and every kind of refusal, no secret key (the principals' nor the
+    in-cluster one) is in the metrics, in any log of the Ray cluster or in the state."""
+    _refusals(gateway, endpoints["prod"])
+    _invoke(gateway.client("sagemaker-runtime", "prod-client"), endpoints["prod"])
+    secrets = [secret.encode() for _, secret in KEYS.values()] + [gateway.settings.internal_principal.secret().encode()]
+    assert not any(secret in gateway.metrics().encode() for secret in secrets)
+    logs = [p for p in Path(os.environ["RAY_TMPDIR"]).glob("**/logs/**/*") if p.is_file()]
+    assert logs  # the cluster's logs are where this test looks for them
+    state = [p for p in gateway.settings.state_dir.glob("**/*") if p.is_file()]
+    for path in logs + state:
+        content = path.read_bytes()
+        assert not any(secret in content for secret in secrets), path
