@@ -54,7 +54,8 @@ def _clients(url: str):
     return boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
 
 
-def _deploy(sm, name: str, model_data: Path, max_concurrency: int) -> None:
+def deploy_serverless(sm, name: str, model_data: Path, max_concurrency: int) -> None:
+    """A serverless endpoint ``name`` of the model at ``model_data`` (1024 MB), InService on return."""
     sm.create_model(ModelName=name, PrimaryContainer={"Image": "bench", "ModelDataUrl": str(model_data)})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name,
@@ -110,7 +111,7 @@ def bench_throughput(seconds: float, window_s: float = 1.0) -> dict[bool, float]
     ledger = ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
     try:
         sm, _ = _clients(platform.url)
-        _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
+        deploy_serverless(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
         for enforce in (True, False):
             name = f"quotas-{'on' if enforce else 'off'}"
             gateways[enforce] = Gateway.options(name=f"{GATEWAY_NAME_PREFIX}{name}", namespace=NAMESPACE).remote(
@@ -294,7 +295,7 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
     platform = Platform(settings).start()
     try:
         sm, runtime = _clients(platform.url)
-        _deploy(sm, "exact", ECHO, max_concurrency=limit)
+        deploy_serverless(sm, "exact", ECHO, max_concurrency=limit)
         served = throttled = throttled_below = 0
         worst = 0
         for _ in range(bursts):

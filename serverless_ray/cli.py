@@ -49,11 +49,25 @@ def _parser() -> argparse.ArgumentParser:
                          "limit (rlimit), or none (off)")
     up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
                     help="endpoints file (or Serve config) to apply once the platform is up (repeatable)")
+    security = up.add_argument_group("security")
+    security.add_argument("--credentials", type=Path, default=None, metavar="FILE",
+                          help="credentials file (principals, access keys, IAM policies; YAML or JSON): every "
+                          "request must then be SigV4-signed and allowed (default: $SERVERLESS_RAY_CREDENTIALS)")
+    security.add_argument("--allow-anonymous", action="store_true",
+                          help="serve a non-loopback --host without credentials (anyone reaching the port can "
+                          "run code on the cluster)")
+    security.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                          help="PEM certificate: serve HTTPS on the same port (with --tls-key)")
+    security.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="PEM private key of --tls-cert")
+    security.add_argument("--model-data-root", type=Path, action="append", default=[], metavar="DIR",
+                          help="with credentials, file:// and path ModelDataUrls must lie under a DIR (repeatable)")
 
     apply = commands.add_parser(
         "apply", help="create or update the endpoints of an endpoints file or Serve config on a running platform")
     apply.add_argument("file", type=Path)
-    apply.add_argument("--url", default="http://127.0.0.1:8080", help="the platform's address")
+    apply.add_argument("--url", default="http://127.0.0.1:8080",
+                       help="the platform's address; calls are signed with the standard AWS credential chain "
+                       "(AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...), AWS_CA_BUNDLE verifies HTTPS")
     apply.add_argument("--no-wait", action="store_true", help="do not wait for InService")
     apply.add_argument("--owner", default=None, metavar="NAME",
                        help="tag what is created as NAME's; refuse to take over endpoints NAME did not create")
@@ -85,9 +99,6 @@ def main(argv: list[str] | None = None) -> int:
 def _up(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from serverless_ray.declarative import apply_file
-    from serverless_ray.platform import Platform
-
     try:
         settings = PlatformSettings(
             host=args.host, port=args.port, state_dir=args.state_dir, region=args.region,
@@ -97,11 +108,20 @@ def _up(args: argparse.Namespace) -> int:
             warm_pool_size=args.warm_pool_size, invocation_timeout_s=args.invocation_timeout_s,
             model_ready_timeout_s=args.model_ready_timeout_s, ephemeral_storage_mb=args.ephemeral_storage_mb,
             max_model_size_mb=args.max_model_size_mb, artifact_cache_mb=args.artifact_cache_mb,
-            isolation=args.isolation,
+            isolation=args.isolation, allow_anonymous=args.allow_anonymous,
+            tls_cert=args.tls_cert, tls_key=args.tls_key, model_data_roots=tuple(args.model_data_root),
+            **({"credentials_file": args.credentials} if args.credentials else {}),
         )
     except ValidationError as exc:
-        print(f"serverless-ray: invalid option: {exc}", file=sys.stderr)
+        problems = "; ".join(
+            ": ".join(filter(None, (".".join(map(str, error["loc"])), error["msg"].removeprefix("Value error, "))))
+            for error in exc.errors())
+        print(f"serverless-ray: invalid option: {problems}", file=sys.stderr)
         return 2
+    # Ray and boto3 load only once the options are known to be good.
+    from serverless_ray.declarative import apply_file, in_cluster_access
+    from serverless_ray.platform import Platform
+
     platform = Platform(settings).start()
     # After Ray's own handlers are installed (ray.init), so that ours win: stop cleanly.
     stop = threading.Event()
@@ -110,7 +130,7 @@ def _up(args: argparse.Namespace) -> int:
     try:
         print(f"serverless-ray is up at {platform.url} (state in {platform.settings.state_dir})", flush=True)
         for path in args.apply:
-            apply_file(path, platform.url)
+            apply_file(path, platform.url, access=in_cluster_access(platform.settings))
         print("Ready. Press Ctrl-C to stop.", flush=True)
         stop.wait()
     finally:

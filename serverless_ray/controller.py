@@ -88,7 +88,7 @@ class PlatformController:
         launcher = RayGatewayLauncher(
             self._settings, controller=ray.get_runtime_context().current_actor, ledger=self._ledger
         )
-        self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes)
+        self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes, scheme=self._settings.scheme)
         await self._rollout.reconcile_all()
         await self._fleet.sync()
         self._background = [asyncio.create_task(self._housekeep()), asyncio.create_task(self._watch_nodes())]

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import ray
 
-from serverless_ray.declarative import EndpointDeclaration, apply_declarations
+from serverless_ray.declarative import EndpointDeclaration, apply_declarations, in_cluster_access
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.spec import EndpointNameInput, ServerlessConfig, parse
 
@@ -133,7 +133,8 @@ def run(*apps: EndpointApp, platform=None, settings=None, code_root: str | Path 
             _platform = Platform(settings or PlatformSettings()).start()
         platform = _platform
     root = Path(code_root) if code_root else platform.settings.state_dir / "python-endpoints"
-    apply_declarations([app.declaration(root) for app in apps], platform.url, echo=lambda _: None)
+    apply_declarations([app.declaration(root) for app in apps], platform.url, echo=lambda _: None,
+                       access=in_cluster_access(platform.settings))
     handles = [EndpointHandle(app.name, platform.gateway) for app in apps]
     return handles[0] if len(handles) == 1 else handles
 

@@ -135,3 +135,43 @@ class ObjectNotFoundException(ServiceError):
 class ConcurrentUpdateException(ServiceError):
     code = "ConcurrentUpdateException"
     status = 400
+
+
+# --- authentication and authorization (every API) ---------------------------------------
+# The codes AWS answers with; botocore reads them from ``__type`` (awsJson) or
+# ``x-amzn-ErrorType`` (rest-json) like any other error.
+
+
+class MissingAuthenticationToken(ServiceError):
+    """The request carries no ``Authorization`` header (an unsigned request)."""
+
+    code = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class IncompleteSignature(ServiceError):
+    """The ``Authorization`` header, or the date it needs, is malformed."""
+
+    code = "IncompleteSignatureException"
+    status = 403
+
+
+class UnrecognizedClient(ServiceError):
+    """No principal has the request's access key."""
+
+    code = "UnrecognizedClientException"
+    status = 403
+
+
+class InvalidSignature(ServiceError):
+    """The signature does not match, or was made outside the clock window."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class AccessDenied(ServiceError):
+    """Authenticated, but no policy statement allows the action, or one denies it."""
+
+    code = "AccessDeniedException"
+    status = 400

@@ -13,10 +13,13 @@ from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from serverless_ray.auth.authenticator import Authenticator
+from serverless_ray.auth.middleware import RequireSignature
 from serverless_ray.errors import ServiceError, UnknownPath, internal_failure
 from serverless_ray.gateway.control_api import ControlPlaneClient, aws_json
 from serverless_ray.gateway.runtime_api import Invocations, invoke_endpoint
@@ -46,10 +49,16 @@ def build_app(
     control: ControlPlaneClient,
     metrics_text: Callable[[], Awaitable[bytes]],
     ready: Callable[[], bool],
+    authenticator: Authenticator | None = None,
 ) -> Starlette:
     """The gateway's app over its invocation service and its client of the controller;
-    ``metrics_text`` renders ``/metrics``, ``ready`` says whether ``/healthz`` is ok."""
+    ``metrics_text`` renders ``/metrics``, ``ready`` says whether ``/healthz`` is ok. With
+    an ``authenticator`` every route but those two needs a signed, allowed request."""
+    middleware = [] if authenticator is None else [
+        Middleware(RequireSignature, authenticator=authenticator, refuse=_service_error),
+    ]
     app = Starlette(
+        middleware=middleware,
         routes=[
             Route("/", aws_json, methods=["POST"]),
             Route("/endpoints/{name}/invocations", invoke_endpoint, methods=["POST"]),

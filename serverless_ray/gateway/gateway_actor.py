@@ -18,6 +18,8 @@ from typing import Any
 import ray
 import uvicorn
 
+from serverless_ray.auth.authenticator import Authenticator
+from serverless_ray.auth.tls import uvicorn_tls_options
 from serverless_ray.errors import ServiceError
 from serverless_ray.gateway import serve_replicas
 from serverless_ray.gateway.app import build_app
@@ -101,7 +103,7 @@ class Gateway:
             return await controller.metrics() + metrics.render()
 
         app = build_app(invocations=self._service, control=controller, metrics_text=metrics_text,
-                        ready=lambda: self._ready)
+                        ready=lambda: self._ready, authenticator=_authenticator(settings))
         return await self._serve(app, reuse_port=reuse_port)
 
     async def _serve(self, app, *, reuse_port: bool) -> int:
@@ -115,6 +117,7 @@ class Gateway:
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, loop="none",
             lifespan="off", access_log=False, log_config=None, timeout_keep_alive=60,
+            **uvicorn_tls_options(settings.tls_cert, settings.tls_key),
         )
         server = uvicorn.Server(config)
         # Signals belong to the process that runs the platform, not to this actor.
@@ -188,3 +191,13 @@ class Gateway:
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait_for(self._serving, timeout=10)
+
+
+def _authenticator(settings: PlatformSettings) -> Authenticator | None:
+    """The check every HTTP request passes when the platform has credentials."""
+    if settings.credentials is None:
+        return None
+    return Authenticator.for_platform(
+        settings.credentials, region=settings.region, account_id=settings.account_id,
+        internal=settings.internal_principal, model_data_roots=settings.model_data_roots,
+    )
