@@ -1,4 +1,5 @@
-"""Sends an invocation to a replica and maps a replica that does not answer to ModelError.
+"""Sends an invocation to a replica (or streams its reply, :meth:`ReplicaDispatcher.stream`)
+and maps a replica that does not answer to ModelError.
 
 An invocation goes to the endpoint's Serve deployment through its handle, unless the
 endpoint is cold (no running replica) and a standby can take it: then the cold-start
@@ -8,14 +9,16 @@ bridge answers it (see :mod:`serverless_ray.gateway.cold_start_bridge`).
 from __future__ import annotations
 
 import asyncio
+from typing import Any, AsyncIterator
 
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
 
 from serverless_ray.cluster_names import DEPLOYMENT_NAME
-from serverless_ray.errors import ModelError
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
+from serverless_ray.gateway.replica_streams import serve_stream
 from serverless_ray.gateway.serve_replicas import REPLICA_COUNTS
+from serverless_ray.gateway.stream_dispatch import replica_failed, stream_reply, timed_out
 from serverless_ray.messages import ReplicaCall, ReplicaReply, Route
 
 
@@ -50,15 +53,9 @@ class ReplicaDispatcher:
         try:
             return await asyncio.wait_for(self._dispatch(route, call), self._timeout_s)
         except asyncio.TimeoutError:
-            raise no_response(
-                f"Your invocation timed out while waiting for a response from container primary "
-                f"after {self._timeout_s:.0f} s."
-            ) from None
+            raise timed_out(self._timeout_s) from None
         except (RayActorError, RayTaskError) as exc:
-            raise no_response(
-                f"Amazon SageMaker could not get a response from the {route.endpoint_name} endpoint. "
-                f"The replica failed: {type(exc).__name__}."
-            ) from None
+            raise replica_failed(route, exc) from None
 
     async def _dispatch(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         if self._bridge is not None:
@@ -74,10 +71,14 @@ class ReplicaDispatcher:
             raise
 
 
-def no_response(reason: str) -> ModelError:
-    return ModelError(
-        f'Received server error (0) from model with message "{reason}". See the endpoint\'s logs for more information.',
-        OriginalStatusCode=0,
-        OriginalMessage=reason,
-        ErrorCode="SERVER_ERROR_FROM_MODEL",
-    )
+    def stream(self, route: Route, call: ReplicaCall) -> AsyncIterator[Any]:
+        """A streamed reply (head, parts, end: see ``ModelReplica.stream_items``) from a
+        standby if the endpoint is cold, else from Serve; the invocation timeout applies
+        to the whole stream. See :mod:`serverless_ray.gateway.stream_dispatch`."""
+        assert route.app_name is not None
+        app_name = route.app_name
+
+        def from_serve() -> AsyncIterator[Any]:
+            return serve_stream(self._handle(app_name).options(stream=True).stream.remote(*call.args()))
+
+        return stream_reply(route, call, bridge=self._bridge, from_serve=from_serve, timeout_s=self._timeout_s)

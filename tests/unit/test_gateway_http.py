@@ -128,9 +128,9 @@ def test_unknown_targets_and_bad_json_are_refused_before_the_controller(parts):
 
 def test_unknown_paths_are_unknown_operations_in_the_aws_shape(parts):
     client, _, _, _ = parts
-    status, media, code, message = _error(client.post("/endpoints/ep/invocations-response-stream", content=b"{}"))
+    status, media, code, message = _error(client.post("/endpoints/ep/async-invocations", content=b"{}"))
     assert (status, media, code) == (404, REST_JSON, "UnknownOperationException")
-    assert message.startswith("Operation InvokeEndpointWithResponseStream is not supported by this platform")
+    assert message.startswith("Operation InvokeEndpointAsync is not supported by this platform")
     status, media, code, message = _error(client.post("/no/such/path"))
     assert (status, media, code) == (404, AWS_JSON, "UnknownOperationException")
     assert "No operation is served at POST /no/such/path" in message
