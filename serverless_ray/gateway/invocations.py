@@ -15,7 +15,7 @@ import asyncio
 import logging
 import random
 import time
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any, AsyncGenerator, AsyncIterator, Callable, Protocol, Sequence
 
@@ -168,6 +168,7 @@ class InvocationService:
         except ModelError:
             metrics.errors_5xx.labels(*labels).inc()
             raise
+        self._observe_replica(labels, reply)
         self._observe_latencies(labels, reply, started)
         result = reply.result
         if not result.ok:
@@ -216,15 +217,16 @@ class InvocationService:
             async with self._occupying(route):
                 items = self._dispatcher.stream(route, self._call(request))
                 try:
-                    first = await self._stream_head(route, items, progress)
+                    first = await self._stream_head(route, items, progress, started)
                     head = StreamedReply(
                         content_type=progress.reply.result.content_type,  # type: ignore[union-attr]
                         variant_name=route.variant_name, request_id=request.request_id,
                         custom_attributes=progress.reply.result.custom_attributes,  # type: ignore[union-attr]
                     )
                     yield head
-                    async for part in self._stream_parts(labels, items, first, progress, started):
-                        yield part
+                    async with aclosing(self._stream_parts(labels, items, first, progress, started)) as parts:
+                        async for part in parts:
+                            yield part
                 finally:
                     await items.aclose()  # type: ignore[attr-defined]
         except (GeneratorExit, asyncio.CancelledError):
@@ -243,7 +245,9 @@ class InvocationService:
         finally:
             self._finish(request, started, progress, reply=head if error is None else None, error=error)
 
-    async def _stream_head(self, route: Route, items: AsyncIterator[Any], progress: _Progress) -> bytes | StreamEnd:
+    async def _stream_head(
+        self, route: Route, items: AsyncIterator[Any], progress: _Progress, started: float
+    ) -> bytes | StreamEnd:
         """Wait for the model's head and first part (or end): a failure until then is
         InvokeEndpoint's. Returns the first part (or the end of an empty stream)."""
         labels = (route.endpoint_name, route.variant_name)
@@ -251,8 +255,10 @@ class InvocationService:
         if not isinstance(head, ReplicaReply):
             raise RuntimeError(f"a streamed reply began with {type(head).__name__}")
         progress.reply = head
+        self._observe_replica(labels, head)
         result = head.result
         if not result.ok:
+            self._observe_latencies(labels, head, started)
             (self._metrics.errors_4xx if 400 <= result.status < 500 else self._metrics.errors_5xx).labels(*labels).inc()
             raise self._model_error(route.endpoint_name, result)
         first = await self._next(items, labels)
@@ -352,10 +358,13 @@ class InvocationService:
         model_us = reply.model_seconds * 1e6
         metrics.model_latency.labels(*labels).observe(model_us)
         metrics.overhead_latency.labels(*labels, str(reply.cold).lower()).observe(max(0.0, total_us - model_us))
+
+    def _observe_replica(self, labels: tuple[str, str], reply: ReplicaReply) -> None:
+        """What the replica's answer says of how it was served (known at a stream's head)."""
         if reply.setup_seconds is not None:
-            metrics.model_setup_time.labels(*labels).observe(reply.setup_seconds * 1e6)
+            self._metrics.model_setup_time.labels(*labels).observe(reply.setup_seconds * 1e6)
         if reply.standby:
-            metrics.standby_invocations.labels(*labels).inc()
+            self._metrics.standby_invocations.labels(*labels).inc()
 
     def _throttle_error(self, route: Route, throttled: Throttled) -> ServiceError:
         if throttled.short_of == "endpoint":
