@@ -183,3 +183,23 @@ def test_drive_closes_the_iterator_after_the_step_in_flight_when_cancelled():
 
     asyncio.run(scenario())
     assert closed == [True]
+
+
+# --- the example in deployments/ -------------------------------------------------------
+
+def test_the_example_text_generator_streams_one_letter_a_part(monkeypatch):
+    from pathlib import Path
+
+    from serverless_ray.declarative.schema import load
+
+    deployments = Path(__file__).parents[3] / "deployments"
+    declared = {e.name: e for e in load(deployments / "example.yaml").endpoints}
+    monkeypatch.setenv("TOKEN_DELAY_S", "0")  # no per-letter pause (the replica sets os.environ likewise)
+    handler = InferenceHandler.load(Path(declared["example-text-generator"].model_data))
+    body = json.dumps({"prompt": "The endpoint", "max_new_chars": 40, "seed": 7}).encode()
+    stream = handler.stream(body, content_type="application/json", accept=None)
+    letters = list(stream.parts)
+    assert stream.result.content_type.startswith("text/plain")
+    assert len(letters) == 40 and all(len(letter) == 1 for letter in letters)
+    joined = handler.invoke(body, content_type="application/json", accept=None)
+    assert joined.body == b"".join(letters)  # the same seed: InvokeEndpoint gets the joined parts
