@@ -4,6 +4,10 @@ and maps a replica that does not answer to ModelError.
 An invocation goes to the endpoint's Serve deployment through its handle, unless the
 endpoint is cold (no running replica) and a standby can take it: then the cold-start
 bridge answers it (see :mod:`serverless_ray.gateway.cold_start_bridge`).
+
+A call still running at the invocation timeout frees its replica (the replica is
+replaced, :mod:`serverless_ray.gateway.replica_release`), so the next call is not stuck
+behind it; a replica that died of a limit of its tier (memory, disk) is reported as such.
 """
 
 from __future__ import annotations
@@ -16,16 +20,23 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from serverless_ray.cluster_names import DEPLOYMENT_NAME
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
+from serverless_ray.gateway.replica_release import release_replica
 from serverless_ray.gateway.replica_streams import serve_stream
 from serverless_ray.gateway.serve_replicas import REPLICA_COUNTS
-from serverless_ray.gateway.stream_dispatch import replica_failed, stream_reply, timed_out
+from serverless_ray.gateway.stream_dispatch import VerdictFn, replica_failed, stream_reply, timed_out
 from serverless_ray.messages import ReplicaCall, ReplicaReply, Route
 
 
 class ReplicaDispatcher:
-    def __init__(self, *, timeout_s: float, bridge: ColdStartBridge | None = None) -> None:
+    """``verdicts``: tells, for a replica that died under a call, the limit of its tier it
+    broke (the gateway's :class:`~serverless_ray.gateway.replica_upkeep.ReplicaUpkeep`)."""
+
+    def __init__(
+        self, *, timeout_s: float, bridge: ColdStartBridge | None = None, verdicts: VerdictFn | None = None
+    ) -> None:
         self._timeout_s = timeout_s
         self._bridge = bridge
+        self._verdicts = verdicts or (lambda _: None)
         self._handles: dict[str, object] = {}
 
     def _handle(self, app_name: str):
@@ -51,25 +62,34 @@ class ReplicaDispatcher:
     async def invoke(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         assert route.app_name is not None
         try:
-            return await asyncio.wait_for(self._dispatch(route, call), self._timeout_s)
+            return await self._dispatch(route, call)
         except asyncio.TimeoutError:
             raise timed_out(self._timeout_s) from None
         except (RayActorError, RayTaskError) as exc:
-            raise replica_failed(route, exc) from None
+            raise replica_failed(route, exc, self._verdicts) from None
 
     async def _dispatch(self, route: Route, call: ReplicaCall) -> ReplicaReply:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout_s
         if self._bridge is not None:
-            reply = await self._bridge.invoke(route, call)
+            # A standby whose call times out is killed by the bridge itself.
+            reply = await asyncio.wait_for(self._bridge.invoke(route, call), self._timeout_s)
             if reply is not None:
                 return reply
         assert route.app_name is not None
         response = self._handle(route.app_name).invoke.remote(*call.args())
+        waiter = asyncio.ensure_future(_result(response))
         try:
-            return await response
-        except asyncio.CancelledError:
-            response.cancel()  # timed out: do not leave it queued at the replica
+            await asyncio.wait({waiter}, timeout=max(0.0, deadline - loop.time()))
+        except asyncio.CancelledError:  # the caller went away: do not leave it queued
+            waiter.cancel()
+            response.cancel()
             raise
-
+        if waiter.done():
+            return waiter.result()
+        # Past the timeout: free the replica, so that the next call is not stuck behind this one.
+        await release_replica(route.app_name, response, waiter)
+        raise asyncio.TimeoutError
 
     def stream(self, route: Route, call: ReplicaCall) -> AsyncIterator[Any]:
         """A streamed reply (head, parts, end: see ``ModelReplica.stream_items``) from a
@@ -81,4 +101,9 @@ class ReplicaDispatcher:
         def from_serve() -> AsyncIterator[Any]:
             return serve_stream(self._handle(app_name).options(stream=True).stream.remote(*call.args()))
 
-        return stream_reply(route, call, bridge=self._bridge, from_serve=from_serve, timeout_s=self._timeout_s)
+        return stream_reply(route, call, bridge=self._bridge, from_serve=from_serve, timeout_s=self._timeout_s,
+                            verdicts=self._verdicts)
+
+
+async def _result(response) -> ReplicaReply:
+    return await response

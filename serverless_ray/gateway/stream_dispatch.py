@@ -17,7 +17,11 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from serverless_ray.errors import ModelError, ModelTimedOut, no_response
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge, Lease
+from serverless_ray.isolation.records import ExitRecord
 from serverless_ray.messages import ReplicaCall, ReplicaReply, Route
+
+# Replica (actor) id → the limit it died of, if it did (see serverless_ray.isolation.verdicts).
+VerdictFn = Callable[["str | None"], "ExitRecord | None"]
 
 
 def timed_out(timeout_s: float) -> ModelTimedOut:
@@ -27,11 +31,25 @@ def timed_out(timeout_s: float) -> ModelTimedOut:
     )
 
 
-def replica_failed(route: Route, exc: BaseException) -> ModelError:
+def replica_failed(route: Route, exc: BaseException, verdicts: VerdictFn | None = None) -> ModelError:
+    """The ModelError of a replica that died under a call; it names the limit of its
+    tier the replica broke, if ``verdicts`` knows of one."""
+    verdict = verdicts(_dead_actor_id(exc)) if verdicts is not None else None
+    if verdict is not None:
+        return no_response(verdict.message)
     return no_response(
         f"Amazon SageMaker could not get a response from the {route.endpoint_name} endpoint. "
         f"The replica failed: {type(exc).__name__}."
     )
+
+
+def _dead_actor_id(exc: BaseException) -> str | None:
+    """The id of the actor whose death failed the call (Ray puts it on the error)."""
+    for candidate in (exc, getattr(exc, "cause", None)):
+        actor_id = getattr(candidate, "actor_id", None)
+        if isinstance(actor_id, str) and actor_id:
+            return actor_id
+    return None
 
 
 async def stream_reply(
@@ -41,6 +59,7 @@ async def stream_reply(
     bridge: ColdStartBridge | None,
     from_serve: Callable[[], AsyncIterator[Any]],
     timeout_s: float,
+    verdicts: VerdictFn | None = None,
 ) -> AsyncGenerator[Any, None]:
     """The items of ``call``'s streamed reply; closing this cancels the replica's stream."""
     loop = asyncio.get_running_loop()
@@ -65,7 +84,7 @@ async def stream_reply(
         raise timed_out(timeout_s) from None
     except (RayActorError, RayTaskError) as exc:
         broken = True
-        raise replica_failed(route, exc) from None
+        raise replica_failed(route, exc, verdicts) from None
     finally:
         if source is not None:
             await source.aclose()  # type: ignore[attr-defined]

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, AsyncGenerator, Iterator
 
+from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import ReplicaReply, ReplicaSpec, StreamEnd
 from serverless_ray.runtime.artifacts import materialize
 from serverless_ray.runtime.handler import InferenceHandler
@@ -27,17 +29,27 @@ class ModelReplica:
     ``setup_from_process_start``: ModelSetupTime counts from the start of the process
     (a fresh replica: the compute was started for this model) or, when False, only the
     model load (a standby that was already running adopts the model).
+
+    ``confinement``: the limits the process already lives under (a standby confines
+    itself when it adopts); otherwise the replica confines itself to ``spec.limits``.
     """
 
-    def __init__(self, spec: ReplicaSpec, *, setup_from_process_start: bool = True) -> None:
+    def __init__(
+        self, spec: ReplicaSpec, *, setup_from_process_start: bool = True, confinement: Confinement | None = None
+    ) -> None:
         started = time.perf_counter()
         self._spec = spec
-        model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
-        environment = {**spec.environment}
-        os.environ.update(environment)
-        self._handler = InferenceHandler.load(
-            model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
-        )
+        if confinement is None and spec.limits is not None:
+            confinement = confine(spec)
+        self._confinement = confinement
+        loading = confinement.loading(spec.limits.model_ready_timeout_s) if confinement and spec.limits else nullcontext()
+        with loading:
+            model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy, pin=True)
+            environment = {**spec.environment}
+            os.environ.update(environment)
+            self._handler = InferenceHandler.load(
+                model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+            )
         self._ready_at = time.time()
         load_seconds = time.perf_counter() - started
         self.setup_seconds = (
@@ -62,6 +74,7 @@ class ModelReplica:
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
+        self._check_memory(result.raised)
         return self._reply(result, started, sent_at)
 
     def stream_items(
@@ -81,6 +94,7 @@ class ModelReplica:
             request_id=request_id,
         )
         try:
+            self._check_memory(stream.result.raised)
             yield self._reply(stream.result, started, sent_at)
             error = None
             try:
@@ -88,6 +102,7 @@ class ModelReplica:
             except Exception as exc:
                 log.exception("streamed invocation %s failed after its first part", request_id or "-")
                 error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                self._check_memory(type(exc).__name__)
             yield StreamEnd(model_seconds=time.perf_counter() - started, error=error)
         finally:
             close = getattr(stream.parts, "close", None)
@@ -103,6 +118,12 @@ class ModelReplica:
         async for item in drive(self.stream_items(*call_args)):
             yield item
 
+    def _check_memory(self, raised: str | None) -> None:
+        if raised == "MemoryError" and self._confinement is not None:
+            # Past an address-space limit: the process may be half-broken; it records
+            # the cause and ends, failing this call, and is replaced.
+            self._confinement.memory_exceeded()
+
     def _reply(self, result, started: float, sent_at: float | None) -> ReplicaReply:
         # The request was sent before this replica was ready: it waited for a cold start.
         cold = sent_at is not None and sent_at < self._ready_at
@@ -116,6 +137,24 @@ class ModelReplica:
             setup_seconds=self.setup_seconds if report_setup else None,
             cold=cold,
         )
+
+    def __del__(self) -> None:
+        # Serve calls this on a clean shut-down; a killed replica is cleaned up by the node.
+        confinement = getattr(self, "_confinement", None)
+        if confinement is not None:
+            self._confinement = None
+            confinement.close()
+
+
+def confine(spec: ReplicaSpec, confinement: Confinement | None = None) -> Confinement:
+    """Hold this process to ``spec.limits`` (preparing its scratch disk unless done)."""
+    limits = spec.limits
+    assert limits is not None
+    if confinement is None:
+        confinement = Confinement.prepare(limits.runtime_dir, limits.ephemeral_storage_mb,
+                                          enforce_storage=limits.enforced)
+    confinement.enter(limits, endpoint=spec.endpoint_name, variant=spec.variant_name)
+    return confinement
 
 
 def _setup_seconds(ready_at: float, load_seconds: float) -> float:
