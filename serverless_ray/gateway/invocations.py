@@ -15,9 +15,9 @@ import asyncio
 import logging
 import random
 import time
-from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, aclosing, asynccontextmanager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from typing import Any, AsyncGenerator, AsyncIterator, Callable, Protocol, Sequence
+from typing import Any, AsyncGenerator, AsyncIterator, Callable, Iterator, Protocol, Sequence
 
 from serverless_ray.errors import (
     InternalStreamFailure,
@@ -114,16 +114,8 @@ class InvocationService:
         started = self.clock() if request.received_at is None else request.received_at
         progress = _Progress()
         await self._start_hooks(request, started, progress)
-        try:
+        with self._finished_if_failed(request, started, progress, "invocation of %s failed"):
             reply = await self._invoke(request, started, progress)
-        except ServiceError as error:
-            self._finish(request, started, progress, error=error)
-            raise
-        except Exception as exc:
-            log.exception("invocation of %s failed", request.endpoint_name)
-            error = internal_failure("running InvokeEndpoint", exc)
-            self._finish(request, started, progress, error=error)
-            raise error from exc
         self._finish(request, started, progress, reply=reply)
         return reply
 
@@ -140,14 +132,24 @@ class InvocationService:
         return replace(head, parts=stream)
 
     async def _start_hooks(self, request: InvocationRequest, started: float, progress: _Progress) -> None:
-        try:
+        with self._finished_if_failed(request, started, progress, "an invocation hook refused %s"):
             for hook in self._hooks:
                 await hook.on_start(request)
+
+    @contextmanager
+    def _finished_if_failed(
+        self, request: InvocationRequest, started: float, progress: _Progress, log_message: str
+    ) -> Iterator[None]:
+        """A failure in the block finishes the invocation (its metrics and hooks) and is
+        raised as the ``ServiceError`` the client sees: an unexpected one as an
+        ``InternalFailure``, logged with ``log_message`` (``%s``: the endpoint's name)."""
+        try:
+            yield
         except ServiceError as error:
             self._finish(request, started, progress, error=error)
             raise
         except Exception as exc:
-            log.exception("an invocation hook refused %s", request.endpoint_name)
+            log.exception(log_message, request.endpoint_name)
             error = internal_failure("running InvokeEndpoint", exc)
             self._finish(request, started, progress, error=error)
             raise error from exc
