@@ -10,6 +10,7 @@ from test_cold_start_bridge import APP, World, call, route, run, settle
 
 from serverless_ray.errors import ModelError, ModelTimedOut
 from serverless_ray.gateway.stream_dispatch import stream_reply
+from serverless_ray.isolation.records import ExitRecord
 from serverless_ray.messages import InvocationResult, ReplicaReply, StreamEnd
 
 
@@ -91,6 +92,19 @@ def test_a_replica_that_dies_mid_stream_is_a_model_error():
         with pytest.raises(ModelError, match="The replica failed: RayActorError"):
             await _all(stream_reply(route(), call(), bridge=None, from_serve=serve.read, timeout_s=5))
         assert serve.closed
+
+    run(scenario())
+
+
+def test_a_replica_that_dies_of_a_limit_mid_stream_is_reported_by_that_limit():
+    async def scenario():
+        serve = _serve([b"x", RayActorError(actor_id="replica-1")])
+        record = ExitRecord(cause="memory", message="The replica ran out of its 1024 MB of memory.", at=0.0)
+        verdicts = {"replica-1": record}.get
+        with pytest.raises(ModelError, match="ran out of its 1024 MB") as caught:
+            await _all(stream_reply(route(), call(), bridge=None, from_serve=serve.read, timeout_s=5,
+                                    verdicts=verdicts))
+        assert caught.value.fields["OriginalMessage"] == record.message
 
     run(scenario())
 
