@@ -11,7 +11,7 @@ import pytest
 from botocore.eventstream import EventStream, EventStreamBuffer
 from botocore.exceptions import EventStreamError
 from botocore.parsers import EventStreamJSONParser
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from serverless_ray.gateway.eventstream import encode_message, exception_event, payload_part
@@ -20,18 +20,24 @@ _NAMES = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_si
     lambda name: len(name.encode()) <= 255)
 
 
+# Examples are checked, not timed: a loaded machine must not fail them.
+UNTIMED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
 def _decode(data: bytes) -> list:
     buffer = EventStreamBuffer()
     buffer.add_data(data)
     return list(buffer)
 
 
+@UNTIMED
 @given(headers=st.dictionaries(_NAMES, st.text(max_size=100), max_size=5), payload=st.binary(max_size=2000))
 def test_any_message_reads_back_as_written(headers, payload):
     [message] = _decode(encode_message(headers, payload))
     assert message.headers == headers and message.payload == payload
 
 
+@UNTIMED
 @given(parts=st.lists(st.binary(min_size=1, max_size=300), max_size=8), cut=st.integers(1, 64))
 def test_a_stream_of_parts_reads_back_in_any_chunking(parts, cut):
     data = b"".join(payload_part(part) for part in parts)
