@@ -30,7 +30,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ray
 
@@ -111,10 +111,39 @@ class EndpointHandle:
             raise reply
         return reply.body
 
+    def stream(
+        self, body: bytes | str, *, content_type: str = "application/json", accept: str | None = None
+    ) -> Iterator[bytes]:
+        """The model's reply part by part, as it streams (InvokeEndpointWithResponseStream).
+
+        Raises the ``ServiceError`` the operation would answer with: before the first part
+        as InvokeEndpoint would, after it a ``ModelStreamError`` or ``InternalStreamFailure``.
+        Closing the iterator early ends the invocation (the model's generator is closed).
+        """
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        call = self._gateway.stream.options(num_returns="streaming").remote(
+            self.name, data, content_type=content_type, accept=accept)
+        return _parts(call)
+
     def invoke_json(self, payload: Any) -> Any:
         return json.loads(self.invoke(json.dumps(payload), accept="application/json"))
 
     __call__ = invoke_json
+
+
+def _parts(call) -> Iterator[bytes]:
+    finished = False
+    try:
+        for ref in call:
+            item = ray.get(ref)
+            if isinstance(item, ServiceError):
+                finished = True
+                raise item
+            yield item
+        finished = True
+    finally:
+        if not finished:
+            ray.cancel(call)
 
 
 def run(*apps: EndpointApp, platform=None, settings=None, code_root: str | Path | None = None):

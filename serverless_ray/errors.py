@@ -107,6 +107,21 @@ class ModelError(ServiceError):
     status = 424
 
 
+class ModelTimedOut(ModelError):
+    """A ModelError: the model did not finish within the invocation timeout (a stream
+    that times out after its first part ends with ``ModelInvocationTimeExceeded``)."""
+
+
+def no_response(reason: str, *, kind: type[ModelError] = ModelError) -> ModelError:
+    """The ModelError of a model that did not answer (its replica failed, or timed out)."""
+    return kind(
+        f'Received server error (0) from model with message "{reason}". See the endpoint\'s logs for more information.',
+        OriginalStatusCode=0,
+        OriginalMessage=reason,
+        ErrorCode="SERVER_ERROR_FROM_MODEL",
+    )
+
+
 class ModelNotReadyException(ServiceError):
     code = "ModelNotReadyException"
     status = 429
@@ -120,6 +135,24 @@ class ThrottlingException(ServiceError):
 class ServiceUnavailable(ServiceError):
     code = "ServiceUnavailable"
     status = 503
+
+
+# --- errors inside a response stream (sent as exception events after the first part) --
+
+
+class ModelStreamError(ServiceError):
+    """The model's stream failed after its first part: ``ErrorCode`` is
+    ``ModelInvocationTimeExceeded`` (the invocation timeout passed) or ``StreamBroken``."""
+
+    code = "ModelStreamError"
+    status = 424
+
+
+class InternalStreamFailure(ServiceError):
+    """The platform failed while streaming (not the model's fault)."""
+
+    code = "InternalStreamFailure"
+    status = 500
 
 
 # --- Application Auto Scaling (awsJson 1.1, AnyScaleFrontendService) --------------------

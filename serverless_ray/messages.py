@@ -4,7 +4,8 @@ Routes go from the controller to every gateway; a :class:`ReplicaSpec` (with the
 :class:`ReplicaLimits` and :class:`ArtifactPolicy` the replica is held to) from the
 controller to the replicas it starts (and, inside a route, to the standbys that adopt a
 cold endpoint's model); a :class:`ReplicaCall` from a gateway to a replica and a
-:class:`ReplicaReply` back. A leaf module: plain frozen dataclasses, no imports of the
+:class:`ReplicaReply` back, or, for a streamed reply, a :class:`ReplicaReply` whose result
+has no body (the head), the parts as ``bytes`` and a :class:`StreamEnd`. A leaf module: plain frozen dataclasses, no imports of the
 package, so each side can read them without loading the other side's code.
 """
 
@@ -156,6 +157,15 @@ class ReplicaReply:
     cold: bool = False
     # Answered by a standby that adopted the model (the endpoint had no running replica).
     standby: bool = False
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """Last item of a streamed reply: the time in the model up to its last part, and what
+    it raised if it failed after its first part."""
+
+    model_seconds: float
+    error: str | None = None
 
 
 class NotAdoptable(Exception):

@@ -22,7 +22,7 @@ from serverless_ray.auth.authenticator import Authenticator
 from serverless_ray.auth.middleware import RequireSignature
 from serverless_ray.errors import ServiceError, UnknownPath, internal_failure
 from serverless_ray.gateway.control_api import ControlPlaneClient, aws_json
-from serverless_ray.gateway.runtime_api import Invocations, invoke_endpoint
+from serverless_ray.gateway.runtime_api import Invocations, invoke_endpoint, invoke_endpoint_with_response_stream
 from serverless_ray.gateway.wire import AWS_JSON, REST_JSON, error_response, request_id_of
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 RUNTIME_PREFIX = "/endpoints/"
 # Runtime operations of the SageMaker API this platform does not serve, by their path's last step.
-_UNSERVED = {"invocations-response-stream": "InvokeEndpointWithResponseStream", "async-invocations": "InvokeEndpointAsync"}
+_UNSERVED = {"async-invocations": "InvokeEndpointAsync"}
 
 
 async def healthz(request: Request) -> Response:
@@ -62,6 +62,8 @@ def build_app(
         routes=[
             Route("/", aws_json, methods=["POST"]),
             Route("/endpoints/{name}/invocations", invoke_endpoint, methods=["POST"]),
+            Route("/endpoints/{name}/invocations-response-stream", invoke_endpoint_with_response_stream,
+                  methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ],
@@ -92,10 +94,12 @@ async def _unknown_path(request: Request, exc: Exception) -> Response:
     path, method = request.url.path, request.method
     operation = _UNSERVED.get(path.rstrip("/").rsplit("/", 1)[-1]) if path.startswith(RUNTIME_PREFIX) else None
     if operation is not None:
-        message = f"Operation {operation} is not supported by this platform; use InvokeEndpoint."
+        message = (f"Operation {operation} is not supported by this platform; use InvokeEndpoint or "
+                   "InvokeEndpointWithResponseStream.")
     else:
         message = (f"No operation is served at {method} {path}; this endpoint serves POST / (awsJson, "
-                   "X-Amz-Target) and POST /endpoints/<EndpointName>/invocations.")
+                   "X-Amz-Target), POST /endpoints/<EndpointName>/invocations and "
+                   "POST /endpoints/<EndpointName>/invocations-response-stream.")
     return error_response(UnknownPath(message), request_id_of(request), media_type=_media_type(request),
                           status=exc.status_code)
 

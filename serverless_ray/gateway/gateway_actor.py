@@ -172,6 +172,32 @@ class Gateway:
         except ServiceError as error:
             return error
 
+    async def stream(
+        self, endpoint: str, body: bytes, *, content_type: str | None = None, accept: str | None = None,
+        custom_attributes: str | None = None, target_variant: str | None = None,
+    ):
+        """InvokeEndpointWithResponseStream without HTTP (for Python handles), called with
+        ``num_returns="streaming"``: yields the parts as bytes. A ``ServiceError``, before
+        the first part or after, is yielded as the last item (the caller raises it).
+        Cancelling the call closes the stream (slot freed, model's generator closed)."""
+        assert self._service is not None, "the gateway has not started"
+        try:
+            reply = await self._service.invoke_stream(InvocationRequest(
+                endpoint_name=endpoint, body=body, content_type=content_type, accept=accept,
+                custom_attributes=custom_attributes, target_variant=target_variant,
+            ))
+        except ServiceError as error:
+            yield error
+            return
+        assert reply.parts is not None
+        try:
+            async for part in reply.parts:
+                yield part
+        except ServiceError as error:
+            yield error
+        finally:
+            await reply.parts.aclose()
+
     async def reclaim(self, keys: list[str] | None = None) -> int:
         """The ledger asks for idle tokens back (another gateway is short of them)."""
         if self._admission is None:

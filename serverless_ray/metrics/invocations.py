@@ -65,6 +65,19 @@ class InvocationMetrics:
             "Concurrent executions / provisioned concurrency (ServerlessProvisionedConcurrencyUtilization).",
             LABELS, registry=r,
         )
+        self.time_to_first_byte = Histogram(
+            "serverless_ray_time_to_first_byte_microseconds",
+            "Streamed invocations: from the request to the first part handed to the client "
+            "(ModelLatency of a stream is the model's time up to its last part).",
+            LABELS, buckets=_BUCKETS, registry=r,
+        )
+        self.streamed_parts = Counter(
+            "serverless_ray_streamed_parts", "Parts sent by streamed invocations (PayloadPart events).",
+            LABELS, registry=r,
+        )
+        self.streamed_bytes = Counter(
+            "serverless_ray_streamed_bytes", "Bytes sent in the parts of streamed invocations.", LABELS, registry=r,
+        )
         self.standby_invocations = Counter(
             "serverless_ray_standby_invocations",
             "Cold invocations answered by a standby that adopted the model while Serve started replicas.",

@@ -7,15 +7,20 @@ invocation at a time (``max_ongoing_requests=1`` is set where the deployment is 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any, AsyncGenerator, Iterator
 
 from serverless_ray.isolation.confinement import Confinement
-from serverless_ray.messages import ReplicaReply, ReplicaSpec
+from serverless_ray.messages import ReplicaReply, ReplicaSpec, StreamEnd
 from serverless_ray.runtime.artifacts import materialize
 from serverless_ray.runtime.handler import InferenceHandler
+from serverless_ray.runtime.streaming import drive
+
+log = logging.getLogger(__name__)
 
 
 class ModelReplica:
@@ -61,8 +66,6 @@ class ModelReplica:
         request_id: str | None,
         sent_at: float | None = None,
     ) -> ReplicaReply:
-        # The request was sent before this replica was ready: it waited for a cold start.
-        cold = sent_at is not None and sent_at < self._ready_at
         started = time.perf_counter()
         result = self._handler.invoke(
             body,
@@ -71,10 +74,59 @@ class ModelReplica:
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
-        if result.raised == "MemoryError" and self._confinement is not None:
+        self._check_memory(result.raised)
+        return self._reply(result, started, sent_at)
+
+    def stream_items(
+        self,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None,
+        request_id: str | None,
+        sent_at: float | None = None,
+    ) -> Iterator[Any]:
+        """A streamed reply: a :class:`ReplicaReply` with the head (no body), the parts as
+        ``bytes``, then a :class:`StreamEnd`. Closing it closes the model's generator."""
+        started = time.perf_counter()
+        stream = self._handler.stream(
+            body, content_type=content_type, accept=accept, custom_attributes=custom_attributes,
+            request_id=request_id,
+        )
+        try:
+            self._check_memory(stream.result.raised)
+            yield self._reply(stream.result, started, sent_at)
+            error = None
+            try:
+                yield from stream.parts
+            except Exception as exc:
+                log.exception("streamed invocation %s failed after its first part", request_id or "-")
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                self._check_memory(type(exc).__name__)
+            yield StreamEnd(model_seconds=time.perf_counter() - started, error=error)
+        finally:
+            close = getattr(stream.parts, "close", None)
+            if close is not None:
+                close()
+
+    async def stream(self, *call_args) -> AsyncGenerator[Any, None]:
+        """:meth:`stream_items` for Serve's streaming handles (``handle.options(stream=True)``).
+
+        An async generator, so that a caller that goes away cancels it and the model's
+        generator is closed; Serve would run a sync generator to its end in a thread.
+        """
+        async for item in drive(self.stream_items(*call_args)):
+            yield item
+
+    def _check_memory(self, raised: str | None) -> None:
+        if raised == "MemoryError" and self._confinement is not None:
             # Past an address-space limit: the process may be half-broken; it records
             # the cause and ends, failing this call, and is replaced.
             self._confinement.memory_exceeded()
+
+    def _reply(self, result, started: float, sent_at: float | None) -> ReplicaReply:
+        # The request was sent before this replica was ready: it waited for a cold start.
+        cold = sent_at is not None and sent_at < self._ready_at
         # ModelSetupTime is one sample per start: only the first call that waited for it
         # reports it (others that waited too are still cold in OverheadLatency).
         report_setup = cold and not self._setup_reported
