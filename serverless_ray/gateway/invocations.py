@@ -38,6 +38,7 @@ from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.quota.admission import Throttled
 from serverless_ray.quota.limits import account_throttle, endpoint_throttle, recovering_throttle
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.arns import log_group_name, log_stream_arn
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class _Progress:
 
     variant_name: str | None = None
     reply: ReplicaReply | None = None
+    provisioned: bool | None = None
 
 
 class InvocationService:
@@ -129,7 +131,7 @@ class InvocationService:
             async with self._admitted(route):
                 try:
                     with self._demand.track(route.endpoint_name, route.variant_name):
-                        self._observe_provisioned(route, started=True)
+                        progress.provisioned = self._observe_provisioned(route, started=True)
                         reply = progress.reply = await self._dispatcher.invoke(route, call)
                 finally:
                     self._observe_provisioned(route, started=False)
@@ -143,7 +145,7 @@ class InvocationService:
         result = reply.result
         if not result.ok:
             (metrics.errors_4xx if 400 <= result.status < 500 else metrics.errors_5xx).labels(*labels).inc()
-            raise self._model_error(route.endpoint_name, result)
+            raise self._model_error(route.endpoint_name, result, reply.log_stream)
         if len(result.body) > self._settings.max_payload_bytes:
             metrics.errors_5xx.labels(*labels).inc()
             raise ModelError(
@@ -190,8 +192,8 @@ class InvocationService:
 
     # --- metrics and errors ----------------------------------------------------------
 
-    def _observe_provisioned(self, route: Route, *, started: bool) -> None:
-        self._metrics.observe_provisioned(
+    def _observe_provisioned(self, route: Route, *, started: bool) -> bool | None:
+        return self._metrics.observe_provisioned(
             (route.endpoint_name, route.variant_name), self._demand.in_flight(route.endpoint_name),
             route.provisioned_concurrency, started=started,
         )
@@ -214,17 +216,17 @@ class InvocationService:
             return account_throttle(throttled.limit or self._settings.pool)
         return recovering_throttle()
 
-    def _model_error(self, endpoint: str, result: InvocationResult) -> ModelError:
+    def _model_error(self, endpoint: str, result: InvocationResult, log_stream: str | None) -> ModelError:
         region, account = self._settings.region, self._settings.account_id
         kind = "client" if 400 <= result.status < 500 else "server"
         text = result.body.decode("utf-8", errors="replace")
-        log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+        log_group = log_group_name(endpoint)
         return ModelError(
             f'Received {kind} error ({result.status}) from primary with message "{text}". '
             f"See the log group {log_group} in account {account} for more information.",
             OriginalStatusCode=result.status,
             OriginalMessage=text,
-            LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
+            LogStreamArn=log_stream_arn(region, account, endpoint, log_stream),
             ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
         )
 
@@ -241,6 +243,8 @@ class InvocationService:
             request=request, variant_name=progress.variant_name, duration_s=self.clock() - started,
             reply=reply, error=error, model_seconds=replica.model_seconds if replica else None,
             cold=bool(replica and replica.cold), standby=bool(replica and replica.standby),
+            setup_seconds=replica.setup_seconds if replica else None, provisioned=progress.provisioned,
+            log_stream=replica.log_stream if replica else None,
         )
         for hook in self._hooks:
             try:

@@ -86,18 +86,23 @@ class InvocationMetrics:
         self._standbys.labels("idle").set_function(idle)
         self._standbys.labels("in_use").set_function(in_use)
 
-    def observe_provisioned(self, labels: tuple[str, str], in_flight: int, provisioned: int, *, started: bool) -> None:
+    def observe_provisioned(
+        self, labels: tuple[str, str], in_flight: int, provisioned: int, *, started: bool
+    ) -> bool | None:
         """Provisioned-concurrency metrics of a variant with ``provisioned`` warm replicas.
 
         An invocation that starts while at most ``provisioned`` are in flight is served by
-        provisioned concurrency; beyond that it spills over to on-demand replicas.
+        provisioned concurrency (True is returned); beyond that it spills over to on-demand
+        replicas (False). None: the variant has no provisioned concurrency.
         """
         if provisioned <= 0:
-            return
+            return None
+        served = in_flight <= provisioned
         if started:
-            (self.pc_invocations if in_flight <= provisioned else self.pc_spillover).labels(*labels).inc()
+            (self.pc_invocations if served else self.pc_spillover).labels(*labels).inc()
         self.pc_executions.labels(*labels).set(min(in_flight, provisioned))
         self.pc_utilization.labels(*labels).set(in_flight / provisioned)
+        return served
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
