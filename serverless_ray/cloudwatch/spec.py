@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from serverless_ray.errors import InvalidParameterValueException, MissingRequiredParameterException
 from serverless_ray.spec.validation import format_errors
 
-Unit = Literal[
+UnitName = Literal[
     "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
     "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
     "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
@@ -37,33 +37,33 @@ class DimensionFilter(_Shape):
     Value: str | None = Field(None, min_length=1, max_length=1024, description="Value to match (any if absent).")
 
 
-class Metric(_Shape):
+class MetricSpec(_Shape):
     Namespace: str = Field(min_length=1, max_length=255, description="e.g. AWS/SageMaker.")
     MetricName: str = Field(min_length=1, max_length=255, description="e.g. Invocations.")
     Dimensions: list[Dimension] = Field(default_factory=list, max_length=30, description="Exact dimension set.")
 
 
-class GetMetricStatisticsInput(Metric):
+class GetMetricStatisticsInput(MetricSpec):
     StartTime: float = Field(description="Start of the range, epoch seconds (inclusive).")
     EndTime: float = Field(description="End of the range, epoch seconds (exclusive).")
     Period: int = Field(ge=1, description="Seconds per datapoint: 1, 5, 10, 30 or a multiple of 60.")
     Statistics: list[Standard] | None = Field(None, min_length=1, max_length=5, description="Standard statistics.")
     ExtendedStatistics: list[str] | None = Field(
         None, min_length=1, max_length=10, description="Percentiles, p0.0 to p100 (e.g. p50, p99.9).")
-    Unit: Unit | None = Field(None, description="Only datapoints recorded with this unit.")
+    Unit: UnitName | None = Field(None, description="Only datapoints recorded with this unit.")
 
 
-class MetricStat(_Shape):
-    Metric: Metric = Field(description="The metric to read.")
+class MetricStatSpec(_Shape):
+    Metric: MetricSpec = Field(description="The metric to read.")
     Period: int = Field(ge=1, description="Seconds per datapoint.")
     Stat: str = Field(description="A standard statistic or a percentile such as p99.")
-    Unit: Unit | None = Field(None, description="Only datapoints recorded with this unit.")
+    Unit: UnitName | None = Field(None, description="Only datapoints recorded with this unit.")
 
 
 class MetricDataQuery(_Shape):
     Id: str = Field(min_length=1, max_length=255, pattern=r"^[a-z][a-zA-Z0-9_]*$",
                     description="Names the query's result.")
-    MetricStat: MetricStat | None = Field(None, description="The metric and statistic to return.")
+    MetricStat: MetricStatSpec | None = Field(None, description="The metric and statistic to return.")
     Expression: str | None = Field(None, min_length=1, max_length=2048, description="Metric math (not served).")
     Label: str | None = Field(None, description="Label of the result (default: the metric name).")
     ReturnData: bool = Field(True, description="Whether the result is returned.")

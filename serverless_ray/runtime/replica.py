@@ -7,6 +7,7 @@ invocation at a time (``max_ongoing_requests=1`` is set where the deployment is 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,10 @@ from pathlib import Path
 from serverless_ray.messages import ReplicaReply, ReplicaSpec
 from serverless_ray.runtime.artifacts import materialize
 from serverless_ray.runtime.handler import InferenceHandler
+
+log = logging.getLogger(__name__)
+# A model's Environment may turn the capture of its output off (e.g. to measure its cost).
+CAPTURE_LOGS_ENV = "SERVERLESS_RAY_CAPTURE_LOGS"
 
 
 class ModelReplica:
@@ -27,12 +32,20 @@ class ModelReplica:
     def __init__(self, spec: ReplicaSpec, *, setup_from_process_start: bool = True) -> None:
         started = time.perf_counter()
         self._spec = spec
-        model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
-        environment = {**spec.environment}
-        os.environ.update(environment)
-        self._handler = InferenceHandler.load(
-            model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
-        )
+        # Before the model loads: what model_fn prints lands in the endpoint's log group too.
+        self._logs = _capture_logs(spec)
+        try:
+            model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
+            environment = {**spec.environment}
+            os.environ.update(environment)
+            self._handler = InferenceHandler.load(
+                model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+            )
+        except Exception:
+            if self._logs is not None:  # the reason goes to the endpoint's log group before the replica ends
+                log.exception("the model of endpoint %s could not be loaded", spec.endpoint_name)
+                self._logs.flush()
+            raise
         self._ready_at = time.time()
         load_seconds = time.perf_counter() - started
         self.setup_seconds = (
@@ -68,7 +81,22 @@ class ModelReplica:
             model_seconds=time.perf_counter() - started,
             setup_seconds=self.setup_seconds if report_setup else None,
             cold=cold,
+            log_stream=self._logs.stream if self._logs is not None else None,
         )
+
+    def __del__(self) -> None:
+        # Serve calls this on a graceful shut-down (scale-in, scale to zero): ship what is left.
+        logs = getattr(self, "_logs", None)
+        if logs is not None:
+            logs.flush()
+
+
+def _capture_logs(spec: ReplicaSpec):
+    if spec.environment.get(CAPTURE_LOGS_ENV, "1") == "0":
+        return None
+    from serverless_ray.logs.shipping import capture_for
+
+    return capture_for(spec.endpoint_name, spec.variant_name)
 
 
 def _setup_seconds(ready_at: float, load_seconds: float) -> float:
