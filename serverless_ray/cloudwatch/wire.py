@@ -106,7 +106,7 @@ def _from_form(fields: dict[str, str], prefix: str, shape) -> Any:
     if kind == "structure":
         out = {}
         for name, member in shape.members.items():
-            key = f"{prefix}{member.serialization.get('name', name)}"
+            key = f"{prefix}.{member.serialization.get('name', name)}" if prefix else member.serialization.get("name", name)
             if _present(fields, key):
                 out[name] = _from_form(fields, key, member)
         return out
