@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
+from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import ReplicaReply, ReplicaSpec
 from serverless_ray.runtime.artifacts import materialize
 from serverless_ray.runtime.handler import InferenceHandler
@@ -27,20 +29,31 @@ class ModelReplica:
     ``setup_from_process_start``: ModelSetupTime counts from the start of the process
     (a fresh replica: the compute was started for this model) or, when False, only the
     model load (a standby that was already running adopts the model).
+
+    ``confinement``: the limits the process already lives under (a standby confines
+    itself when it adopts); otherwise the replica confines itself to ``spec.limits``.
     """
 
-    def __init__(self, spec: ReplicaSpec, *, setup_from_process_start: bool = True) -> None:
+    def __init__(
+        self, spec: ReplicaSpec, *, setup_from_process_start: bool = True, confinement: Confinement | None = None
+    ) -> None:
         started = time.perf_counter()
         self._spec = spec
         # Before the model loads: what model_fn prints lands in the endpoint's log group too.
         self._logs = _capture_logs(spec)
+        if confinement is None and spec.limits is not None:
+            confinement = confine(spec)
+        self._confinement = confinement
+        loading = confinement.loading(spec.limits.model_ready_timeout_s) if confinement and spec.limits else nullcontext()
         try:
-            model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
-            environment = {**spec.environment}
-            os.environ.update(environment)
-            self._handler = InferenceHandler.load(
-                model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
-            )
+            with loading:
+                model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy,
+                                        pin=True)
+                environment = {**spec.environment}
+                os.environ.update(environment)
+                self._handler = InferenceHandler.load(
+                    model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+                )
         except Exception:
             if self._logs is not None:  # the reason goes to the endpoint's log group before the replica ends
                 log.exception("the model of endpoint %s could not be loaded", spec.endpoint_name)
@@ -72,6 +85,10 @@ class ModelReplica:
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
+        if result.raised == "MemoryError" and self._confinement is not None:
+            # Past an address-space limit: the process may be half-broken; it records
+            # the cause and ends, failing this call, and is replaced.
+            self._confinement.memory_exceeded()
         # ModelSetupTime is one sample per start: only the first call that waited for it
         # reports it (others that waited too are still cold in OverheadLatency).
         report_setup = cold and not self._setup_reported
@@ -85,10 +102,15 @@ class ModelReplica:
         )
 
     def __del__(self) -> None:
-        # Serve calls this on a graceful shut-down (scale-in, scale to zero): ship what is left.
+        # Serve calls this on a graceful shut-down (scale-in, scale to zero): ship what is left
+        # of the logs; a killed replica is cleaned up by the node.
         logs = getattr(self, "_logs", None)
         if logs is not None:
             logs.flush()
+        confinement = getattr(self, "_confinement", None)
+        if confinement is not None:
+            self._confinement = None
+            confinement.close()
 
 
 def _capture_logs(spec: ReplicaSpec):
@@ -97,6 +119,17 @@ def _capture_logs(spec: ReplicaSpec):
     from serverless_ray.logs.shipping import capture_for
 
     return capture_for(spec.endpoint_name, spec.variant_name)
+
+
+def confine(spec: ReplicaSpec, confinement: Confinement | None = None) -> Confinement:
+    """Hold this process to ``spec.limits`` (preparing its scratch disk unless done)."""
+    limits = spec.limits
+    assert limits is not None
+    if confinement is None:
+        confinement = Confinement.prepare(limits.runtime_dir, limits.ephemeral_storage_mb,
+                                          enforce_storage=limits.enforced)
+    confinement.enter(limits, endpoint=spec.endpoint_name, variant=spec.variant_name)
+    return confinement
 
 
 def _setup_seconds(ready_at: float, load_seconds: float) -> float:
