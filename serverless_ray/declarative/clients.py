@@ -8,7 +8,7 @@ from botocore.config import Config
 
 
 def platform_client(service: str, url: str, region: str = "us-east-1"):
-    """A ``sagemaker`` or ``application-autoscaling`` client of the platform at ``url``."""
+    """A ``sagemaker``, ``application-autoscaling`` or ``logs`` client of the platform at ``url``."""
     return boto3.client(
         service,
         endpoint_url=url,
