@@ -68,6 +68,9 @@ class ReplicaSpec:
     # What the replica is held to (None: no limits, e.g. in-process tests).
     limits: ReplicaLimits | None = None
     artifact_policy: ArtifactPolicy | None = None
+    # Whether the replica's output goes to the endpoint's log group (the platform's
+    # ``observability`` setting).
+    capture_logs: bool = True
 
 
 @dataclass(frozen=True)

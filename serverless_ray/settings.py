@@ -102,9 +102,10 @@ class PlatformSettings(BaseModel):
 
     observability: bool = Field(
         True,
-        description="Record CloudWatch metric datapoints of every invocation at the gateways and keep "
-        "them (and the replicas' logs) under the state directory. Off: the CloudWatch APIs answer "
-        "with no data; Prometheus series are still served.",
+        description="Record CloudWatch metric datapoints of every invocation at the gateways and capture "
+        "the replicas' output into their endpoints' log groups, both kept under the state directory. "
+        "Off: the CloudWatch APIs answer with no datapoints and the log groups hold only the platform's "
+        "lifecycle events; Prometheus series are still served.",
     )
     metrics_retention_days: float = Field(
         15.0, gt=0, le=455, description="Days metric datapoints are kept (one-minute resolution after the "

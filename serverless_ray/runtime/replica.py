@@ -114,7 +114,7 @@ class ModelReplica:
 
 
 def _capture_logs(spec: ReplicaSpec):
-    if spec.environment.get(CAPTURE_LOGS_ENV, "1") == "0":
+    if not spec.capture_logs or spec.environment.get(CAPTURE_LOGS_ENV, "1") == "0":
         return None
     from serverless_ray.logs.shipping import capture_for
 
