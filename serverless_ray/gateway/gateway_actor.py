@@ -105,7 +105,8 @@ class Gateway:
         async def ship(batch, snapshot) -> None:
             await controller.ingest(gateway_id, batch, snapshot)
 
-        self._shipper = shipper = TelemetryShipper(recorder, metrics.registry, ship)
+        self._shipper = shipper = TelemetryShipper(recorder, metrics.registry, ship,
+                                                   sample_utilization=settings.observability)
         await self._routes.start()
         self._demand.start()
         shipper.start()

@@ -3,6 +3,8 @@
 About once a second while invocations happen (and every ``idle_every_s`` otherwise, so
 that gauges such as the standby pool stay current) the recorder is drained and sent with
 a snapshot of the gateway's registry. A shipment that fails is merged into the next.
+With ``sample_utilization`` the node's utilization gauges become datapoints of each
+shipment (:mod:`serverless_ray.observability.utilization_samples`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Awaitable, Callable, Sequence
 from serverless_ray.messages import MetricDatum
 from serverless_ray.observability.federation import SnapshotRow, snapshot
 from serverless_ray.observability.recorder import MetricRecorder
+from serverless_ray.observability.utilization_samples import record_utilization
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,10 @@ Ship = Callable[[list[MetricDatum], Sequence[SnapshotRow]], Awaitable[None]]
 
 class TelemetryShipper:
     def __init__(self, recorder: MetricRecorder, registry, ship: Ship, *, interval_s: float = 1.0,
-                 idle_every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 idle_every_s: float = 10.0, sample_utilization: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.recorder = recorder
+        self._sample_utilization = sample_utilization
         self._registry = registry
         self._ship = ship
         self._interval_s = interval_s
@@ -43,9 +48,12 @@ class TelemetryShipper:
     async def flush(self) -> None:
         """Ship everything recorded so far, now."""
         async with self._lock:
+            rows = self.snapshot()
+            if self._sample_utilization:
+                record_utilization(self.recorder, rows)
             batch = self.recorder.drain()
             try:
-                await self._ship(batch, self.snapshot())
+                await self._ship(batch, rows)
             except Exception:
                 self.recorder.put_back(batch)
                 raise
