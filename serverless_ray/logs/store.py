@@ -10,13 +10,13 @@ committed.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
 from serverless_ray.messages import LogLine
+from serverless_ray.store.wal import open_wal
 
 # What CloudWatch counts per event on top of its message.
 EVENT_OVERHEAD_BYTES = 26
@@ -56,15 +56,12 @@ class LogEvent:
 
 class LogStore:
     def __init__(self, path: Path, *, default_retention_days: int | None = 30) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.default_retention_days = default_retention_days
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(
-            """
+        self._db = open_wal(
+            path,
+            schema="""
             CREATE TABLE IF NOT EXISTS groups (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,
                 retention_days INTEGER);

@@ -15,7 +15,6 @@ power loss may lose the last transactions (metrics are not worth an fsync per ba
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Iterable, Sequence
 
 from serverless_ray.messages import MetricDatum
 from serverless_ray.observability.aggregate import Aggregate
+from serverless_ray.store.wal import open_wal
 
 SECOND = 1
 MINUTE = 60
@@ -50,16 +50,13 @@ class MetricStore:
         self, path: Path, *, retention_days: float = DEFAULT_RETENTION_DAYS,
         high_resolution_s: int = DEFAULT_HIGH_RESOLUTION_S,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.retention_s = int(retention_days * 86400)
         self.high_resolution_s = high_resolution_s
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(
-            """
+        self._db = open_wal(
+            path,
+            schema="""
             CREATE TABLE IF NOT EXISTS series (
                 id INTEGER PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL,
                 dimensions TEXT NOT NULL, unit TEXT NOT NULL, last_seen INTEGER NOT NULL,
