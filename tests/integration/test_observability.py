@@ -9,6 +9,8 @@ import datetime as dt
 import gzip
 import json
 import shutil
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -18,8 +20,9 @@ import botocore.session
 import pytest
 from botocore.config import Config
 from conftest import _client
-from support import Cli, Deployer, metric_value, replica_gauge, unique, wait_for
+from support import Background, Cli, Deployer, metric_value, replica_gauge, unique, wait_for
 
+DASHBOARD = Path(__file__).parents[2] / "deployments" / "grafana" / "serverless-ray.json"
 VARIANT = "AllTraffic"
 SLEEP_S = 0.1
 SLEEPY_CALLS = 7
@@ -258,6 +261,13 @@ def test_the_aws_cli_reads_metrics_and_logs(platform, traffic, tmp_path, s3_serv
     events = aws("logs", "get-log-events", "--log-group-name", traffic.group, "--log-stream-name",
                  traffic.error_stream, "--start-from-head")["events"]
     assert any(traffic.error_request_id in e["message"] for e in events)
+    # serverless-ray logs prints the same group.
+    printed = subprocess.run(
+        [sys.executable, "-m", "serverless_ray.cli", "logs", traffic.endpoint, "--url", platform.url, "--since", "1h",
+         "--filter", f'?"printed {traffic.tag}" ?"logged {traffic.tag}"'],
+        capture_output=True, text=True, timeout=60, check=True).stdout.splitlines()
+    assert len(printed) == 2 and printed[0].endswith(f"printed {traffic.tag}"), printed
+    assert all(line.split(" ", 2)[1].startswith(f"{VARIANT}/") for line in printed)
 
 
 def test_everything_is_there_after_scale_to_zero_and_a_restart(platform, traffic):
@@ -275,3 +285,42 @@ def test_everything_is_there_after_scale_to_zero_and_a_restart(platform, traffic
         logs.put_retention_policy(logGroupName=traffic.group, retentionInDays=8)
     with pytest.raises(logs.exceptions.ResourceNotFoundException):
         logs.get_log_events(logGroupName="/aws/sagemaker/Endpoints/nope", logStreamName="x")
+
+
+def dashboard_series() -> set[str]:
+    """The series every query of the Grafana dashboard reads."""
+    import re
+
+    doc = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in doc["panels"] for t in p["targets"]]
+    return {name for e in exprs for name in re.findall(r"\bserverless_ray_[a-z0-9_]+", e)}
+
+
+def test_every_dashboard_query_reads_a_series_of_metrics(platform, model_urls):
+    """A provisioned endpoint that is throttled while a call runs gives every family a
+    sample: then each series the dashboard reads is in the cluster's /metrics."""
+    sm, runtime = _client("sagemaker", platform.url), _client("sagemaker-runtime", platform.url)
+    deployer = Deployer(sm)
+    try:
+        name = deployer.serverless(model_urls["chatty"], max_concurrency=1, provisioned=1)
+        runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
+        text = lambda: urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()  # noqa: E731
+        with Background() as background:
+            background.submit(runtime.invoke_endpoint, EndpointName=name, ContentType="application/json",
+                              Body=json.dumps({"sleep": 3}))
+            wait_for(lambda: metric_value(text(), "serverless_ray_in_flight", endpoint_name=name,
+                                          variant_name=VARIANT) == 1, timeout_s=30, what="a call in flight")
+            with pytest.raises(runtime.exceptions.ThrottlingException):
+                runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
+            background.results()
+
+        def missing() -> set[str]:
+            from prometheus_client.parser import text_string_to_metric_families
+
+            present = {s.name for f in text_string_to_metric_families(text()) for s in f.samples}
+            return dashboard_series() - present
+
+        wait_for(lambda: not missing(), timeout_s=30, what="every dashboard series")
+        assert len(dashboard_series()) >= 15
+    finally:
+        deployer.cleanup()
