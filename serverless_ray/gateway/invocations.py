@@ -125,6 +125,7 @@ class InvocationService:
         call = self._call(request)
         labels = (route.endpoint_name, route.variant_name)
         metrics = self._metrics
+        metrics.start_counting(labels)
         metrics.invocations.labels(*labels).inc()
         try:
             # The slot is held from admission until the reply is ready, cold start included.

@@ -9,6 +9,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 LABELS = ("endpoint_name", "variant_name")
 # Microsecond buckets from 1 ms to 5 min: warm calls, cold starts and slow models alike.
+# The limits an invocation can be throttled by (``quota.ledger.ShortOf``).
+THROTTLE_REASONS = ("endpoint", "account", "recovering")
 _BUCKETS = tuple(b * 1000.0 for b in (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000))
 
 
@@ -75,6 +77,18 @@ class InvocationMetrics:
             "Standby replicas of this entry point's node: idle (no model) or in use (adopted a model).",
             ("state",), registry=r,
         )
+        self._counting: set[tuple[str, str]] = set()
+
+    def start_counting(self, labels: tuple[str, str]) -> None:
+        """Start a variant's counters at 0 the first time it is invoked, so that every
+        series exists from then on (rates and dashboards see no gaps, e.g. no errors yet)."""
+        if labels in self._counting:
+            return
+        self._counting.add(labels)
+        for counter in (self.invocations, self.errors_4xx, self.errors_5xx, self.standby_invocations):
+            counter.labels(*labels)
+        for reason in THROTTLE_REASONS:
+            self.throttles.labels(*labels, reason)
 
     def watch_in_flight(self, counts: Callable[[], Mapping[tuple[str, str], int]]) -> None:
         """Report ``counts()`` (in flight by endpoint and variant) at each scrape: the

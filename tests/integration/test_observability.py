@@ -296,9 +296,10 @@ def dashboard_series() -> set[str]:
     return {name for e in exprs for name in re.findall(r"\bserverless_ray_[a-z0-9_]+", e)}
 
 
-def test_every_dashboard_query_reads_a_series_of_metrics(platform, model_urls):
-    """A provisioned endpoint that is throttled while a call runs gives every family a
-    sample: then each series the dashboard reads is in the cluster's /metrics."""
+def test_every_dashboard_query_reads_a_series_of_metrics(platform, model_urls, traffic):
+    """After the traffic above (cold starts included), a provisioned endpoint that is
+    throttled while a call runs gives every family a sample: then each series the
+    dashboard reads is in the cluster's /metrics."""
     sm, runtime = _client("sagemaker", platform.url), _client("sagemaker-runtime", platform.url)
     deployer = Deployer(sm)
     try:

@@ -51,3 +51,20 @@ def test_panels_have_unique_ids_and_use_the_datasource_variable():
     ids = [panel["id"] for panel in doc["panels"]]
     assert len(ids) == len(set(ids))
     assert all(panel["datasource"]["uid"] == "${datasource}" for panel in doc["panels"])
+
+
+def test_a_variants_counters_exist_from_its_first_invocation():
+    from typing import get_args
+
+    from serverless_ray.metrics.invocations import THROTTLE_REASONS
+    from serverless_ray.quota.ledger import ShortOf
+
+    assert set(THROTTLE_REASONS) == set(get_args(ShortOf))
+    metrics = InvocationMetrics()
+    metrics.start_counting(("ep", "AllTraffic"))
+    metrics.start_counting(("ep", "AllTraffic"))
+    samples = {(s.name, s.labels.get("reason")): s.value for f in metrics.registry.collect() for s in f.samples
+               if s.name.endswith("_total")}
+    assert samples[("serverless_ray_invocation_5xx_errors_total", None)] == 0
+    assert samples[("serverless_ray_throttles_total", "account")] == 0
+    assert samples[("serverless_ray_standby_invocations_total", None)] == 0
