@@ -67,21 +67,27 @@ def run_clients(host: str, port: int, path: str, *, clients: int, seconds: float
                 body: str = BODY) -> int:
     """Calls ``clients`` concurrent clients completed in ``seconds`` (after ``ramp_s``)."""
     done = [0] * clients
+    errors: list[Exception] = []
     stop_at = time.perf_counter() + ramp_s + seconds
     measure_from = time.perf_counter() + ramp_s
 
     def client(i: int) -> None:
         c = http.client.HTTPConnection(host, port, timeout=60)
-        while (now := time.perf_counter()) < stop_at:
-            _invoke(c, path, body)
-            if now >= measure_from:
-                done[i] += 1
+        try:
+            while (now := time.perf_counter()) < stop_at:
+                _invoke(c, path, body)
+                if now >= measure_from:
+                    done[i] += 1
+        except Exception as exc:  # a client that stopped early would make the figure a lie
+            errors.append(exc)
 
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {clients} clients failed: {errors[0]}")
     return sum(done)
 
 

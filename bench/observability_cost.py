@@ -84,7 +84,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of each setting (alternating)")
     parser.add_argument("--warm", type=int, default=500, help="sequential warm invocations a round")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of a round's throughput run")
-    parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the throughput run")
+    parser.add_argument("--clients", type=int, default=2,
+                        help="concurrent clients in the throughput run (at most MaxConcurrency: none is throttled)")
     parser.add_argument("--max-concurrency", type=int, default=2)
     parser.add_argument("--one", choices=["on", "off"], help=argparse.SUPPRESS)  # a round, in a child process
     args = parser.parse_args()
@@ -97,8 +98,11 @@ def main() -> None:
                    f"--max-concurrency={args.max_concurrency}"]
     for _ in range(args.rounds):
         for setting in ("on", "off"):
-            out = subprocess.run([sys.executable, __file__, "--one", setting, *passthrough], capture_output=True,
-                                 text=True, check=True).stdout
+            run = subprocess.run([sys.executable, __file__, "--one", setting, *passthrough], capture_output=True,
+                                 text=True)
+            if run.returncode != 0:
+                sys.exit(f"a round with recording {setting} failed:\n{run.stderr[-3000:]}")
+            out = run.stdout
             result = json.loads(next(line for line in out.splitlines() if line.startswith("ROUND "))[6:])
             results.append(result)
             print(f"round: recording {setting:3}  warm p50 {result['warm_p50_ms']:.1f} ms  "
