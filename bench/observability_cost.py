@@ -98,10 +98,15 @@ def main() -> None:
                    f"--max-concurrency={args.max_concurrency}"]
     for _ in range(args.rounds):
         for setting in ("on", "off"):
-            run = subprocess.run([sys.executable, __file__, "--one", setting, *passthrough], capture_output=True,
-                                 text=True)
-            if run.returncode != 0:
-                sys.exit(f"a round with recording {setting} failed:\n{run.stderr[-3000:]}")
+            for attempt in range(5):  # on a loaded machine Ray itself may fail to start
+                run = subprocess.run([sys.executable, __file__, "--one", setting, *passthrough],
+                                     capture_output=True, text=True)
+                if run.returncode == 0:
+                    break
+                print(f"a round with recording {setting} failed (attempt {attempt + 1}):\n{run.stderr[-1500:]}",
+                      file=sys.stderr, flush=True)
+            else:
+                sys.exit(f"a round with recording {setting} failed five times")
             out = run.stdout
             result = json.loads(next(line for line in out.splitlines() if line.startswith("ROUND "))[6:])
             results.append(result)
