@@ -22,7 +22,7 @@ from botocore.config import Config
 from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
-from support import Deployer
+from support import Deployer, start_ray_node
 
 MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
@@ -73,9 +73,9 @@ def ray_cluster(s3_server, tmp_path_factory):
     os.environ["RAY_TMPDIR"] = ray_tmp
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={
+    cluster = start_ray_node(lambda: Cluster(initialize_head=True, head_node_args={
         "num_cpus": 8, "node_ip_address": "127.0.0.1", "include_dashboard": False,
-    })
+    }))
     ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
     yield cluster
     from ray import serve

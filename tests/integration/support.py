@@ -9,12 +9,38 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Callable, TypeVar
 
 AWS = str(Path(sys.executable).parent / "aws")
+T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def start_ray_node(start: Callable[[], T], attempts: int = 3) -> T:
+    """Start a Ray node with ``start``, again if it does not register in time.
+
+    Ray waits a fixed 30 s for a new raylet to register with the GCS and then raises,
+    leaving the processes it started running. On a machine loaded far beyond its cores
+    that can happen to a healthy node: end the processes this attempt started (our own
+    children, by pid) and try again, so a slow start is not an error for every test.
+    """
+    import psutil
+
+    me = psutil.Process()
+    for attempt in range(1, attempts + 1):
+        before = {child.pid for child in me.children(recursive=True)}
+        try:
+            return start()
+        except Exception as error:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(error) or attempt == attempts:
+                raise
+            for child in me.children(recursive=True):
+                if child.pid not in before:
+                    child.kill()
+    raise AssertionError("unreachable")
 
 
 class Deployer:
