@@ -232,11 +232,3 @@ class LogStore:
                 cursor_before = last
             else:
                 cursor_after = last
-
-    def size_bytes(self) -> int:
-        total = 0
-        for suffix in ("", "-wal"):
-            path = Path(f"{self.path}{suffix}")
-            if path.exists():
-                total += path.stat().st_size
-        return total

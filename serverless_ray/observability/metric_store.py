@@ -207,15 +207,6 @@ class MetricStore:
                 periods[key] = aggregate
         return [(ts, aggregate, row_unit) for (ts, row_unit), aggregate in sorted(periods.items())]
 
-    def size_bytes(self) -> int:
-        """Bytes the store takes on disk (database and write-ahead log)."""
-        total = 0
-        for suffix in ("", "-wal"):
-            path = Path(f"{self.path}{suffix}")
-            if path.exists():
-                total += path.stat().st_size
-        return total
-
 
 def _dump(aggregate: Aggregate) -> str:
     return json.dumps(aggregate.to_data(), separators=(",", ":"))
