@@ -311,8 +311,9 @@ def test_every_dashboard_query_reads_a_series_of_metrics(platform, model_urls, t
                               Body=json.dumps({"sleep": 15}))  # long enough to be seen in flight
             wait_for(lambda: metric_value(text(), "serverless_ray_in_flight", endpoint_name=name,
                                           variant_name=VARIANT) == 1, timeout_s=30, what="a call in flight")
-            with pytest.raises(runtime.exceptions.ThrottlingException):
+            with pytest.raises(runtime.exceptions.ClientError) as throttled:
                 runtime.invoke_endpoint(EndpointName=name, Body=b"{}", ContentType="application/json")
+            assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
             background.results()
 
         def missing() -> set[str]:
