@@ -112,6 +112,7 @@ class InvocationMetrics:
         if provisioned <= 0:
             return None
         served = in_flight <= provisioned
+        (self.pc_spillover if served else self.pc_invocations).labels(*labels)  # the other series exists too
         if started:
             (self.pc_invocations if served else self.pc_spillover).labels(*labels).inc()
         self.pc_executions.labels(*labels).set(min(in_flight, provisioned))

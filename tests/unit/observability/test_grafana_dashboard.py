@@ -68,3 +68,7 @@ def test_a_variants_counters_exist_from_its_first_invocation():
     assert samples[("serverless_ray_invocation_5xx_errors_total", None)] == 0
     assert samples[("serverless_ray_throttles_total", "account")] == 0
     assert samples[("serverless_ray_standby_invocations_total", None)] == 0
+    metrics.observe_provisioned(("ep", "AllTraffic"), in_flight=1, provisioned=1, started=True)
+    spilled = [s for f in metrics.registry.collect() for s in f.samples
+               if s.name == "serverless_ray_provisioned_concurrency_spillover_invocations_total"]
+    assert [s.value for s in spilled] == [0]
