@@ -30,6 +30,7 @@ from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
 from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.quota.admission import LocalAdmission
+from serverless_ray.quota.ledger import Reclaimed
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
@@ -158,10 +159,10 @@ class Gateway:
         except ServiceError as error:
             return error
 
-    async def reclaim(self, keys: list[str] | None = None) -> int:
+    async def reclaim(self, keys: list[str] | None = None) -> Reclaimed | None:
         """The ledger asks for idle tokens back (another gateway is short of them)."""
         if self._admission is None:
-            return 0
+            return None
         return self._admission.reclaim(keys)
 
     async def stop(self) -> None:
