@@ -174,8 +174,8 @@ class SimulatedGateway:
     def __init__(self) -> None:
         self._gate: LocalAdmission | None = None
 
-    async def reclaim(self, keys=None) -> int:
-        return self._gate.reclaim(keys) if self._gate is not None else 0
+    async def reclaim(self, keys=None):
+        return self._gate.reclaim(keys) if self._gate is not None else None
 
     async def run(self, name: str, ledger, scenario: Scenario, start_at: float, stop_at: float, seed: int):
         me = ray.get_runtime_context().current_actor
