@@ -42,6 +42,7 @@ from serverless_ray.quota.ledger_actor import QuotaLedger
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
+from bench_support import max_overlap
 from inflight_timeline import judge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -311,7 +312,7 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
             ok = [r[1] for r in results if r[0] == "ok"]
             served += len(ok)
             # Inside the replicas: never more than L at once.
-            worst = max(worst, _max_overlap([(r["started"], r["finished"]) for r in ok]))
+            worst = max(worst, max_overlap([(r["started"], r["finished"]) for r in ok]))
             for code, info in results:
                 if code == "ThrottlingException":
                     throttled += 1
@@ -325,14 +326,6 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
     finally:
         platform.stop()
 
-
-def _max_overlap(intervals):
-    events = sorted([(s, 1) for s, _ in intervals] + [(f, -1) for _, f in intervals], key=lambda e: (e[0], e[1]))
-    now = peak = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
 
 
 def main() -> None:
