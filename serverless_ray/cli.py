@@ -34,6 +34,19 @@ def _parser() -> argparse.ArgumentParser:
                     help="most serverless endpoints the account may have (default 50)")
     up.add_argument("--warm-pool-size", type=int, default=2, metavar="N",
                     help="model-less standby replicas per node that take over cold starts (default 2; 0: off)")
+    up.add_argument("--invocation-timeout-s", type=float, default=60.0, metavar="SECONDS",
+                    help="longest a model may take to answer; its replica is then replaced (default 60)")
+    up.add_argument("--model-ready-timeout-s", type=float, default=180.0, metavar="SECONDS",
+                    help="longest a replica may take to download, unpack and load its model (default 180)")
+    up.add_argument("--ephemeral-storage-mb", type=int, default=5120, metavar="MB",
+                    help="private scratch disk of each replica, its TMPDIR and working directory (default 5120)")
+    up.add_argument("--max-model-size-mb", type=int, default=10 * 1024, metavar="MB",
+                    help="largest unpacked size of a model archive (default 10240)")
+    up.add_argument("--artifact-cache-mb", type=int, default=20 * 1024, metavar="MB",
+                    help="bound of each node's model cache; unused models are evicted past it (default 20480)")
+    up.add_argument("--isolation", choices=("auto", "rlimit", "off"), default="auto",
+                    help="memory and CPU limits per replica: a cgroup where possible (auto), an address-space "
+                         "limit (rlimit), or none (off)")
     up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
                     help="endpoints file (or Serve config) to apply once the platform is up (repeatable)")
 
@@ -81,7 +94,10 @@ def _up(args: argparse.Namespace) -> int:
             account_id=args.account_id, ray_address=args.address, num_cpus=args.num_cpus,
             scale_to_zero_after_s=args.scale_to_zero_after, vcpu_per_gb=args.vcpu_per_gb,
             account_concurrency=args.account_concurrency, max_endpoints=args.max_endpoints,
-            warm_pool_size=args.warm_pool_size,
+            warm_pool_size=args.warm_pool_size, invocation_timeout_s=args.invocation_timeout_s,
+            model_ready_timeout_s=args.model_ready_timeout_s, ephemeral_storage_mb=args.ephemeral_storage_mb,
+            max_model_size_mb=args.max_model_size_mb, artifact_cache_mb=args.artifact_cache_mb,
+            isolation=args.isolation,
         )
     except ValidationError as exc:
         print(f"serverless-ray: invalid option: {exc}", file=sys.stderr)

@@ -5,10 +5,37 @@ from __future__ import annotations
 import time
 import urllib.request
 import uuid
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def start_ray_node(start: Callable[[], T], attempts: int = 3) -> T:
+    """Start a Ray node with ``start``, again if it does not register in time.
+
+    Ray waits a fixed 30 s for a new raylet to register with the GCS and then raises,
+    leaving the processes it started running. On a machine loaded far beyond its cores
+    that can happen to a healthy node: end the processes this attempt started (our own
+    children, by pid) and try again, so a slow start is not an error for every test.
+    """
+    import psutil
+
+    me = psutil.Process()
+    for attempt in range(1, attempts + 1):
+        before = {child.pid for child in me.children(recursive=True)}
+        try:
+            return start()
+        except Exception as error:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(error) or attempt == attempts:
+                raise
+            for child in me.children(recursive=True):
+                if child.pid not in before:
+                    child.kill()
+    raise AssertionError("unreachable")
 
 
 class Deployer:
@@ -77,6 +104,24 @@ class Deployer:
                 self.sm.delete_model(ModelName=name)
             except self.sm.exceptions.ClientError:
                 pass
+
+
+def invoke_outcome(runtime, endpoint: str, body: dict | None = None):
+    """Invoke; returns ("ok", body, seconds), (error code, message, seconds), or
+    ("connection", error, seconds) when the entry point went away mid-call."""
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    started = time.monotonic()
+    try:
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                        Body=json.dumps(body or {}))
+        return "ok", json.loads(reply["Body"].read()), time.monotonic() - started
+    except ClientError as exc:
+        return exc.response["Error"]["Code"], exc.response["Error"]["Message"], time.monotonic() - started
+    except BotoCoreError as exc:
+        return "connection", str(exc), time.monotonic() - started
 
 
 def wait_in_service(sm, name: str) -> None:

@@ -140,6 +140,10 @@ PURE = [
     "serverless_ray.autoscaling.provisioned",
     "serverless_ray.autoscaling.service",
     "serverless_ray.gateway.invocations",
+    "serverless_ray.isolation.confinement",
+    "serverless_ray.isolation.verdicts",
+    "serverless_ray.isolation.reaper",
+    "serverless_ray.isolation.utilization",
 ]
 
 
