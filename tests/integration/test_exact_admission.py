@@ -9,12 +9,13 @@ import os
 import signal
 import threading
 import time
+import urllib.request
 from collections import Counter
 
 import ray
 from botocore.exceptions import ClientError
 from conftest import _client
-from support import Background, Latch, max_overlap, replica_gauge, wait_for
+from support import Background, Latch, max_overlap, metric_value, replica_gauge, wait_for
 
 from serverless_ray.cluster_names import CONTROLLER_NAME, NAMESPACE, QUOTA_LEDGER_NAME
 
@@ -58,6 +59,12 @@ def _keep_alive_clients(url: str, endpoint: str, clients: int, seconds: float, b
     return outcomes, spans
 
 
+def _in_flight(url: str, endpoint: str) -> float | None:
+    """Invocations of ``endpoint`` in flight at the entry point (admitted, not answered)."""
+    text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+    return metric_value(text, "serverless_ray_in_flight", endpoint_name=endpoint, variant_name="AllTraffic")
+
+
 def _call(runtime, endpoint: str, body: dict | None = None) -> str:
     try:
         runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json", Body=json.dumps(body or {}))
@@ -90,13 +97,14 @@ def test_throttles_do_not_wait_for_a_starting_replica(platform, runtime, deploye
     hold = tmp_path / "hold-model-loads"
     model = deployer.model(model_urls["echo"], environment={"LOAD_HOLD_WHILE": str(hold)})
     name = deployer.endpoint(deployer.config(model, max_concurrency=1))
-    wait_for(lambda: replica_gauge(platform.url, name) in (None, 0.0), timeout_s=60, what="no replica left")
+    # The replica started with the endpoint idles out (the gauge is absent until it is counted).
+    wait_for(lambda: replica_gauge(platform.url, name) == 0.0, timeout_s=90, what="no replica left")
     hold.touch()  # from now on, a replica or standby that loads the model waits
     try:
         with Background() as background:
             # Admitted, and waiting for a replica (or standby) whose model load is held.
             first = background.submit(_call, runtime, name)
-            wait_for(lambda: _tokens_held() >= 1, timeout_s=30, what="the first call admitted")
+            wait_for(lambda: _in_flight(platform.url, name) == 1, timeout_s=30, what="the first call admitted")
             burst = [background.submit(_call, runtime, name) for _ in range(4)]
             assert [f.result(timeout=30) for f in burst] == ["ThrottlingException"] * 4
             # Answered while the only admitted call still waits for its replica.
