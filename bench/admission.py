@@ -42,6 +42,7 @@ from serverless_ray.quota.ledger_actor import QuotaLedger
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
+from bench_support import max_overlap
 from inflight_timeline import judge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,8 +176,8 @@ class SimulatedGateway:
     def __init__(self) -> None:
         self._gate: LocalAdmission | None = None
 
-    async def reclaim(self, keys=None) -> int:
-        return self._gate.reclaim(keys) if self._gate is not None else 0
+    async def reclaim(self, keys=None):
+        return self._gate.reclaim(keys) if self._gate is not None else None
 
     async def run(self, name: str, ledger, scenario: Scenario, start_at: float, stop_at: float, seed: int):
         me = ray.get_runtime_context().current_actor
@@ -312,7 +313,7 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
             ok = [r[1] for r in results if r[0] == "ok"]
             served += len(ok)
             # Inside the replicas: never more than L at once.
-            worst = max(worst, _max_overlap([(r["started"], r["finished"]) for r in ok]))
+            worst = max(worst, max_overlap([(r["started"], r["finished"]) for r in ok]))
             for code, info in results:
                 if code == "ThrottlingException":
                     throttled += 1
@@ -326,14 +327,6 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
     finally:
         platform.stop()
 
-
-def _max_overlap(intervals):
-    events = sorted([(s, 1) for s, _ in intervals] + [(f, -1) for _, f in intervals], key=lambda e: (e[0], e[1]))
-    now = peak = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
 
 
 def main() -> None:

@@ -26,12 +26,13 @@ from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
 from serverless_ray.autoscaling.service import ScalingService
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 from serverless_ray.control.lifecycle_journal import EndpointState, LifecycleJournal
+from serverless_ray.control.operations import run_operation
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.control.rollout import Rollout
 from serverless_ray.control.route_board import RouteBoard
 from serverless_ray.control.serve_backend import ServeBackend
 from serverless_ray.control.telemetry import Telemetry
-from serverless_ray.errors import ServiceError, UnknownOperationException, internal_failure
+from serverless_ray.errors import ServiceError
 from serverless_ray.gateway.fleet import GatewayFleet, GatewayInfo
 from serverless_ray.gateway.ray_fleet import RayGatewayLauncher, alive_nodes
 from serverless_ray.messages import LogLine, MetricDatum, Route
@@ -117,16 +118,7 @@ class PlatformController:
 
     async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
         """An awsJson operation of ``service`` (``SageMaker`` or ``AnyScaleFrontendService``)."""
-        run = self._services.get(service)
-        try:
-            if run is None:
-                raise UnknownOperationException(f"Operation {service}.{operation} is not supported by this platform.")
-            return await run(operation, payload)
-        except ServiceError as exc:
-            return exc
-        except Exception as exc:  # a bug, not the caller's fault: say so without details
-            log.exception("operation %s.%s failed", service, operation)
-            return internal_failure(f"running {operation}", exc)
+        return await run_operation(self._services, service, operation, payload)
 
     async def watch_routes(self, version: int, timeout_s: float = 30.0) -> tuple[int, dict[str, Route]]:
         return await self._routes.wait_newer(version, timeout_s)

@@ -38,6 +38,7 @@ from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.observability.invocation_recorder import InvocationMetricsHook
 from serverless_ray.observability.recorder import MetricRecorder
 from serverless_ray.quota.admission import LocalAdmission
+from serverless_ray.quota.ledger import Reclaimed
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
@@ -213,10 +214,10 @@ class Gateway:
         finally:
             await reply.parts.aclose()
 
-    async def reclaim(self, keys: list[str] | None = None) -> int:
+    async def reclaim(self, keys: list[str] | None = None) -> Reclaimed | None:
         """The ledger asks for idle tokens back (another gateway is short of them)."""
         if self._admission is None:
-            return 0
+            return None
         return self._admission.reclaim(keys)
 
     async def stop(self) -> None:
