@@ -13,7 +13,7 @@ from typing import Any, Iterable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from serverless_ray.errors import ServiceError, ValidationException
+from serverless_ray.errors import ValidationException
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,15 +50,14 @@ _CONSTRAINTS = {
 }
 
 
-def parse(model: type[M], payload: Any, *, error: type[ServiceError] = ValidationException) -> M:
-    """Validate ``payload`` as ``model`` or raise ``error`` (the service's validation
-    error, SageMaker's ``ValidationException`` by default) in AWS wording."""
+def parse(model: type[M], payload: Any) -> M:
+    """Validate ``payload`` as ``model`` or raise ``ValidationException`` in AWS wording."""
     if not isinstance(payload, dict):
-        raise error("The request body must be a JSON object.")
+        raise ValidationException("The request body must be a JSON object.")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise error(format_errors(exc.errors(include_url=False))) from None
+        raise ValidationException(format_errors(exc.errors(include_url=False))) from None
 
 
 def format_errors(errors: Iterable[dict[str, Any]]) -> str:
