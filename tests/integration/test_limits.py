@@ -138,8 +138,8 @@ def test_timed_out_call_frees_its_replica(short_timeout_runtime, deployer, model
         failed_at = time.monotonic()
         assert code == "ModelError" and "timed out" in message
         assert seconds < 8  # about the 2 s timeout, not the 10 s sleep
-        code, _, _ = _call(runtime, name, {"quick": True})
-        assert code == "ok"
+        code, message, _ = _call(runtime, name, {"quick": True})
+        assert code == "ok", message
         # Answered long before the sleeper would have finished (it had ~8 s to go).
         assert time.monotonic() - failed_at < 6
 

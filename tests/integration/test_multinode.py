@@ -16,7 +16,7 @@ import pytest
 import ray
 from botocore.exceptions import ClientError
 from conftest import _client
-from support import Background, Deployer, Latch, metric_value, serve_replicas, wait_for
+from support import Background, Deployer, Latch, metric_value, serve_replicas, start_ray_node, wait_for
 
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 
