@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--isolation", choices=("auto", "rlimit", "off"), default="auto",
                     help="memory and CPU limits per replica: a cgroup where possible (auto), an address-space "
                          "limit (rlimit), or none (off)")
+    up.add_argument("--no-observability", dest="observability", action="store_false",
+                    help="record no CloudWatch datapoints and capture no replica output (Prometheus stays)")
     up.add_argument("--apply", type=Path, action="append", default=[], metavar="FILE",
                     help="endpoints file (or Serve config) to apply once the platform is up (repeatable)")
     security = up.add_argument_group("security")
@@ -73,6 +75,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="tag what is created as NAME's; refuse to take over endpoints NAME did not create")
     apply.add_argument("--prune", action="store_true",
                        help="delete the endpoints NAME created that the file no longer declares (needs --owner)")
+    logs = commands.add_parser(
+        "logs", help="print an endpoint's log group (/aws/sagemaker/Endpoints/ENDPOINT) from a running platform")
+    logs.add_argument("endpoint", metavar="ENDPOINT")
+    logs.add_argument("--url", default="http://127.0.0.1:8080", help="the platform's address")
+    logs.add_argument("--since", default="10m",
+                      help="from this long ago (30s, 10m, 2h, 1d, 1w) or this ISO 8601 time (default 10m)")
+    logs.add_argument("--filter", default=None, metavar="PATTERN",
+                      help='CloudWatch filter pattern: terms, "quoted phrases", ?alternatives, -exclusions')
+    logs.add_argument("--follow", action="store_true", help="keep printing new events until Ctrl-C")
     down = commands.add_parser(
         "down", help="stop the platform running on a Ray cluster (e.g. one a Serve config started)")
     down.add_argument("--address", default="auto", help="the Ray cluster (default: the one on this machine)")
@@ -86,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         return _up(args)
     if args.command == "down":
         return _down(args)
+    if args.command == "logs":
+        return _logs(args)
     from serverless_ray.declarative import apply_file
 
     if args.prune and not args.owner:
@@ -136,6 +149,33 @@ def _up(args: argparse.Namespace) -> int:
     finally:
         print("serverless-ray: stopping", flush=True)
         platform.stop()
+    return 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    import time
+
+    from botocore.exceptions import ClientError
+
+    from serverless_ray.declarative.clients import platform_client
+    from serverless_ray.logs.tail import LogTail, SinceError, format_event, since_ms
+
+    try:
+        start = since_ms(args.since, time.time())
+    except SinceError as exc:
+        print(f"serverless-ray: {exc}", file=sys.stderr)
+        return 2
+    tail = LogTail(platform_client("logs", args.url), args.endpoint, start, args.filter)
+    try:
+        events = tail.follow() if args.follow else iter(tail.poll())
+        for event in events:
+            print(format_event(event), flush=True)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        print(f"serverless-ray: {error.get('Code')}: {error.get('Message')}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

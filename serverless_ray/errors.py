@@ -21,6 +21,10 @@ class ServiceError(Exception):
 
     code: ClassVar[str] = "InternalFailure"
     status: ClassVar[int] = 500
+    # Services that once spoke the query protocol (CloudWatch) keep their old codes:
+    # clients read ``query_code`` from ``x-amzn-query-error`` (or the XML ``Code``).
+    query_code: ClassVar[str | None] = None
+    sender_fault: ClassVar[bool] = True
 
     def __init__(self, message: str | None, **fields: Any) -> None:
         super().__init__(message or "")
@@ -207,4 +211,51 @@ class AccessDenied(ServiceError):
     """Authenticated, but no policy statement allows the action, or one denies it."""
 
     code = "AccessDeniedException"
+    status = 400
+
+
+# --- CloudWatch (JSON 1.0 query-compatible, query, RPC v2 CBOR) --------------------------
+
+
+class InvalidParameterValueException(ServiceError):
+    code = "InvalidParameterValueException"
+    query_code = "InvalidParameterValue"
+    status = 400
+
+
+class MissingRequiredParameterException(ServiceError):
+    code = "MissingRequiredParameterException"
+    query_code = "MissingParameter"
+    status = 400
+
+
+class InvalidParameterCombinationException(ServiceError):
+    code = "InvalidParameterCombinationException"
+    query_code = "InvalidParameterCombination"
+    status = 400
+
+
+class InvalidNextToken(ServiceError):
+    code = "InvalidNextToken"
+    query_code = "InvalidNextToken"
+    status = 400
+
+
+class InternalServiceFault(ServiceError):
+    code = "InternalServiceFault"
+    query_code = "InternalServiceError"
+    status = 500
+    sender_fault = False
+
+
+# --- CloudWatch Logs (awsJson 1.1, Logs_20140328) ---------------------------------------
+
+
+class LogsResourceNotFound(ServiceError):
+    code = "ResourceNotFoundException"
+    status = 400
+
+
+class InvalidParameterException(ServiceError):
+    code = "InvalidParameterException"
     status = 400

@@ -69,6 +69,9 @@ class ReplicaSpec:
     # What the replica is held to (None: no limits, e.g. in-process tests).
     limits: ReplicaLimits | None = None
     artifact_policy: ArtifactPolicy | None = None
+    # Whether the replica's output goes to the endpoint's log group (the platform's
+    # ``observability`` setting).
+    capture_logs: bool = True
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class ReplicaReply:
     cold: bool = False
     # Answered by a standby that adopted the model (the endpoint had no running replica).
     standby: bool = False
+    # The log stream of the replica that answered (``<VariantName>/<replica id>``).
+    log_stream: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,3 +175,26 @@ class StreamEnd:
 
 class NotAdoptable(Exception):
     """A standby's answer: the model cannot run in it (it needs a runtime environment of its own)."""
+
+
+@dataclass(frozen=True)
+class MetricDatum:
+    """One metric's statistic set over one second, as a gateway (or the controller)
+    recorded it; ``aggregate`` is :meth:`serverless_ray.observability.aggregate.Aggregate.to_data`."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+    unit: str
+    timestamp: int  # the second it covers, epoch seconds
+    aggregate: list
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a replica (or the platform) wrote for an endpoint's log group."""
+
+    endpoint_name: str
+    stream: str  # the log stream, ``<VariantName>/<replica id>``
+    timestamp_ms: int
+    message: str

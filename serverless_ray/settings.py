@@ -127,6 +127,26 @@ class PlatformSettings(BaseModel):
         None, description="The in-cluster callers' key (made when the platform starts with credentials).",
     )
 
+    observability: bool = Field(
+        True,
+        description="Record CloudWatch metric datapoints of every invocation at the gateways and capture "
+        "the replicas' output into their endpoints' log groups, both kept under the state directory. "
+        "Off: the CloudWatch APIs answer with no datapoints and the log groups hold only the platform's "
+        "lifecycle events; Prometheus series are still served.",
+    )
+    metrics_retention_days: float = Field(
+        15.0, gt=0, le=455, description="Days metric datapoints are kept (one-minute resolution after the "
+        "high-resolution window).",
+    )
+    metrics_high_resolution_s: int = Field(
+        3 * 3600, ge=60, description="Seconds datapoints keep their one-second resolution before they are "
+        "rolled up into minutes.",
+    )
+    log_retention_days: int | None = Field(
+        30, ge=1, description="Days log events are kept in log groups without a retention policy "
+        "(PutRetentionPolicy sets a group's own); None keeps them forever.",
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _read_credentials(cls, data: Any) -> Any:
@@ -166,6 +186,18 @@ class PlatformSettings(BaseModel):
     @property
     def database_path(self) -> Path:
         return self.state_dir / "serverless-ray.sqlite3"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.state_dir / "metrics.sqlite3"
+
+    @property
+    def logs_path(self) -> Path:
+        return self.state_dir / "logs.sqlite3"
+
+    @property
+    def prometheus_totals_path(self) -> Path:
+        return self.state_dir / "prometheus-totals.json"
 
 
 def is_loopback(host: str) -> bool:

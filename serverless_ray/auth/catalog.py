@@ -5,7 +5,9 @@ As AWS's service authorization reference has them: an operation's action is
 (the endpoint's for ``InvokeEndpoint`` and ``CreateEndpoint``, the model's for
 ``CreateModel``, the given ``ResourceArn`` for tagging); operations that take no resource
 (``List*``, and every Application Auto Scaling operation, whose scalable-target ARNs
-clients cannot know) are authorized on ``*``.
+clients cannot know) are authorized on ``*``. CloudWatch's metric actions take no
+resource (``*``) in any of its three protocols; a CloudWatch Logs action naming a
+``logGroupName`` is authorized on that group's ARN (``...:log-group:<name>:*``).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from serverless_ray.auth.operations import (
     AwsJsonService,
     OperationRegistry,
     PathOperation,
+    QueryService,
     ResourceOf,
+    RpcV2Service,
     arn_member,
     named,
 )
-from serverless_ray.spec.services import APPLICATION_AUTOSCALING, SAGEMAKER
+from serverless_ray.spec.services import APPLICATION_AUTOSCALING, CLOUDWATCH, LOGS, SAGEMAKER
 
 
 def _model_package(payload, arns) -> str:
@@ -47,6 +51,18 @@ SAGEMAKER_RESOURCES: dict[str, ResourceOf] = {
 }
 
 
+def _log_group(payload, arns) -> str:
+    return arns.log_group(payload.get("logGroupName"))
+
+
+LOGS_RESOURCES: dict[str, ResourceOf] = {
+    operation: _log_group for operation in (
+        "CreateLogGroup", "DeleteLogGroup", "CreateLogStream", "DeleteLogStream", "DescribeLogStreams",
+        "GetLogEvents", "FilterLogEvents", "PutLogEvents", "PutRetentionPolicy", "DeleteRetentionPolicy",
+    )
+}
+
+
 def _endpoint(params, arns) -> str:
     return arns.sagemaker("endpoint", params["name"])
 
@@ -56,6 +72,11 @@ def platform_operations() -> OperationRegistry:
     return OperationRegistry([
         AwsJsonService(SAGEMAKER, "sagemaker", "sagemaker", SAGEMAKER_RESOURCES),
         AwsJsonService(APPLICATION_AUTOSCALING, "application-autoscaling", "application-autoscaling"),
+        AwsJsonService(LOGS, "logs", "logs", LOGS_RESOURCES),
+        # CloudWatch signs as "monitoring"; its IAM prefix is "cloudwatch".
+        AwsJsonService(CLOUDWATCH, "monitoring", "cloudwatch"),
+        QueryService("2010-08-01", "monitoring", "cloudwatch"),
+        RpcV2Service(CLOUDWATCH, "monitoring", "cloudwatch"),
         # The runtime signs as "sagemaker" (sagemaker-runtime's signingName).
         PathOperation("/endpoints/{name}/invocations", "POST", "sagemaker", "sagemaker:InvokeEndpoint", _endpoint),
         # AWS authorizes the streaming variant with the InvokeEndpoint action.

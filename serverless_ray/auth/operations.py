@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
+from urllib.parse import parse_qs
 
 from starlette.routing import compile_path
 
-from serverless_ray.spec.arns import sagemaker_arn
+from serverless_ray.spec.arns import log_group_arn, sagemaker_arn
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,12 @@ class Arns:
         if not isinstance(name, str) or not name:
             return "*"
         return name if name.startswith("arn:") else sagemaker_arn(self.region, self.account_id, kind, name)
+
+    def log_group(self, name: Any) -> str:
+        """The ARN of log group ``name`` and its streams (``*`` for a missing name)."""
+        if not isinstance(name, str) or not name:
+            return "*"
+        return log_group_arn(self.region, self.account_id, name) + ":*"
 
     def user(self, name: str) -> str:
         return f"arn:aws:iam::{self.account_id}:user/{name}"
@@ -105,6 +112,48 @@ class AwsJsonService:
         resource_of = self.resources.get(operation)
         resource = resource_of(payload, arns) if resource_of else "*"
         return Operation(self.signing_name, f"{self.action_prefix}:{operation}", resource, payload)
+
+
+@dataclass(frozen=True)
+class QueryService:
+    """An AWS query-protocol service: ``POST /`` with a form body ``Action=<Operation>&Version=<version>``.
+    Its operations are authorized on ``*`` (as CloudWatch's metric actions are)."""
+
+    version: str
+    signing_name: str
+    action_prefix: str
+
+    def identify(self, request: RequestView, arns: Arns) -> Operation | None:
+        if request.path != "/" or request.method != "POST" or "x-amz-target" in request.headers:
+            return None
+        if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            return None
+        try:
+            form = parse_qs(request.body.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        if form.get("Version", [""])[0] != self.version or not form.get("Action", [""])[0]:
+            return None
+        return Operation(self.signing_name, f"{self.action_prefix}:{form['Action'][0]}", "*")
+
+
+@dataclass(frozen=True)
+class RpcV2Service:
+    """A Smithy RPC v2 CBOR service: ``POST /service/<service>/operation/<Operation>``,
+    authorized on ``*``."""
+
+    service: str
+    signing_name: str
+    action_prefix: str
+
+    def identify(self, request: RequestView, arns: Arns) -> Operation | None:
+        prefix = f"/service/{self.service}/operation/"
+        if request.method != "POST" or not request.path.startswith(prefix):
+            return None
+        operation = request.path[len(prefix):]
+        if not operation or "/" in operation:
+            return None
+        return Operation(self.signing_name, f"{self.action_prefix}:{operation}", "*")
 
 
 @dataclass(frozen=True)

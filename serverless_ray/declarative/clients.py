@@ -51,7 +51,7 @@ def in_cluster_access(settings: PlatformSettings) -> PlatformAccess:
 
 
 def platform_client(service: str, url: str, access: PlatformAccess | None = None):
-    """A ``sagemaker`` or ``application-autoscaling`` client of the platform at ``url``;
+    """A ``sagemaker``, ``application-autoscaling``, ``cloudwatch`` or ``logs`` client of the platform at ``url``;
     ``access`` None signs with boto3's standard credential chain."""
     keys = {}
     region = None

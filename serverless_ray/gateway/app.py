@@ -21,6 +21,13 @@ from starlette.routing import Route
 from serverless_ray.auth.authenticator import Authenticator
 from serverless_ray.auth.middleware import RequireSignature
 from serverless_ray.errors import ServiceError, UnknownPath, internal_failure
+from serverless_ray.gateway.cloudwatch_api import (
+    cloudwatch_cbor,
+    cloudwatch_json,
+    cloudwatch_query,
+    is_json_request,
+    is_query_request,
+)
 from serverless_ray.gateway.control_api import ControlPlaneClient, aws_json
 from serverless_ray.gateway.runtime_api import Invocations, invoke_endpoint, invoke_endpoint_with_response_stream
 from serverless_ray.gateway.wire import AWS_JSON, REST_JSON, error_response, request_id_of
@@ -37,6 +44,16 @@ async def healthz(request: Request) -> Response:
     if not request.app.state.ready():
         return JSONResponse({"status": "starting"}, status_code=503)
     return JSONResponse({"status": "ok"})
+
+
+async def aws_post(request: Request) -> Response:
+    """``POST /``: awsJson 1.1 by ``X-Amz-Target`` (SageMaker, Application Auto Scaling,
+    CloudWatch Logs), CloudWatch's JSON 1.0, or CloudWatch's form-encoded query protocol."""
+    if is_query_request(request):
+        return await cloudwatch_query(request)
+    if is_json_request(request):
+        return await cloudwatch_json(request)
+    return await aws_json(request)
 
 
 async def metrics(request: Request) -> Response:
@@ -60,7 +77,8 @@ def build_app(
     app = Starlette(
         middleware=middleware,
         routes=[
-            Route("/", aws_json, methods=["POST"]),
+            Route("/", aws_post, methods=["POST"]),
+            Route("/service/{service}/operation/{operation}", cloudwatch_cbor, methods=["POST"]),
             Route("/endpoints/{name}/invocations", invoke_endpoint, methods=["POST"]),
             Route("/endpoints/{name}/invocations-response-stream", invoke_endpoint_with_response_stream,
                   methods=["POST"]),
@@ -86,6 +104,9 @@ def _media_type(request: Request) -> str:
 
 async def _service_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ServiceError)
+    protocol = getattr(request.state, "protocol", None)  # set by CloudWatch's handlers
+    if protocol is not None:
+        return protocol.error_response(error, request_id_of(request))
     return error_response(error, request_id_of(request), media_type=_media_type(request))
 
 
@@ -107,4 +128,4 @@ async def _unknown_path(request: Request, exc: Exception) -> Response:
 async def _internal_error(request: Request, exc: Exception) -> Response:
     # Starlette re-raises the exception once this answer is sent, so the server logs it.
     error = internal_failure(f"handling {request.method} {request.url.path}", exc)
-    return error_response(error, request_id_of(request), media_type=_media_type(request))
+    return await _service_error(request, error)

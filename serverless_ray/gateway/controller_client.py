@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from serverless_ray.errors import ServiceError
-from serverless_ray.messages import Route
+from serverless_ray.messages import MetricDatum, Route
 
 
 class ControllerClient:
@@ -20,9 +20,13 @@ class ControllerClient:
         """An awsJson operation of ``service`` (see :mod:`serverless_ray.spec.services`)."""
         return await self._handle.call.remote(service, operation, payload)
 
-    async def metrics(self) -> bytes:
-        """The controller's Prometheus series (replica counts)."""
-        return await self._handle.metrics.remote()
+    async def metrics(self, gateway_id: str | None = None, snapshot: list | None = None) -> bytes:
+        """Prometheus text of the whole cluster (``snapshot``: this gateway's own series, now)."""
+        return await self._handle.metrics.remote(gateway_id, snapshot)
+
+    async def ingest(self, gateway_id: str, batch: list[MetricDatum], snapshot: list | None) -> None:
+        """This gateway's datapoints and Prometheus series, for the controller to keep."""
+        await self._handle.ingest.remote(gateway_id, batch, snapshot)
 
     async def report_demand(self, gateway_id: str, reports: dict[str, tuple[int, int]]) -> None:
         await self._handle.report_demand.remote(gateway_id, reports)

@@ -33,7 +33,10 @@ from serverless_ray.gateway.invocations import InvocationService
 from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
+from serverless_ray.gateway.telemetry_shipper import TelemetryShipper
 from serverless_ray.metrics.invocations import InvocationMetrics
+from serverless_ray.observability.invocation_recorder import InvocationMetricsHook
+from serverless_ray.observability.recorder import MetricRecorder
 from serverless_ray.quota.admission import LocalAdmission
 from serverless_ray.quota.ledger import Reclaimed
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
@@ -62,6 +65,7 @@ class Gateway:
         self._admission: LocalAdmission | None = None
         self._pool: StandbyPool | None = None
         self._bridge: ColdStartBridge | None = None
+        self._shipper: TelemetryShipper | None = None
         self._upkeep: ReplicaUpkeep | None = None
         self._unsubscribe = lambda: None
         self._ready = False
@@ -97,11 +101,22 @@ class Gateway:
             settings, routes=self._routes, dispatcher=dispatcher, demand=self._demand, metrics=metrics,
             admission=self._admission,
         )
+        recorder = MetricRecorder()
+        if settings.observability:
+            self._service.add_hook(InvocationMetricsHook(recorder))
+
+        async def ship(batch, snapshot) -> None:
+            await controller.ingest(gateway_id, batch, snapshot)
+
+        self._shipper = shipper = TelemetryShipper(recorder, metrics.registry, ship,
+                                                   sample_utilization=settings.observability)
         await self._routes.start()
         self._demand.start()
+        shipper.start()
 
         async def metrics_text() -> bytes:
-            return await controller.metrics() + metrics.render()
+            # The whole cluster's series, this gateway's counted up to this moment.
+            return await controller.metrics(gateway_id, shipper.snapshot())
 
         app = build_app(invocations=self._service, control=controller, metrics_text=metrics_text,
                         ready=lambda: self._ready, authenticator=_authenticator(settings))
@@ -207,6 +222,8 @@ class Gateway:
 
     async def stop(self) -> None:
         self._ready = False
+        if self._shipper is not None:
+            await self._shipper.stop()  # what it counted reaches the controller before it goes
         for part in (self._routes, self._demand, self._admission, self._upkeep):
             if part is not None:
                 part.stop()

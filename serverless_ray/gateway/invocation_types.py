@@ -86,6 +86,13 @@ class InvocationOutcome:
     standby: bool = False
     parts: int | None = None  # None: not streamed
     streamed_bytes: int = 0
+    # ModelSetupTime of the replica start this invocation waited for, if it waited for one.
+    setup_seconds: float | None = None
+    # Of an endpoint with provisioned concurrency: served by it (True) or spilled over to
+    # on-demand replicas (False); None for endpoints without (or before admission).
+    provisioned: bool | None = None
+    # Log stream of the replica that ran it (``<VariantName>/<replica id>``), if known.
+    log_stream: str | None = None
 
     @property
     def streamed(self) -> bool:

@@ -43,6 +43,7 @@ from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.quota.admission import Throttled
 from serverless_ray.quota.limits import account_throttle, endpoint_throttle, recovering_throttle
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.arns import log_group_name, log_stream_arn
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class _Progress:
     variant_name: str | None = None
     reply: ReplicaReply | None = None
     tally: StreamTally | None = field(default=None)  # set for a streamed invocation
+    provisioned: bool | None = None
 
 
 class InvocationService:
@@ -162,10 +164,11 @@ class InvocationService:
         call = self._call(request)
         labels = (route.endpoint_name, route.variant_name)
         metrics = self._metrics
+        metrics.start_counting(labels)
         metrics.invocations.labels(*labels).inc()
         try:
             # The slot is held from admission until the reply is ready, cold start included.
-            async with self._occupying(route):
+            async with self._occupying(route, progress):
                 reply = progress.reply = await self._dispatcher.invoke(route, call)
         except ModelError:
             metrics.errors_5xx.labels(*labels).inc()
@@ -175,7 +178,7 @@ class InvocationService:
         result = reply.result
         if not result.ok:
             (metrics.errors_4xx if 400 <= result.status < 500 else metrics.errors_5xx).labels(*labels).inc()
-            raise self._model_error(route.endpoint_name, result)
+            raise self._model_error(route.endpoint_name, result, reply.log_stream)
         if len(result.body) > self._settings.max_payload_bytes:
             raise self._too_large(labels, result.status, len(result.body))
         return InvocationReply(
@@ -184,7 +187,7 @@ class InvocationService:
         )
 
     @asynccontextmanager
-    async def _occupying(self, route: Route) -> AsyncIterator[None]:
+    async def _occupying(self, route: Route, progress: _Progress) -> AsyncIterator[None]:
         """Admitted and counted in flight (demand, provisioned-concurrency metrics) for the
         block; a ThrottlingException if not admitted."""
         labels = (route.endpoint_name, route.variant_name)
@@ -192,7 +195,7 @@ class InvocationService:
             async with self._admitted(route):
                 try:
                     with self._demand.track(route.endpoint_name, route.variant_name):
-                        self._observe_provisioned(route, started=True)
+                        progress.provisioned = self._observe_provisioned(route, started=True)
                         yield
                 finally:
                     self._observe_provisioned(route, started=False)
@@ -215,8 +218,9 @@ class InvocationService:
             route = await self._route(request)
             progress.variant_name = route.variant_name
             labels = (route.endpoint_name, route.variant_name)
+            self._metrics.start_counting(labels)
             self._metrics.invocations.labels(*labels).inc()
-            async with self._occupying(route):
+            async with self._occupying(route, progress):
                 items = self._dispatcher.stream(route, self._call(request))
                 try:
                     first = await self._stream_head(route, items, progress, started)
@@ -262,7 +266,7 @@ class InvocationService:
         if not result.ok:
             self._observe_latencies(labels, head, started)
             (self._metrics.errors_4xx if 400 <= result.status < 500 else self._metrics.errors_5xx).labels(*labels).inc()
-            raise self._model_error(route.endpoint_name, result)
+            raise self._model_error(route.endpoint_name, result, head.log_stream)
         first = await self._next(items, labels)
         if isinstance(first, bytes) and len(first) > self._settings.max_payload_bytes:
             raise self._too_large(labels, result.status, len(first))
@@ -348,8 +352,8 @@ class InvocationService:
 
     # --- metrics and errors ----------------------------------------------------------
 
-    def _observe_provisioned(self, route: Route, *, started: bool) -> None:
-        self._metrics.observe_provisioned(
+    def _observe_provisioned(self, route: Route, *, started: bool) -> bool | None:
+        return self._metrics.observe_provisioned(
             (route.endpoint_name, route.variant_name), self._demand.in_flight(route.endpoint_name),
             route.provisioned_concurrency, started=started,
         )
@@ -375,17 +379,17 @@ class InvocationService:
             return account_throttle(throttled.limit or self._settings.pool)
         return recovering_throttle()
 
-    def _model_error(self, endpoint: str, result: InvocationResult) -> ModelError:
+    def _model_error(self, endpoint: str, result: InvocationResult, log_stream: str | None) -> ModelError:
         region, account = self._settings.region, self._settings.account_id
         kind = "client" if 400 <= result.status < 500 else "server"
         text = result.body.decode("utf-8", errors="replace")
-        log_group = f"/aws/sagemaker/Endpoints/{endpoint}"
+        log_group = log_group_name(endpoint)
         return ModelError(
             f'Received {kind} error ({result.status}) from primary with message "{text}". '
             f"See the log group {log_group} in account {account} for more information.",
             OriginalStatusCode=result.status,
             OriginalMessage=text,
-            LogStreamArn=f"arn:aws:logs:{region}:{account}:log-group:{log_group}",
+            LogStreamArn=log_stream_arn(region, account, endpoint, log_stream),
             ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
         )
 
@@ -403,6 +407,8 @@ class InvocationService:
             reply=reply, error=error, model_seconds=replica.model_seconds if replica else None,
             cold=bool(replica and replica.cold), standby=bool(replica and replica.standby),
             parts=tally.parts if tally else None, streamed_bytes=tally.bytes if tally else 0,
+            setup_seconds=replica.setup_seconds if replica else None, provisioned=progress.provisioned,
+            log_stream=replica.log_stream if replica else None,
         )
         for hook in self._hooks:
             try:

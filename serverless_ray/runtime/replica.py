@@ -22,6 +22,10 @@ from serverless_ray.runtime.streaming import drive
 
 log = logging.getLogger(__name__)
 
+log = logging.getLogger(__name__)
+# A model's Environment may turn the capture of its output off (e.g. to measure its cost).
+CAPTURE_LOGS_ENV = "SERVERLESS_RAY_CAPTURE_LOGS"
+
 
 class ModelReplica:
     """Serve deployment class; one instance per replica process.
@@ -39,17 +43,26 @@ class ModelReplica:
     ) -> None:
         started = time.perf_counter()
         self._spec = spec
+        # Before the model loads: what model_fn prints lands in the endpoint's log group too.
+        self._logs = _capture_logs(spec)
         if confinement is None and spec.limits is not None:
             confinement = confine(spec)
         self._confinement = confinement
         loading = confinement.loading(spec.limits.model_ready_timeout_s) if confinement and spec.limits else nullcontext()
-        with loading:
-            model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy, pin=True)
-            environment = {**spec.environment}
-            os.environ.update(environment)
-            self._handler = InferenceHandler.load(
-                model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
-            )
+        try:
+            with loading:
+                model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy,
+                                        pin=True)
+                environment = {**spec.environment}
+                os.environ.update(environment)
+                self._handler = InferenceHandler.load(
+                    model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+                )
+        except Exception:
+            if self._logs is not None:  # the reason goes to the endpoint's log group before the replica ends
+                log.exception("the model of endpoint %s could not be loaded", spec.endpoint_name)
+                self._logs.flush()
+            raise
         self._ready_at = time.time()
         load_seconds = time.perf_counter() - started
         self.setup_seconds = (
@@ -136,14 +149,27 @@ class ModelReplica:
             model_seconds=time.perf_counter() - started,
             setup_seconds=self.setup_seconds if report_setup else None,
             cold=cold,
+            log_stream=self._logs.stream if self._logs is not None else None,
         )
 
     def __del__(self) -> None:
-        # Serve calls this on a clean shut-down; a killed replica is cleaned up by the node.
+        # Serve calls this on a graceful shut-down (scale-in, scale to zero): ship what is left
+        # of the logs; a killed replica is cleaned up by the node.
+        logs = getattr(self, "_logs", None)
+        if logs is not None:
+            logs.flush()
         confinement = getattr(self, "_confinement", None)
         if confinement is not None:
             self._confinement = None
             confinement.close()
+
+
+def _capture_logs(spec: ReplicaSpec):
+    if not spec.capture_logs or spec.environment.get(CAPTURE_LOGS_ENV, "1") == "0":
+        return None
+    from serverless_ray.logs.shipping import capture_for
+
+    return capture_for(spec.endpoint_name, spec.variant_name)
 
 
 def confine(spec: ReplicaSpec, confinement: Confinement | None = None) -> Confinement:

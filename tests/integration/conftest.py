@@ -156,6 +156,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
     linear = make_tarball(EXAMPLE_MODEL, tmp / "linear.tar.gz")
     echo = make_tarball(MODELS / "echo", tmp / "echo.tar.gz")
     broken = make_tarball(MODELS / "broken", tmp / "broken.tar.gz")
+    chatty = make_tarball(MODELS / "chatty", tmp / "chatty.tar.gz")
     limits = make_tarball(MODELS / "limits", tmp / "limits.tar.gz")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="models")
@@ -165,6 +166,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
         "echo": str(echo),
         "echo_s3": "s3://models/echo/model.tar.gz",
         "broken": f"file://{broken}",
+        "chatty": f"file://{chatty}",
         "limits": str(limits),
     }
 

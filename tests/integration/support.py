@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Callable, TypeVar
 
+AWS = str(Path(sys.executable).parent / "aws")
 T = TypeVar("T")
 
 
@@ -263,3 +268,39 @@ def serve_replicas(endpoint: str) -> list[dict]:
         for deployment in (app.get("deployments") or {}).values()
         for replica in deployment.get("replicas") or ()
     ]
+
+
+class Cli:
+    """Runs ``aws`` in a clean environment: test credentials, no user configuration."""
+
+    def __init__(self, tmp_path: Path, platform_url: str, s3_url: str) -> None:
+        self.platform_url = platform_url
+        self.s3_url = s3_url
+        self.env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+
+    def run(self, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [AWS, *args, "--endpoint-url", url or self.platform_url, "--output", "json"],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )
+
+    def __call__(self, *args: str, url: str | None = None) -> dict:
+        done = self.run(*args, url=url)
+        assert done.returncode == 0, f"aws {' '.join(args)} failed: {done.stderr}"
+        out = done.stdout.strip()
+        return json.loads(out) if out.startswith("{") else {}  # `aws s3` prints progress text
+
+    def fails(self, *args: str) -> str:
+        done = self.run(*args)
+        assert done.returncode != 0, f"aws {' '.join(args)} succeeded: {done.stdout}"
+        return done.stderr
