@@ -6,6 +6,7 @@ Also names the replica's log stream as SageMaker does, ``<VariantName>/<replica 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Sequence
 
 import ray
@@ -37,12 +38,15 @@ class _ControllerSink:
 
 def replica_id() -> str:
     """This process's replica id: Serve's for a Serve replica, the actor's for a standby."""
-    try:
-        from ray import serve
-
-        return serve.get_replica_context().replica_id.unique_id
-    except Exception:
-        return f"standby-{ray.get_runtime_context().get_actor_id()[-12:]}"
+    # A Serve replica has imported Serve already; a standby has not, and importing it
+    # there would add seconds to the cold start the standby exists to shorten.
+    serve = sys.modules.get("ray.serve")
+    if serve is not None:
+        try:
+            return serve.get_replica_context().replica_id.unique_id
+        except Exception:  # Serve is imported (by the model, say), but this is no replica
+            pass
+    return f"standby-{ray.get_runtime_context().get_actor_id()[-12:]}"
 
 
 def capture_for(endpoint: str, variant: str) -> LogCapture | None:
