@@ -33,6 +33,7 @@ class Platform:
             update={
                 "state_dir": settings.state_dir.expanduser().resolve(),
                 "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+                "prices_file": settings.prices_file.expanduser().resolve() if settings.prices_file else None,
             }
         )
         self._owns_ray = False

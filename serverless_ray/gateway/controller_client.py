@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serverless_ray.billing.usage import UsageRow
 from serverless_ray.errors import ServiceError
 from serverless_ray.messages import Route
 
@@ -23,6 +24,10 @@ class ControllerClient:
     async def metrics(self) -> bytes:
         """The controller's Prometheus series (replica counts)."""
         return await self._handle.metrics.remote()
+
+    async def record_usage(self, rows: list[UsageRow]) -> None:
+        """Metered usage, for the controller to price and keep."""
+        await self._handle.record_usage.remote(rows)
 
     async def report_demand(self, gateway_id: str, reports: dict[str, tuple[int, int]]) -> None:
         await self._handle.report_demand.remote(gateway_id, reports)

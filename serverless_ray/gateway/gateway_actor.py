@@ -26,6 +26,7 @@ from serverless_ray.gateway.dispatch import ReplicaDispatcher
 from serverless_ray.gateway.in_flight import InFlight
 from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest
 from serverless_ray.gateway.invocations import InvocationService
+from serverless_ray.gateway.metering import MeteringHook
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
 from serverless_ray.metrics.invocations import InvocationMetrics
@@ -56,6 +57,7 @@ class Gateway:
         self._admission: LocalAdmission | None = None
         self._pool: StandbyPool | None = None
         self._bridge: ColdStartBridge | None = None
+        self._meter: MeteringHook | None = None
         self._unsubscribe = lambda: None
         self._ready = False
 
@@ -80,12 +82,14 @@ class Gateway:
             self._admission = LocalAdmission(gateway_id, LedgerActorClient(self._ledger, me), heartbeat_s=HEARTBEAT_S)
             await self._ledger.register.remote(gateway_id, me)
             self._admission.start()
+        self._meter = MeteringHook(controller.record_usage)
         self._service = InvocationService(
             settings, routes=self._routes, dispatcher=dispatcher, demand=self._demand, metrics=metrics,
-            admission=self._admission,
+            admission=self._admission, hooks=[self._meter],
         )
         await self._routes.start()
         self._demand.start()
+        self._meter.start()
 
         async def metrics_text() -> bytes:
             return await controller.metrics() + metrics.render()
@@ -177,3 +181,5 @@ class Gateway:
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait_for(self._serving, timeout=10)
+        if self._meter is not None:
+            await self._meter.stop()  # after the server: invocations that finished while it stopped are sent too

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from serverless_ray.errors import ServiceError
+from serverless_ray.messages import Route
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 
@@ -59,6 +60,9 @@ class InvocationOutcome:
     model_seconds: float | None = None  # time inside the model code, if it ran
     cold: bool = False
     standby: bool = False
+    route: Route | None = None  # the chosen variant's route, once looked up
+    dispatched: bool = False  # admitted and sent to a replica (compute was used)
+    on_provisioned: bool = False  # served by provisioned concurrency (not spillover)
 
     @property
     def request_bytes(self) -> int:

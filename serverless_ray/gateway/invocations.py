@@ -64,6 +64,9 @@ class _Progress:
 
     variant_name: str | None = None
     reply: ReplicaReply | None = None
+    route: Route | None = None
+    dispatched: bool = False
+    on_provisioned: bool = False
 
 
 class InvocationService:
@@ -119,7 +122,7 @@ class InvocationService:
 
     async def _invoke(self, request: InvocationRequest, started: float, progress: _Progress) -> InvocationReply:
         route = await self._route(request)
-        progress.variant_name = route.variant_name
+        progress.variant_name, progress.route = route.variant_name, route
         call = self._call(request)
         labels = (route.endpoint_name, route.variant_name)
         metrics = self._metrics
@@ -129,7 +132,8 @@ class InvocationService:
             async with self._admitted(route):
                 try:
                     with self._demand.track(route.endpoint_name, route.variant_name):
-                        self._observe_provisioned(route, started=True)
+                        progress.on_provisioned = self._observe_provisioned(route, started=True)
+                        progress.dispatched = True
                         reply = progress.reply = await self._dispatcher.invoke(route, call)
                 finally:
                     self._observe_provisioned(route, started=False)
@@ -190,11 +194,14 @@ class InvocationService:
 
     # --- metrics and errors ----------------------------------------------------------
 
-    def _observe_provisioned(self, route: Route, *, started: bool) -> None:
+    def _observe_provisioned(self, route: Route, *, started: bool) -> bool:
+        """Records the provisioned-concurrency metrics; True if an invocation that starts
+        now is served by provisioned concurrency."""
+        in_flight = self._demand.in_flight(route.endpoint_name)
         self._metrics.observe_provisioned(
-            (route.endpoint_name, route.variant_name), self._demand.in_flight(route.endpoint_name),
-            route.provisioned_concurrency, started=started,
+            (route.endpoint_name, route.variant_name), in_flight, route.provisioned_concurrency, started=started,
         )
+        return 0 < in_flight <= route.provisioned_concurrency
 
     def _observe_latencies(self, labels: tuple[str, str], reply: ReplicaReply, started: float) -> None:
         metrics = self._metrics
@@ -241,6 +248,7 @@ class InvocationService:
             request=request, variant_name=progress.variant_name, duration_s=self.clock() - started,
             reply=reply, error=error, model_seconds=replica.model_seconds if replica else None,
             cold=bool(replica and replica.cold), standby=bool(replica and replica.standby),
+            route=progress.route, dispatched=progress.dispatched, on_provisioned=progress.on_provisioned,
         )
         for hook in self._hooks:
             try:

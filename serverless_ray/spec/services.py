@@ -4,4 +4,6 @@ from __future__ import annotations
 
 SAGEMAKER = "SageMaker"
 APPLICATION_AUTOSCALING = "AnyScaleFrontendService"
-SERVICES = (SAGEMAKER, APPLICATION_AUTOSCALING)
+# The platform's own operations (cost and usage, capacity): not an AWS service.
+SERVERLESS_RAY = "ServerlessRay"
+SERVICES = (SAGEMAKER, APPLICATION_AUTOSCALING, SERVERLESS_RAY)

@@ -1,0 +1,84 @@
+"""The options of ``serverless-ray up``: one declaration each, mapped onto a field of
+:class:`~serverless_ray.settings.PlatformSettings`.
+
+Defaults and help come from the settings model itself (its ``Field`` defaults and
+descriptions), so adding an option is adding one :class:`SettingOption` to
+``UP_OPTIONS`` (and the field to ``PlatformSettings``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from serverless_ray.settings import PlatformSettings
+
+PATH = click.Path(path_type=Path)
+
+
+@dataclass(frozen=True)
+class SettingOption:
+    flag: str  # e.g. "--scale-to-zero-after"
+    field: str  # the PlatformSettings field it sets
+    type: Any = str  # a click type; bool makes a flag that sets the field to True
+    metavar: str | None = None
+    help: str | None = None  # default: the field's description
+
+    @property
+    def param(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def describe(self) -> str:
+        field = PlatformSettings.model_fields[self.field]
+        text = self.help or field.description or ""
+        default = field.get_default(call_default_factory=True)
+        return text if default is None or self.type is bool else f"{text} (default: {default})"
+
+    def decorate(self, command: Callable) -> Callable:
+        if self.type is bool:
+            return click.option(self.flag, self.param, is_flag=True, default=None, help=self.describe())(command)
+        return click.option(self.flag, self.param, type=self.type, default=None, metavar=self.metavar,
+                            help=self.describe())(command)
+
+
+UP_OPTIONS: tuple[SettingOption, ...] = (
+    SettingOption("--host", "host"),
+    SettingOption("--port", "port", int),
+    SettingOption("--state-dir", "state_dir", PATH, metavar="DIR"),
+    SettingOption("--region", "region"),
+    SettingOption("--account-id", "account_id"),
+    SettingOption("--address", "ray_address", metavar="RAY_ADDRESS"),
+    SettingOption("--num-cpus", "num_cpus", int, metavar="N"),
+    SettingOption("--scale-to-zero-after", "scale_to_zero_after_s", float, metavar="SECONDS"),
+    SettingOption("--vcpu-per-gb", "vcpu_per_gb", float),
+    SettingOption("--account-concurrency", "account_concurrency", int, metavar="N"),
+    SettingOption("--max-endpoints", "max_endpoints", int, metavar="N"),
+    SettingOption("--warm-pool-size", "warm_pool_size", int, metavar="N"),
+    SettingOption("--prices", "prices_file", PATH, metavar="FILE"),
+)
+
+
+def setting_options(command: Callable) -> Callable:
+    """Adds every option of ``UP_OPTIONS`` to a click command."""
+    for option in reversed(UP_OPTIONS):
+        command = option.decorate(command)
+    return command
+
+
+def settings_from(params: dict[str, Any]) -> PlatformSettings:
+    """The settings the given options ask for (options not given keep the model's defaults)."""
+    from pydantic import ValidationError
+
+    from serverless_ray.cli.errors import usage_error
+
+    given = {o.field: params[o.param] for o in UP_OPTIONS if params.get(o.param) is not None}
+    try:
+        return PlatformSettings(**given)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        flag = next((o.flag for o in UP_OPTIONS if o.field == field), field or "options")
+        raise usage_error(f"{flag}: {first['msg']}", code="InvalidOption") from None
