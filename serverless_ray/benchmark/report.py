@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from html import escape
 from pathlib import Path
 from typing import Any, Sequence
@@ -45,6 +46,11 @@ def write_reports(
     paths["results.json"].write_text(json.dumps(document, indent=2))
     paths["report.html"].write_text(html_report(rows, results, recommended, prices=prices, run=run))
     return paths
+
+
+def _text(text: str) -> str:
+    """``text`` for the page, addresses without their scheme: the report links to nothing."""
+    return escape(re.sub(r"https?://", "", text))
 
 
 def _cell(value: Any, digits: int = 1) -> str:
@@ -144,6 +150,6 @@ concurrency assumes the traffic fits within it. Not priced: {escape(unpriced)}.<
 <figure>{latency}</figure>
 <figure>{cost}</figure>
 <figure>{distribution}</figure>
-<p class="note">Prices: {escape(prices.source)} {escape(prices.note)}</p>
+<p class="note">Prices: {_text(prices.source)} {_text(prices.note)}</p>
 </body></html>
 """

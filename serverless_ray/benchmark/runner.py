@@ -191,24 +191,32 @@ class BenchmarkRunner:
             self._cleanup()
 
     def _cleanup(self) -> None:
-        from botocore.exceptions import ClientError
+        """What cannot be deleted (the platform stopped answering) stays in ``created``."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
-        for name in list(self.created.endpoints):
-            try:
-                self._sm.delete_endpoint(EndpointName=name)
-            except ClientError:
-                pass
-        for name in list(self.created.endpoints):
-            self._wait(lambda: not self._exists(name), SETTLE_TIMEOUT_S)
-            self.created.endpoints.remove(name)
-        for kind, delete in (("configs", lambda n: self._sm.delete_endpoint_config(EndpointConfigName=n)),
-                             ("models", lambda n: self._sm.delete_model(ModelName=n))):
-            for name in list(getattr(self.created, kind)):
+        try:
+            for name in list(self.created.endpoints):
                 try:
-                    delete(name)
+                    self._sm.delete_endpoint(EndpointName=name)
                 except ClientError:
-                    pass
-                getattr(self.created, kind).remove(name)
+                    pass  # already gone
+            for name in list(self.created.endpoints):
+                if self._wait(lambda: not self._exists(name), SETTLE_TIMEOUT_S):
+                    self.created.endpoints.remove(name)
+            for kind, delete in (("configs", lambda n: self._sm.delete_endpoint_config(EndpointConfigName=n)),
+                                 ("models", lambda n: self._sm.delete_model(ModelName=n))):
+                for name in list(getattr(self.created, kind)):
+                    try:
+                        delete(name)
+                    except ClientError:
+                        pass  # already gone
+                    getattr(self.created, kind).remove(name)
+        except BotoCoreError:
+            return  # the platform does not answer: the caller reports what is left
+
+    def leftovers(self) -> list[str]:
+        """What this run created and could not delete."""
+        return [*self.created.endpoints, *self.created.configs, *self.created.models]
 
 
     # --- calls --------------------------------------------------------------------------

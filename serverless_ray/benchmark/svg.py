@@ -13,7 +13,8 @@ COLOURS = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#9
 
 
 def _svg(body: list[str], title: str, height: int = HEIGHT) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
+    # Inline in HTML, an <svg> needs no namespace declaration: the report names no URL at all.
+    return (f'<svg viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" '
             f'height="{height}" role="img" font-family="sans-serif" font-size="12">'
             f'<title>{escape(title)}</title><rect width="100%" height="100%" fill="white"/>'
             f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">{escape(title)}</text>'

@@ -104,6 +104,9 @@ def benchmark(model_name, model_data, image, requests_file, memory_sizes, max_co
         raise CliError("BenchmarkFailed", str(exc)) from None
     finally:
         signal.signal(signal.SIGTERM, previous_term)
+        if runner.leftovers():
+            terminal().err.print(f"[yellow]Could not delete (the platform stopped answering): "
+                                 f"{', '.join(runner.leftovers())}[/]")
     rows = [result_row(r, prices, requests_per_month, slo_p99_ms) for r in results]
     best = recommend(rows)
     run["duration_s"] = round(time.monotonic() - started, 1)

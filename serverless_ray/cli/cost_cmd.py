@@ -10,8 +10,10 @@ from serverless_ray.cli.shared import json_option, url_option
 from serverless_ray.cli.render import parse_duration, print_json, usd
 from serverless_ray.cli.terminal import terminal
 
-COMPONENTS = (("compute", "compute"), ("provisioned_compute", "compute on PC"),
-              ("data_processing", "data"), ("provisioned_concurrency", "PC kept"))
+# Bill components, their column, and the metered quantity each prices.
+COMPONENTS = (("compute", "compute", "OnDemandGbSeconds"), ("provisioned_compute", "compute on PC",
+              "ProvisionedComputeGbSeconds"), ("data_processing", "data", "ProcessedBytes"),
+              ("provisioned_concurrency", "PC kept", "ProvisionedGbSeconds"))
 
 
 @click.command()
@@ -37,26 +39,27 @@ def cost(since: str | None, endpoint: str | None, url: str, as_json: bool) -> No
     unpriced = set(report["UnpricedComponents"])
     prices = report["PriceTable"]
     table = Table(header_style="bold", title=_title(since, prices), title_justify="left")
-    for column in ("endpoint", "variant", "invocations", "GB-s", "GB-s on PC", "MB processed", "PC GB-s"):
+    for column in ("endpoint", "variant", "invocations", "GB-s", "of which on PC", "MB processed", "PC GB-s kept"):
         table.add_column(column, justify="left" if column in ("endpoint", "variant") else "right")
-    for _, label in COMPONENTS:
+    for _, label, _ in COMPONENTS:
         table.add_column(label, justify="right")
     table.add_column("total", justify="right", style="bold")
-    for item in [*report["Usage"], {"EndpointName": "total", "VariantName": "", **report["Total"]}]:
-        costs = item["CostUsd"]
+    items = [*report["Usage"], {"EndpointName": "total", "VariantName": "", **report["Total"]}]
+    for item in items:
+        item["OnDemandGbSeconds"] = item["BilledGbSeconds"] - item["ProvisionedComputeGbSeconds"]
         table.add_row(
             item["EndpointName"], item["VariantName"], str(item["Invocations"]), f"{item['BilledGbSeconds']:.3f}",
             f"{item['ProvisionedComputeGbSeconds']:.3f}", f"{item['ProcessedBytes'] / 1e6:.3f}",
             f"{item['ProvisionedGbSeconds']:.1f}",
-            *(usd(None if key in unpriced and not costs[key] else costs[key]) for key, _ in COMPONENTS),
-            usd(item["TotalCostUsd"]),
-            end_section=item["EndpointName"] != "total" and item is report["Usage"][-1],
+            *(usd(None if key in unpriced and item[quantity] > 0 else item["CostUsd"][key])
+              for key, _, quantity in COMPONENTS),
+            usd(item["TotalCostUsd"]), end_section=item is items[-2],
         )
     out = terminal().out
     out.print(table)
     if unpriced:
-        out.print(f"[dim]Not priced (no rate in the price table): {', '.join(sorted(unpriced))}; "
-                  "the usage is metered all the same. `serverless-ray up --prices FILE` sets rates.[/]")
+        out.print(f"[dim]Not priced (the price table has no rate): {', '.join(sorted(unpriced))}; the usage is "
+                  "metered all the same, and `serverless-ray up --prices FILE` sets rates.[/]")
     out.print(f"[dim]Prices: {prices['source']}[/]")
 
 

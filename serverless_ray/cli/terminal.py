@@ -22,10 +22,26 @@ class Terminal:
     """The user's terminal: ``out`` for results and progress, ``err`` for errors."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
-        self.out_stream = out or sys.stdout
-        self.err_stream = err or sys.stderr
-        self.out = Console(file=self.out_stream, highlight=False, soft_wrap=True)
-        self.err = Console(file=self.err_stream, highlight=False, soft_wrap=True, stderr=True)
+        # None: whatever sys.stdout / sys.stderr are when written to (tests replace them).
+        self._out, self._err = out, err
+        self.out = Console(file=out, highlight=False, width=_width(out or sys.stdout))
+        self.err = Console(file=err, highlight=False, soft_wrap=True, stderr=True)
+
+    @property
+    def out_stream(self) -> TextIO:
+        return self._out or sys.stdout
+
+    @property
+    def err_stream(self) -> TextIO:
+        return self._err or sys.stderr
+
+
+def _width(stream: TextIO) -> int | None:
+    """The terminal's width; piped output gets room for whole tables (rich assumes 80)."""
+    try:
+        return None if stream.isatty() else 200
+    except (AttributeError, ValueError):
+        return 200
 
 
 TERMINAL = Terminal()
@@ -96,4 +112,5 @@ class ProcessOutput:
         if self._reader is not None:
             self._reader.join(timeout=2)
         if self._previous_terminal is not None:
-            use_terminal(self._previous_terminal.out_stream, self._previous_terminal.err_stream)
+            global TERMINAL
+            TERMINAL = self._previous_terminal

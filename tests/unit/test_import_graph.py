@@ -140,6 +140,20 @@ PURE = [
     "serverless_ray.autoscaling.provisioned",
     "serverless_ray.autoscaling.service",
     "serverless_ray.gateway.invocations",
+    "serverless_ray.gateway.metering",
+    "serverless_ray.billing.book",
+    "serverless_ray.billing.meter",
+    "serverless_ray.billing.prices",
+    "serverless_ray.billing.provisioned",
+    "serverless_ray.control.platform_ops",
+    "serverless_ray.benchmark.analysis",
+    "serverless_ray.benchmark.plan",
+    "serverless_ray.benchmark.report",
+    "serverless_ray.benchmark.requests",
+    "serverless_ray.benchmark.runner",
+    "serverless_ray.admin_client",
+    "serverless_ray.cli",
+    "serverless_ray.cli.options",
 ]
 
 

@@ -1,0 +1,63 @@
+"""The command line's pure parts: options mapped onto settings, durations, and every
+error turned into one line with a code and an exit status."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from serverless_ray.admin_client import AdminCallError
+from serverless_ray.billing.prices import PriceTableError
+from serverless_ray.cli import main
+from serverless_ray.cli.app import parse_command
+from serverless_ray.cli.errors import CliError, as_cli_error, report
+from serverless_ray.cli.options import UP_OPTIONS, settings_from
+from serverless_ray.cli.render import parse_duration
+from serverless_ray.settings import PlatformSettings
+
+
+def test_every_up_option_is_a_settings_field_and_only_given_ones_are_passed():
+    assert all(option.field in PlatformSettings.model_fields for option in UP_OPTIONS)
+    name, params = parse_command(["up", "--port", "9000", "--scale-to-zero-after", "5", "--prices", "p.toml"])
+    settings = settings_from(params)
+    assert (name, settings.port, settings.scale_to_zero_after_s, settings.host) == ("up", 9000, 5.0, "127.0.0.1")
+    assert str(settings.prices_file) == "p.toml" and settings.warm_pool_size == PlatformSettings().warm_pool_size
+    with pytest.raises(CliError, match=r"--port: Input should be less than or equal to 65535") as raised:
+        settings_from(parse_command(["up", "--port", "70000"])[1])
+    assert (raised.value.code, raised.value.exit_code) == ("InvalidOption", 2)
+
+
+def test_durations():
+    assert parse_duration("90s") == 90 and parse_duration("1h30m") == 5400 and parse_duration("2d") == 172800
+    for bad in ("1x", "h", "0m", ""):
+        with pytest.raises(CliError):
+            parse_duration(bad)
+
+
+def test_errors_become_one_line_with_their_code_and_status():
+    aws = ClientError({"Error": {"Code": "ValidationError", "Message": "Endpoint x\nnot found."}}, "InvokeEndpoint")
+    for exc, expected, status in [
+        (aws, "serverless-ray: ValidationError: Endpoint x not found.", 1),
+        (EndpointConnectionError(endpoint_url="http://h:1/"), "serverless-ray: PlatformUnreachable: no ", 3),
+        (ConnectionError("refused"), "serverless-ray: PlatformUnreachable: no serverless-ray platform answers at "
+                                     "http://h:1", 3),
+        (AdminCallError("ValidationException", "bad", 400), "serverless-ray: ValidationException: bad", 1),
+        (PriceTableError("the price file p is not valid TOML"), "serverless-ray: InvalidPriceTable: the price", 2),
+        (KeyboardInterrupt(), "serverless-ray: Interrupted:", 130),
+        (RuntimeError("boom"), "serverless-ray: InternalError: RuntimeError: boom", 1),
+    ]:
+        stream = io.StringIO()
+        assert report(as_cli_error(exc, "http://h:1"), stream, exc) == status
+        assert stream.getvalue().startswith(expected) and stream.getvalue().count("\n") == 1, stream.getvalue()
+
+
+def test_usage_errors_are_one_line_too(capsys):
+    assert main(["invoke"]) == 2
+    assert main(["no-such-command"]) == 2
+    assert main(["cost", "--since", "soon"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("serverless-ray: InvalidArgument: ") for line in err)
+    assert "see `serverless-ray invoke --help`" in err[0]
+    assert main(["--help"]) == 0 and "benchmark" in capsys.readouterr().out
