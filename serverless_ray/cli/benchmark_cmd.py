@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from serverless_ray.cli.shared import url_option
-from serverless_ray.cli.errors import CliError, usage_error
+from serverless_ray.cli.errors import INTERRUPTED, CliError, usage_error
 from serverless_ray.cli.render import usd
 from serverless_ray.cli.terminal import terminal
 
@@ -102,11 +102,16 @@ def benchmark(model_name, model_data, image, requests_file, memory_sizes, max_co
             results = runner.run(scenarios)
     except BenchmarkError as exc:
         raise CliError("BenchmarkFailed", str(exc)) from None
+    except KeyboardInterrupt:
+        left = runner.leftovers()
+        raise CliError("Interrupted", "stopped by Ctrl-C; " + (
+            f"could not delete {', '.join(left)}" if left else "everything the benchmark created was deleted"),
+            INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGTERM, previous_term)
-        if runner.leftovers():
-            terminal().err.print(f"[yellow]Could not delete (the platform stopped answering): "
-                                 f"{', '.join(runner.leftovers())}[/]")
+    if runner.leftovers():
+        terminal().err.print(f"[yellow]Could not delete (the platform stopped answering): "
+                             f"{', '.join(runner.leftovers())}[/]")
     rows = [result_row(r, prices, requests_per_month, slo_p99_ms) for r in results]
     best = recommend(rows)
     run["duration_s"] = round(time.monotonic() - started, 1)
@@ -163,8 +168,6 @@ class RichProgress:
 
     def __exit__(self, *exc) -> None:
         self._bar.__exit__(*exc)
-        if exc and exc[0] is KeyboardInterrupt:
-            terminal().err.print("Interrupted: deleted what the benchmark had created.")
 
     def scenario(self, index: int, total: int, scenario) -> None:
         if self._overall is None:
