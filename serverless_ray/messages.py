@@ -1,6 +1,7 @@
 """What travels between the platform's processes.
 
-Routes go from the controller to every gateway; a :class:`ReplicaSpec` from the
+Routes go from the controller to every gateway; a :class:`ReplicaSpec` (with the
+:class:`ReplicaLimits` and :class:`ArtifactPolicy` the replica is held to) from the
 controller to the replicas it starts (and, inside a route, to the standbys that adopt a
 cold endpoint's model); a :class:`ReplicaCall` from a gateway to a replica and a
 :class:`ReplicaReply` back. A leaf module: plain frozen dataclasses, no imports of the
@@ -12,6 +13,47 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ERROR_CONTENT_TYPE = "text/plain; charset=utf-8"
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReplicaLimits:
+    """What one replica is held to: its tier, its disk, its load deadline (see
+    :mod:`serverless_ray.isolation`). Built by the control plane for each variant.
+
+    ``runtime_dir`` is the node-local directory under which each confined replica keeps
+    its record and scratch disk (the same path on every node). ``isolation``: ``auto``
+    holds memory and CPU in a cgroup where the node allows it, else with an address-space
+    rlimit; ``rlimit`` always uses the rlimit; ``off`` records usage only (no memory or
+    CPU limit, no cap on the scratch directory).
+    """
+
+    memory_mb: int
+    cpus: float
+    ephemeral_storage_mb: int
+    model_ready_timeout_s: float
+    runtime_dir: str
+    isolation: str = "auto"
+
+    @property
+    def enforced(self) -> bool:
+        return self.isolation != "off"
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mb * _MIB
+
+    @property
+    def storage_bytes(self) -> int:
+        return self.ephemeral_storage_mb * _MIB
+
+
+@dataclass(frozen=True)
+class ArtifactPolicy:
+    """Bounds on model data (``--max-model-size-mb``, ``--artifact-cache-mb``); None: unbounded."""
+
+    max_unpacked_bytes: int | None = None
+    cache_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -23,6 +65,9 @@ class ReplicaSpec:
     model_data_url: str | None
     cache_dir: str
     environment: dict[str, str] = field(default_factory=dict)
+    # What the replica is held to (None: no limits, e.g. in-process tests).
+    limits: ReplicaLimits | None = None
+    artifact_policy: ArtifactPolicy | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +131,8 @@ class InvocationResult:
     body: bytes
     content_type: str
     custom_attributes: str | None = None
+    # The exception type behind an error result (e.g. "MemoryError"), for the replica.
+    raised: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,9 +140,9 @@ class InvocationResult:
         return 200 <= self.status < 300
 
     @classmethod
-    def error(cls, status: int, message: str) -> InvocationResult:
+    def error(cls, status: int, message: str, *, raised: str | None = None) -> InvocationResult:
         """A plain-text error result."""
-        return cls(status, message.encode("utf-8"), ERROR_CONTENT_TYPE)
+        return cls(status, message.encode("utf-8"), ERROR_CONTENT_TYPE, raised=raised)
 
 
 @dataclass(frozen=True)

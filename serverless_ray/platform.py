@@ -34,6 +34,7 @@ class Platform:
                 "state_dir": settings.state_dir.expanduser().resolve(),
                 "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
                 "prices_file": settings.prices_file.expanduser().resolve() if settings.prices_file else None,
+                "replica_runtime_dir": settings.replica_runtime_dir.expanduser().resolve(),
             }
         )
         self._owns_ray = False
@@ -114,11 +115,13 @@ class Platform:
         if self._gateway is None:
             raise RuntimeError("the platform has no running gateway")
 
-    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None):
+    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None, **settings_changes):
         """Start another entry point (on ``node_id``, default this node), owned by this
-        process; returns (handle, port). Every node already has one; this is for tests."""
+        process, with ``settings_changes`` to its settings (e.g. a shorter invocation
+        timeout); returns (handle, port). Every node already has one; this is for tests."""
         node = node_id or ray.get_runtime_context().get_node_id()
-        settings = self.settings if port is None else self.settings.model_copy(update={"port": port})
+        changes = {**settings_changes, **({} if port is None else {"port": port})}
+        settings = self.settings.model_copy(update=changes) if changes else self.settings
         ledger = ray.get(self._controller.ledger.remote())
         gateway = Gateway.options(
             name=f"{GATEWAY_NAME_PREFIX}{gateway_id}", namespace=NAMESPACE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -41,9 +42,34 @@ class PlatformSettings(BaseModel):
         Path(os.environ.get("SERVERLESS_RAY_CACHE", "/tmp/serverless-ray/artifacts")),
         description="Node-local directory where model data is unpacked once and reused.",
     )
-    invocation_timeout_s: float = Field(60.0, gt=0, description="Longest a model may take to answer.")
+    invocation_timeout_s: float = Field(
+        60.0, gt=0, description="Longest a model may take to answer; past it the call fails and the replica "
+        "running it is replaced, so the next call does not wait behind it."
+    )
     model_ready_timeout_s: float = Field(
-        180.0, gt=0, description="Longest a new replica may take to load its model."
+        180.0, gt=0, description="Longest a replica may take to load its model, download and unpack included "
+        "(create, update, scale from zero and standby adoption alike)."
+    )
+    isolation: Literal["auto", "rlimit", "off"] = Field(
+        "auto", description="How each replica is held to its tier: auto (a cgroup per replica for memory and "
+        "CPU where the node allows it, else an address-space limit), rlimit (always the address-space limit), "
+        "off (no limits; usage is still reported)."
+    )
+    ephemeral_storage_mb: int = Field(
+        5120, ge=16, le=1024 * 1024,
+        description="Private scratch disk of each replica (its TMPDIR and working directory), in MB.",
+    )
+    max_model_size_mb: int = Field(
+        10 * 1024, ge=1, description="Largest unpacked size of a model archive, in MB; larger ones fail "
+        "CreateEndpoint without being unpacked."
+    )
+    artifact_cache_mb: int = Field(
+        20 * 1024, ge=1, description="Bound of each node's artifact cache, in MB; past it the models no replica "
+        "on the node uses are evicted, least recently used first."
+    )
+    replica_runtime_dir: Path = Field(
+        Path(os.environ.get("SERVERLESS_RAY_REPLICAS", "/tmp/serverless-ray/replicas")),
+        description="Node-local directory holding each replica's record and scratch disk.",
     )
     max_payload_bytes: int = Field(4 * 1024 * 1024, gt=0, description="Request and response size cap.")
     account_concurrency: int | None = Field(

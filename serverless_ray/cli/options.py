@@ -57,6 +57,12 @@ UP_OPTIONS: tuple[SettingOption, ...] = (
     SettingOption("--account-concurrency", "account_concurrency", int, metavar="N"),
     SettingOption("--max-endpoints", "max_endpoints", int, metavar="N"),
     SettingOption("--warm-pool-size", "warm_pool_size", int, metavar="N"),
+    SettingOption("--invocation-timeout-s", "invocation_timeout_s", float, metavar="SECONDS"),
+    SettingOption("--model-ready-timeout-s", "model_ready_timeout_s", float, metavar="SECONDS"),
+    SettingOption("--ephemeral-storage-mb", "ephemeral_storage_mb", int, metavar="MB"),
+    SettingOption("--max-model-size-mb", "max_model_size_mb", int, metavar="MB"),
+    SettingOption("--artifact-cache-mb", "artifact_cache_mb", int, metavar="MB"),
+    SettingOption("--isolation", "isolation", click.Choice(["auto", "rlimit", "off"])),
     SettingOption("--prices", "prices_file", PATH, metavar="FILE"),
 )
 

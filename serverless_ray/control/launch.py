@@ -5,7 +5,8 @@ type's for instance-based), check that some node could hold a replica, read the 
 ``code/requirements.txt`` (streamed from the model data, which the controller never
 downloads whole: only replicas load models), deploy, and wait until it has loaded its
 model. Any variant's failure fails the whole deployment with a reason that names the
-variant.
+variant. The model-ready timeout bounds all of it, and each replica is handed the limits
+it is held to (its tier, scratch disk, load deadline; see :mod:`serverless_ray.isolation`).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serverless_ray.control.app_backend import AppBackend, AppState
-from serverless_ray.messages import ReplicaSpec
-from serverless_ray.resources import ReplicaResources, capacity_shortfall, instance_resources
+from serverless_ray.isolation.messages import not_ready
+from serverless_ray.messages import ArtifactPolicy, ReplicaLimits, ReplicaSpec
+from serverless_ray.resources import MIB, ReplicaResources, capacity_shortfall, instance_resources
 from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import ProductionVariant
@@ -49,16 +51,50 @@ class Launcher:
     def replica_spec(self, endpoint: str, deployment: Deployment, variant_name: str) -> ReplicaSpec:
         """What a replica of ``variant_name`` loads: its model data and environment."""
         container = deployment.model_for(variant_name).containers[0]
+        variant = deployment.find(variant_name)
+        assert variant is not None
         return ReplicaSpec(
             endpoint_name=endpoint,
             variant_name=variant_name,
             model_data_url=container.ModelDataUrl,
             cache_dir=str(Path(self._settings.artifact_cache_dir)),
             environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
+            limits=self.limits(variant),
+            artifact_policy=self.artifact_policy(),
+        )
+
+    def limits(self, variant: ProductionVariant) -> ReplicaLimits:
+        """What one replica of ``variant`` is held to: its tier (or instance type), the
+        ephemeral storage and the model-ready timeout."""
+        settings = self._settings
+        resources = self.resources(variant)
+        return ReplicaLimits(
+            memory_mb=resources.memory_bytes // MIB,
+            cpus=resources.num_cpus,
+            ephemeral_storage_mb=settings.ephemeral_storage_mb,
+            model_ready_timeout_s=settings.model_ready_timeout_s,
+            runtime_dir=str(settings.replica_runtime_dir),
+            isolation=settings.isolation,
+        )
+
+    def artifact_policy(self) -> ArtifactPolicy:
+        """The bounds on model data every replica applies (and the controller, on what it streams)."""
+        return ArtifactPolicy(
+            max_unpacked_bytes=self._settings.max_model_size_mb * MIB,
+            cache_bytes=self._settings.artifact_cache_mb * MIB,
         )
 
     async def launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
-        """Deploy every variant of ``deployment`` and wait until all run (or one fails)."""
+        """Deploy every variant of ``deployment`` and wait until all run (or one fails),
+        within the model-ready timeout: downloading and unpacking the model data count."""
+        timeout = self._settings.model_ready_timeout_s
+        try:
+            return await asyncio.wait_for(self._launch(endpoint, deployment), timeout)
+        except asyncio.TimeoutError:
+            state = AppState("failed", not_ready(timeout), 0)
+            return LaunchResult(False, health_check_failure(deployment.variants[0].VariantName, state))
+
+    async def _launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
         nodes = await asyncio.to_thread(self._backend.node_resources)
         apps = []
         for variant in deployment.variants:
@@ -87,7 +123,10 @@ class Launcher:
             )[:1024]
         spec = self.replica_spec(endpoint, deployment, name)
         try:
-            requirements = await asyncio.to_thread(requirements_of, spec.model_data_url, Path(spec.cache_dir))
+            requirements = await asyncio.to_thread(
+                requirements_of, spec.model_data_url, Path(spec.cache_dir),
+                max_unpacked_bytes=spec.artifact_policy.max_unpacked_bytes if spec.artifact_policy else None,
+            )
         except ArtifactError as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
         if variant.ServerlessConfig is not None:

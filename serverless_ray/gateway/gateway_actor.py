@@ -3,7 +3,9 @@
 The composition root of the gateway: whoever starts it (the controller's fleet, or a
 test) hands it the controller's and the quota ledger's handles; it builds the invocation
 service (routes, admission, demand, dispatch to Serve or a standby, metrics) and serves
-the SageMaker APIs over HTTP and InvokeEndpoint to Python handles, both through it.
+the SageMaker APIs over HTTP and InvokeEndpoint to Python handles, both through it. It
+also keeps up its node's confined replicas (``replica_upkeep.py``): why one died, the
+clean-up after dead ones, their utilization in ``/metrics``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from serverless_ray.gateway.in_flight import InFlight
 from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest
 from serverless_ray.gateway.invocations import InvocationService
 from serverless_ray.gateway.metering import MeteringHook
+from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
 from serverless_ray.metrics.invocations import InvocationMetrics
@@ -58,6 +61,7 @@ class Gateway:
         self._pool: StandbyPool | None = None
         self._bridge: ColdStartBridge | None = None
         self._meter: MeteringHook | None = None
+        self._upkeep: ReplicaUpkeep | None = None
         self._unsubscribe = lambda: None
         self._ready = False
 
@@ -67,8 +71,14 @@ class Gateway:
         in_flight = InFlight()
         metrics = InvocationMetrics()
         metrics.watch_in_flight(in_flight.by_variant)
+        # This node's confined replicas: why one died, cleaning up after it, its utilization.
+        self._upkeep = upkeep = ReplicaUpkeep(settings, ray.get_runtime_context().get_node_id())
+        upkeep.register_metrics(metrics.registry)
+        upkeep.start()
         self._bridge = self._start_standbys(metrics)
-        dispatcher = ReplicaDispatcher(timeout_s=settings.invocation_timeout_s, bridge=self._bridge)
+        dispatcher = ReplicaDispatcher(
+            timeout_s=settings.invocation_timeout_s, bridge=self._bridge, verdicts=upkeep.verdict,
+        )
         self._routes = RouteCache(controller, on_change=dispatcher.follow)
 
         async def report(reports: dict[str, tuple[int, int]]) -> None:
@@ -128,7 +138,8 @@ class Gateway:
         if settings.warm_pool_size == 0:
             return None
         node_id = ray.get_runtime_context().get_node_id()
-        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload))
+        scratch = (str(settings.replica_runtime_dir), settings.ephemeral_storage_mb, settings.isolation != "off")
+        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload, scratch))
         # Through the module: this actor's methods are pickled by value, the registry must not be.
         counts = serve_replicas.REPLICA_COUNTS
         bridge = ColdStartBridge(
@@ -170,7 +181,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self._ready = False
-        for part in (self._routes, self._demand, self._admission):
+        for part in (self._routes, self._demand, self._admission, self._upkeep):
             if part is not None:
                 part.stop()
         self._unsubscribe()

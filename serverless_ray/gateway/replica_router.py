@@ -7,7 +7,9 @@ so the router looks at every replica's known queue length and picks an idle one;
 when none is known to be idle does it fall back to probing them all.
 
 The router also records each application's running replica count for the entry point
-(:mod:`serverless_ray.gateway.serve_replicas`), which uses it to tell cold endpoints.
+(:mod:`serverless_ray.gateway.serve_replicas`), which uses it to tell cold endpoints,
+and which replica took each call (:mod:`serverless_ray.gateway.replica_calls`), so that
+a call past its timeout can have its replica replaced.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import List, Optional
 
 from ray.serve.request_router import FIFOMixin, PendingRequest, RequestRouter, RunningReplica
 
-from serverless_ray.gateway import serve_replicas
+from serverless_ray.gateway import replica_calls, serve_replicas
 
 
 # Serve pickles this module by value; the registry is reached through its own module so
@@ -29,6 +31,10 @@ class IdleReplicaRouter(FIFOMixin, RequestRouter):
     def on_replica_actor_died(self, replica_id) -> None:
         super().on_replica_actor_died(replica_id)
         serve_replicas.REPLICA_COUNTS.set(self.app_name, len(self.curr_replicas))
+
+    def on_request_routed(self, pending_request: PendingRequest, replica_id, result) -> None:
+        super().on_request_routed(pending_request, replica_id, result)
+        replica_calls.ROUTED_CALLS.record(result, replica_id)
 
     async def choose_replicas(
         self,

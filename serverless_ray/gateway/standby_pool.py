@@ -121,8 +121,12 @@ class RayStandby:
             pass
 
 
-def ray_spawner(node_id: str, preload: tuple[str, ...], *, ready_timeout_s: float = 120.0) -> SpawnFn:
-    """Start standbys on ``node_id`` (the entry point's node, where its cold starts land)."""
+def ray_spawner(
+    node_id: str, preload: tuple[str, ...], scratch: tuple[str, int, bool] | None = None, *,
+    ready_timeout_s: float = 120.0,
+) -> SpawnFn:
+    """Start standbys on ``node_id`` (the entry point's node, where its cold starts land),
+    each with its scratch disk ready (``scratch``: runtime directory, MB, enforced)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from serverless_ray.runtime.standby import StandbyReplica
@@ -130,7 +134,7 @@ def ray_spawner(node_id: str, preload: tuple[str, ...], *, ready_timeout_s: floa
     async def spawn() -> Standby:
         handle = StandbyReplica.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-        ).remote(preload)
+        ).remote(preload, scratch)
         standby = RayStandby(handle)
         try:
             await asyncio.wait_for(handle.ready.remote(), ready_timeout_s)

@@ -17,6 +17,10 @@ from pathlib import Path, PurePosixPath
 
 from filelock import FileLock
 
+from serverless_ray.messages import ArtifactPolicy
+from serverless_ray.resources import MIB
+
+from . import artifact_cache
 from .sources import ArtifactError, Source, open_source
 
 __all__ = ["ArtifactError", "materialize", "read_requirements", "requirements_of"]
@@ -24,7 +28,13 @@ __all__ = ["ArtifactError", "materialize", "read_requirements", "requirements_of
 REQUIREMENTS_PATH = Path("code") / "requirements.txt"
 
 
-def materialize(model_data_url: str | None, cache_root: Path) -> Path:
+def materialize(
+    model_data_url: str | None,
+    cache_root: Path,
+    *,
+    policy: ArtifactPolicy | None = None,
+    pin: bool = False,
+) -> Path:
     """Return a local directory holding the unpacked model data.
 
     ``model_data_url`` may be ``s3://bucket/key``, ``https://…``,
@@ -32,9 +42,13 @@ def materialize(model_data_url: str | None, cache_root: Path) -> Path:
     returned in place (not copied); archives are unpacked into
     ``cache_root`` once and reused afterwards.
 
+    ``policy`` caps the unpacked size of the archive and bounds the cache (evicting
+    models no process on the node uses); ``pin`` marks the model in use by this
+    process for as long as it runs (a replica), so it is never evicted under it.
+
     Raises :class:`ArtifactError` naming the URL and the cause when the data
-    is missing, cannot be downloaded, is not a tar archive, or contains
-    members that would escape the model directory.
+    is missing, cannot be downloaded, is not a tar archive, unpacks to more than
+    the cap, or contains members that would escape the model directory.
     """
     if not model_data_url:
         raise ArtifactError(
@@ -43,7 +57,7 @@ def materialize(model_data_url: str | None, cache_root: Path) -> Path:
     with open_source(model_data_url) as source:
         if source.directory is not None:
             return source.directory
-        return _unpack_once(source, Path(cache_root))
+        return _unpack_once(source, Path(cache_root), policy or ArtifactPolicy(), pin=pin)
 
 
 def cache_key(identity: str) -> str:
@@ -51,26 +65,42 @@ def cache_key(identity: str) -> str:
     return hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
-def _unpack_once(source: Source, cache_root: Path) -> Path:
+def _unpack_once(source: Source, cache_root: Path, policy: ArtifactPolicy, *, pin: bool) -> Path:
     key = cache_key(source.identity)
     final = cache_root / key
-    # Fast path without locking: the directory only exists once complete.
-    if final.is_dir():
-        return final
-    cache_root.mkdir(parents=True, exist_ok=True)
+    # Held while we look, unpack and (for a replica) run: an eviction skips the entry.
+    held = artifact_cache.hold(cache_root, key)
+    try:
+        # Fast path without the unpack lock: the directory only exists once complete.
+        if not final.is_dir():
+            _unpack(source, cache_root, key, policy)
+    except BaseException:
+        artifact_cache.release(held)
+        raise
+    if pin:
+        artifact_cache.pin_for_process(cache_root, key, held)
+    else:
+        artifact_cache.release(held)
+    return final
+
+
+def _unpack(source: Source, cache_root: Path, key: str, policy: ArtifactPolicy) -> None:
+    final = cache_root / key
     with FileLock(str(cache_root / f".{key}.lock")):
         if final.is_dir():
-            return final
+            return
         work = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=cache_root))
         try:
             archive = source.fetch(work)
             staging = work / "model"
             staging.mkdir()
-            _extract(archive, staging, source.display)
+            size = _extract(archive, staging, source.display, max_bytes=policy.max_unpacked_bytes)
             os.rename(staging, final)
+            artifact_cache.record_size(cache_root, key, size)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-    return final
+    if policy.cache_bytes is not None:
+        artifact_cache.evict(cache_root, policy.cache_bytes, keep=key)
 
 
 def _unsafe_path(name: str) -> bool:
@@ -98,13 +128,18 @@ def _check_member(member: tarfile.TarInfo, display: str) -> None:
         )
 
 
-def _extract(archive: Path, dest: Path, display: str) -> None:
-    """Unpack ``archive`` into ``dest`` after validating every member."""
+def _extract(archive: Path, dest: Path, display: str, *, max_bytes: int | None = None) -> int:
+    """Unpack ``archive`` into ``dest`` after validating every member; returns the
+    unpacked size. Past ``max_bytes`` nothing is written: the members' sizes are read
+    from the archive's headers (reading them decompresses the stream, but keeps
+    nothing), and tar writes each member at exactly its declared size."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = tar.getmembers()
             for member in members:
                 _check_member(member, display)
+            size = sum(member.size for member in members if member.isreg())
+            _check_unpacked_size(size, max_bytes, display)
             tar.extractall(dest, members=members, filter="data")
     except tarfile.FilterError as exc:
         raise ArtifactError(f"refusing to unpack {display}: {exc}") from exc
@@ -112,6 +147,19 @@ def _extract(archive: Path, dest: Path, display: str) -> None:
         raise ArtifactError(f"model data {display} is not a valid tar archive: {exc}") from exc
     except OSError as exc:
         raise ArtifactError(f"unpacking model data {display} failed: {exc}") from exc
+    return size
+
+
+def _check_unpacked_size(size: int, max_bytes: int | None, display: str) -> None:
+    if max_bytes is not None and size > max_bytes:
+        raise ArtifactError(
+            f"refusing to unpack {display}: it unpacks to {_mb(size)} MB, more than the "
+            f"{_mb(max_bytes)} MB a model may unpack to (--max-model-size-mb)"
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / MIB:.0f}" if size >= MIB else f"{size / MIB:.2f}"
 
 
 def read_requirements(model_dir: Path) -> list[str]:
@@ -125,13 +173,17 @@ def read_requirements(model_dir: Path) -> list[str]:
     return _requirement_lines(path.read_text(encoding="utf-8"))
 
 
-def requirements_of(model_data_url: str | None, cache_root: Path) -> list[str]:
+def requirements_of(
+    model_data_url: str | None, cache_root: Path, *, max_unpacked_bytes: int | None = None
+) -> list[str]:
     """Requirement lines of the model data's ``code/requirements.txt``, without unpacking it.
 
     For the controller, which must know them to build the replicas' runtime environment
     but never runs the model: a directory is read in place, an archive already unpacked in
     this node's cache is read there, and otherwise the archive is streamed only up to that
-    member (all of it only when it has none). Errors are those of :func:`materialize`.
+    member (all of it only when it has none). Errors are those of :func:`materialize`;
+    members streamed past before that one that unpack to more than ``max_unpacked_bytes``
+    fail it early (the replica, which unpacks the whole archive, checks all of them).
     """
     if not model_data_url:
         raise ArtifactError("ModelDataUrl is required: the model data must contain code/inference.py")
@@ -143,17 +195,21 @@ def requirements_of(model_data_url: str | None, cache_root: Path) -> list[str]:
             return read_requirements(cached)
         assert source.open_stream is not None
         with source.open_stream() as stream:
-            text = member_text(stream, REQUIREMENTS_PATH, source.display)
+            text = member_text(stream, REQUIREMENTS_PATH, source.display, max_bytes=max_unpacked_bytes)
     return _requirement_lines(text) if text is not None else []
 
 
-def member_text(stream, member: Path, display: str) -> str | None:
+def member_text(stream, member: Path, display: str, *, max_bytes: int | None = None) -> str | None:
     """The text of ``member`` of the tar archive read from ``stream`` (None if absent);
-    reading stops at that member."""
+    reading stops at that member, or once the members read so far would unpack to more
+    than ``max_bytes`` (an :class:`ArtifactError`)."""
     wanted = PurePosixPath(member.as_posix())
+    unpacked = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|*") as tar:
             for info in tar:
+                unpacked += info.size if info.isreg() else 0
+                _check_unpacked_size(unpacked, max_bytes, display)
                 if PurePosixPath(info.name) == wanted and info.isfile():
                     data = tar.extractfile(info)
                     return data.read().decode("utf-8") if data is not None else None

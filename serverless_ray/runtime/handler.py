@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 PROGRAM_ENV = "SAGEMAKER_PROGRAM"
+
+
 class _BadRequest(ValueError):
     status_code = 400
 
@@ -222,4 +224,4 @@ class InferenceHandler:
             logger.exception("invocation %s failed", request_id or "-")
         else:
             logger.warning("invocation %s rejected with %d: %s", request_id or "-", status, message)
-        return InvocationResult.error(status, message)
+        return InvocationResult.error(status, message, raised=type(exc).__name__)

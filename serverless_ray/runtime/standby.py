@@ -18,9 +18,10 @@ from pathlib import Path
 
 import ray
 
+from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import NotAdoptable, ReplicaReply, ReplicaSpec
 from serverless_ray.runtime.artifacts import materialize, read_requirements
-from serverless_ray.runtime.replica import ModelReplica
+from serverless_ray.runtime.replica import ModelReplica, confine
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,14 @@ log = logging.getLogger(__name__)
 # call at a time, like a replica (``max_ongoing_requests=1``).
 @ray.remote(num_cpus=0, max_restarts=0, max_concurrency=1)
 class StandbyReplica:
-    def __init__(self, preload: tuple[str, ...] = ()) -> None:
+    """``scratch``: (runtime directory, ephemeral storage MB, enforced) to prepare the
+    scratch disk with now, so that adopting a model later costs no disk set-up."""
+
+    def __init__(self, preload: tuple[str, ...] = (), scratch: tuple[str, int, bool] | None = None) -> None:
+        self._confinement: Confinement | None = None
+        if scratch is not None:
+            runtime_dir, storage_mb, enforced = scratch
+            self._confinement = Confinement.prepare(runtime_dir, storage_mb, enforce_storage=enforced)
         for module in preload:
             try:
                 importlib.import_module(module)
@@ -44,12 +52,15 @@ class StandbyReplica:
         """Load ``spec``'s model; returns the seconds it took (the ModelSetupTime sample)."""
         if self._replica is not None:
             raise RuntimeError("a standby adopts one model in its life")
-        model_dir = materialize(spec.model_data_url, Path(spec.cache_dir))
+        model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy)
         if read_requirements(model_dir):
             # code/requirements.txt is installed into a runtime environment of the
             # endpoint's own replicas; this process does not have it.
             raise NotAdoptable(f"endpoint {spec.endpoint_name} installs code/requirements.txt")
-        self._replica = ModelReplica(spec, setup_from_process_start=False)
+        if spec.limits is not None:
+            # From here on the process is held to the adopted endpoint's tier.
+            self._confinement = confine(spec, self._confinement)
+        self._replica = ModelReplica(spec, setup_from_process_start=False, confinement=self._confinement)
         return self._replica.setup_seconds
 
     def invoke(self, *call_args) -> ReplicaReply:

@@ -27,6 +27,11 @@ from support import Deployer
 MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
 SCALE_TO_ZERO_AFTER_S = 3.0
+# Small limits for the whole session, so that the limit tests need no platform of their
+# own (every other test model is far below them).
+EPHEMERAL_STORAGE_MB = 32
+MAX_MODEL_SIZE_MB = 16
+ARTIFACT_CACHE_MB = 12
 
 
 def make_tarball(source: Path, dest: Path) -> Path:
@@ -59,6 +64,7 @@ def ray_cluster(s3_server, tmp_path_factory):
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_EC2_METADATA_DISABLED": "true",
         "SERVERLESS_RAY_CACHE": str(tmp_path_factory.mktemp("artifact-cache")),
+        "SERVERLESS_RAY_REPLICAS": str(tmp_path_factory.mktemp("replicas")),
     })
     # Cluster records its address in <temp dir>/ray/ray_current_cluster, where any
     # `ray.init()` on this host would find and join it (and, once it is gone, hang on it):
@@ -78,15 +84,23 @@ def ray_cluster(s3_server, tmp_path_factory):
     ray.shutdown()
     cluster.shutdown()
     shutil.rmtree(ray_tmp, ignore_errors=True)
+    # Replicas killed with the cluster left their scratch mounts and cgroups behind.
+    from serverless_ray.isolation import reaper
+    from support import wait_for
+
+    replicas = Path(os.environ["SERVERLESS_RAY_REPLICAS"])
+    wait_for(lambda: reaper.sweep(replicas) >= 0 and not list(replicas.glob("*/*/scratch")), timeout_s=30,
+             interval_s=0.5, what="the replicas' scratch disks to be removed")
 
 
 class PlatformUnderTest:
     """The session's platform; tests may restart it on the same state directory."""
 
-    def __init__(self, state_dir: Path, cache_dir: Path) -> None:
+    def __init__(self, state_dir: Path, cache_dir: Path, replicas_dir: Path) -> None:
         self.settings = PlatformSettings(
-            port=0, state_dir=state_dir, artifact_cache_dir=cache_dir,
-            scale_to_zero_after_s=SCALE_TO_ZERO_AFTER_S,
+            port=0, state_dir=state_dir, artifact_cache_dir=cache_dir, replica_runtime_dir=replicas_dir,
+            scale_to_zero_after_s=SCALE_TO_ZERO_AFTER_S, ephemeral_storage_mb=EPHEMERAL_STORAGE_MB,
+            max_model_size_mb=MAX_MODEL_SIZE_MB, artifact_cache_mb=ARTIFACT_CACHE_MB,
         )
         self.platform = Platform(self.settings).start()
 
@@ -109,7 +123,8 @@ class PlatformUnderTest:
 @pytest.fixture(scope="session")
 def platform(ray_cluster, tmp_path_factory):
     under_test = PlatformUnderTest(
-        tmp_path_factory.mktemp("state"), Path(os.environ["SERVERLESS_RAY_CACHE"])
+        tmp_path_factory.mktemp("state"), Path(os.environ["SERVERLESS_RAY_CACHE"]),
+        Path(os.environ["SERVERLESS_RAY_REPLICAS"]),
     )
     yield under_test
     under_test.stop()
@@ -141,6 +156,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
     linear = make_tarball(EXAMPLE_MODEL, tmp / "linear.tar.gz")
     echo = make_tarball(MODELS / "echo", tmp / "echo.tar.gz")
     broken = make_tarball(MODELS / "broken", tmp / "broken.tar.gz")
+    limits = make_tarball(MODELS / "limits", tmp / "limits.tar.gz")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="models")
     s3.upload_file(str(echo), "models", "echo/model.tar.gz")
@@ -149,6 +165,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
         "echo": str(echo),
         "echo_s3": "s3://models/echo/model.tar.gz",
         "broken": f"file://{broken}",
+        "limits": str(limits),
     }
 
 

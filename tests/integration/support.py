@@ -79,6 +79,24 @@ class Deployer:
                 pass
 
 
+def invoke_outcome(runtime, endpoint: str, body: dict | None = None):
+    """Invoke; returns ("ok", body, seconds), (error code, message, seconds), or
+    ("connection", error, seconds) when the entry point went away mid-call."""
+    import json
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    started = time.monotonic()
+    try:
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
+                                        Body=json.dumps(body or {}))
+        return "ok", json.loads(reply["Body"].read()), time.monotonic() - started
+    except ClientError as exc:
+        return exc.response["Error"]["Code"], exc.response["Error"]["Message"], time.monotonic() - started
+    except BotoCoreError as exc:
+        return "connection", str(exc), time.monotonic() - started
+
+
 def wait_in_service(sm, name: str) -> None:
     """boto3's waiter, with the endpoint's FailureReason in the error if it failed."""
     from botocore.exceptions import WaiterError

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 
 import pytest
 import ray
-from botocore.exceptions import BotoCoreError, ClientError
 from conftest import _client
 from support import Background, Latch, max_overlap, metric_value, wait_for, wait_in_service
+from support import invoke_outcome as _call
 
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 
@@ -22,20 +21,6 @@ def _ledger():
 
 def _tokens_held() -> int:
     return ray.get(_ledger().snapshot.remote())["total"]
-
-
-def _call(runtime, endpoint: str, body: dict | None = None):
-    """Invoke; returns ("ok", body, seconds), (error code, message, seconds), or
-    ("connection", error, seconds) when the entry point went away mid-call."""
-    started = time.monotonic()
-    try:
-        reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="application/json",
-                                        Body=json.dumps(body or {}))
-        return "ok", json.loads(reply["Body"].read()), time.monotonic() - started
-    except ClientError as exc:
-        return exc.response["Error"]["Code"], exc.response["Error"]["Message"], time.monotonic() - started
-    except BotoCoreError as exc:
-        return "connection", str(exc), time.monotonic() - started
 
 
 def _burst(runtime, endpoints: list[str]):

@@ -154,6 +154,10 @@ PURE = [
     "serverless_ray.admin_client",
     "serverless_ray.cli",
     "serverless_ray.cli.options",
+    "serverless_ray.isolation.confinement",
+    "serverless_ray.isolation.verdicts",
+    "serverless_ray.isolation.reaper",
+    "serverless_ray.isolation.utilization",
 ]
 
 

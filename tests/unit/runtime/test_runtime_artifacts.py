@@ -26,9 +26,9 @@ def extractions(monkeypatch):
     calls = []
     real = artifacts._extract
 
-    def counting(*args):
+    def counting(*args, **kwargs):
         calls.append(args)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(artifacts, "_extract", counting)
     return calls
@@ -106,11 +106,11 @@ def test_concurrent_threads_extract_once(tmp_path, archive, extractions):
 def _process_worker(url, cache, counter_file, out_file, barrier):
     real = artifacts._extract
 
-    def counting(*args):
+    def counting(*args, **kwargs):
         with open(counter_file, "a") as f:
             f.write("x\n")
         time.sleep(0.2)  # widen the window in which a second extraction could start
-        return real(*args)
+        return real(*args, **kwargs)
 
     artifacts._extract = counting
     barrier.wait()
