@@ -85,10 +85,12 @@ def benchmark(model_name, model_data, image, requests_file, memory_sizes, max_co
     prices = PriceTable.load(prices_file) if prices_file else PriceTable.model_validate(
         admin.call("GetCostAndUsage", SinceSeconds=60)["PriceTable"])
     clients = max(concurrency) + 2
+    progress = RichProgress()
     runner = BenchmarkRunner(
         platform_client("sagemaker", url), platform_client("sagemaker-runtime", url, max_pool_connections=clients),
         admin, BenchmarkSpec(requests=requests, invocations=invocations, cold_starts=cold_starts,
                              model_name=model_name, model_data=model_data, image=image),
+        progress=progress,
     )
     output = output or Path(f"benchmark-{runner.run_id}")
     run = {"run_id": runner.run_id, "url": url, "model": model_name or model_data, "requests_file": str(requests_file),
@@ -97,8 +99,7 @@ def benchmark(model_name, model_data, image, requests_file, memory_sizes, max_co
     previous_term = signal.signal(signal.SIGTERM, _interrupt)
     started = time.monotonic()
     try:
-        with RichProgress() as progress:
-            runner._progress = progress
+        with progress:
             results = runner.run(scenarios)
     except BenchmarkError as exc:
         raise CliError("BenchmarkFailed", str(exc)) from None
@@ -161,6 +162,7 @@ class RichProgress:
                              TimeElapsedColumn(), console=terminal().out, transient=False)
         self._overall = None
         self._phase = None
+        self._label = ""  # the configuration the phase line is about
 
     def __enter__(self) -> "RichProgress":
         self._bar.__enter__()
@@ -175,12 +177,12 @@ class RichProgress:
         self._bar.update(self._overall, completed=index - 1, description=f"configuration {index}/{total}")
         if self._phase is not None:
             self._bar.remove_task(self._phase)
+        self._label = scenario.label
         self._phase = self._bar.add_task(scenario.label, total=None)
 
     def phase(self, text: str, done: int = 0, total: int | None = None) -> None:
         if self._phase is not None:
-            label = self._bar.tasks[self._phase].fields.get("label") or self._bar.tasks[self._phase].description
-            self._bar.update(self._phase, description=f"{label.split(': ')[0]}: {text}", completed=done, total=total)
+            self._bar.update(self._phase, description=f"{self._label}: {text}", completed=done, total=total)
 
     def advance(self, done: int) -> None:
         if self._phase is not None:

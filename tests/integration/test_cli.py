@@ -80,6 +80,10 @@ def test_errors_are_one_line_with_a_code_and_an_exit_status(platform, tmp_path):
     assert "not found" in one_line_error(run("invoke", "no-such-endpoint", "--body", "{}", url=url), 1,
                                          "ValidationError")
     one_line_error(run("invoke", "no-such-endpoint", "--body", "{not json", url=url), 2, "InvalidJson")
+    # --stream: InvokeEndpointWithResponseStream's error (unsupported, or the unknown endpoint) in one line.
+    streamed = run("invoke", "no-such-endpoint", "--body", "{}", "--stream", url=url)
+    assert streamed.returncode == 1 and len(streamed.stderr.strip().splitlines()) == 1, streamed.stderr
+    assert streamed.stderr.startswith("serverless-ray: ") and "Traceback" not in streamed.stderr
     one_line_error(run("invoke", "x", "--body", f"@{tmp_path / 'missing.json'}", url=url), 2, "InvalidArgument")
     one_line_error(run("describe", "no-such-endpoint", url=url), 1, "ValidationException")
     one_line_error(run("delete", "no-such-endpoint", url=url), 1, "ValidationException")

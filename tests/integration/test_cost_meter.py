@@ -20,6 +20,12 @@ def _metrics(url: str) -> str:
     return urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
 
 
+def _metrics_when(url: str, ready) -> str | None:
+    """/metrics once ``ready(text)`` holds, else None (for ``wait_for``)."""
+    text = _metrics(url)
+    return text if ready(text) else None
+
+
 def _durations_s(text: str, labels: dict) -> float:
     """ModelLatency + OverheadLatency of every invocation so far, as /metrics has them."""
     model = metric_value(text, "serverless_ray_model_latency_microseconds_sum", **labels) or 0.0
@@ -38,8 +44,9 @@ def test_known_calls_are_billed_as_sagemaker_bills_them_and_survive_a_restart(pl
         processed += len(body) + len(reply["Body"].read())
     labels = {"endpoint_name": name, "variant_name": "AllTraffic"}
     text = wait_for(
-        lambda: (t := _metrics(platform.url)) if metric_value(t, "serverless_ray_processed_bytes_total", **labels)
-        == processed else None, timeout_s=60, what="the usage of four calls in /metrics")
+        lambda: _metrics_when(platform.url, lambda t: metric_value(
+            t, "serverless_ray_processed_bytes_total", **labels) == processed),
+        timeout_s=60, what="the usage of four calls in /metrics")
 
     billed = metric_value(text, "serverless_ray_billed_gb_seconds_total", **labels)
     # 2 GB x the invocations' durations (ModelLatency + OverheadLatency), each rounded up to the ms.
@@ -78,8 +85,9 @@ def test_provisioned_concurrency_is_metered_while_it_is_provisioned(platform, de
     runtime = _client("sagemaker-runtime", platform.url)
     runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=b'{"sleep": 0.1}')
     text = wait_for(
-        lambda: (t := _metrics(platform.url)) if metric_value(t, "serverless_ray_billed_gb_seconds_total", **labels)
-        else None, timeout_s=60, what="the call's usage")
+        lambda: _metrics_when(platform.url, lambda t: bool(metric_value(
+            t, "serverless_ray_billed_gb_seconds_total", **labels))),
+        timeout_s=60, what="the call's usage")
     # One call, with nothing else in flight: served by the provisioned replica, billed at
     # that (here unpriced) rate rather than as on-demand compute.
     on_pc = metric_value(text, "serverless_ray_provisioned_compute_gb_seconds_total", **labels)

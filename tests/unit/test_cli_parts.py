@@ -61,3 +61,17 @@ def test_usage_errors_are_one_line_too(capsys):
     assert len(err) == 3 and all(line.startswith("serverless-ray: InvalidArgument: ") for line in err)
     assert "see `serverless-ray invoke --help`" in err[0]
     assert main(["--help"]) == 0 and "benchmark" in capsys.readouterr().out
+
+
+def test_benchmark_progress_follows_one_configuration_after_another():
+    from types import SimpleNamespace
+
+    from serverless_ray.cli import benchmark_cmd
+
+    progress = benchmark_cmd.RichProgress()
+    with progress:
+        for index in (1, 2, 3):  # each replaces the previous configuration's phase line
+            progress.scenario(index, 3, SimpleNamespace(label=f"{index} GB"))
+            progress.phase("warm calls", 0, 5)
+            progress.advance(3)
+    assert [task.description for task in progress._bar.tasks] == ["configuration 3/3", "3 GB: warm calls"]
