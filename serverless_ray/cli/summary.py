@@ -18,6 +18,13 @@ def authentication_mode(settings) -> str:
     )
 
 
+def ray_address() -> str:
+    """The GCS address of the Ray cluster the platform runs on (what `down --address` takes)."""
+    import ray
+
+    return ray.get_runtime_context().gcs_address
+
+
 def print_summary(console: Console, platform, prices: PriceTable, log_path: Path) -> None:
     from serverless_ray.declarative.clients import pages, platform_client
 
@@ -29,6 +36,8 @@ def print_summary(console: Console, platform, prices: PriceTable, log_path: Path
     console.print(f"  state           {settings.state_dir}")
     console.print(f"  log             {log_path}")
     console.print(f"  prices          {prices.region}, {prices.currency}, as of {prices.as_of}")
+    console.print(f"  ray             {ray_address()} (stop from another shell: serverless-ray down --address "
+                  f"{ray_address()})")
     if endpoints:
         table = Table(show_edge=False, box=None, padding=(0, 2), header_style="bold")
         for column in ("endpoint", "status", "created"):
