@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 from support import wait_for
 
 from serverless_ray.benchmark.analysis import FIELDS
@@ -30,6 +31,7 @@ def _left_behind(sm) -> list[str]:
             + [m["ModelName"] for m in sm.list_models(NameContains="bench-")["Models"]])
 
 
+@pytest.mark.timeout(900)  # two endpoints, warm and cold rounds: minutes on a loaded machine
 def test_a_small_sweep_writes_every_field(platform, model_urls, sm, tmp_path):
     command = _benchmark(platform.url, model_urls["echo"], tmp_path, "--memory-sizes", "1024,2048",
                          "--max-concurrency", "1", "--concurrency", "1", "--invocations", "5",
@@ -58,6 +60,7 @@ def test_a_small_sweep_writes_every_field(platform, model_urls, sm, tmp_path):
     assert _left_behind(sm) == []
 
 
+@pytest.mark.timeout(900)
 def test_an_interrupted_benchmark_deletes_what_it_created(platform, model_urls, sm, tmp_path):
     command = _benchmark(platform.url, model_urls["echo"], tmp_path, "--memory-sizes", "1024",
                          "--invocations", "1000000", "--cold-starts", "0")
