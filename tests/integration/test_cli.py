@@ -18,8 +18,9 @@ from support import wait_for
 CLI = [sys.executable, "-m", "serverless_ray.cli"]
 
 
-def run(*args: str, url: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
+def run(*args: str, url: str | None = None, timeout: float = 300, env: dict | None = None
+        ) -> subprocess.CompletedProcess:
+    env = {**(os.environ if env is None else env), "COLUMNS": "200"}
     if url is not None:
         env["SERVERLESS_RAY_URL"] = url
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
@@ -126,7 +127,9 @@ def test_up_and_down(tmp_path):
 
     ray_tmp = tempfile.mkdtemp(prefix="sr-up-")  # a Ray cluster of its own, out of the session's way
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    env.update(RAY_TMPDIR=ray_tmp, COLUMNS="200")
+    # Without a token: `down` below is another process that must be let in (a token Ray made
+    # for this cluster is not one another process finds).
+    env.update(RAY_TMPDIR=ray_tmp, COLUMNS="200", RAY_AUTH_MODE="disabled")
     state = tmp_path / "state"
     up = subprocess.Popen([*CLI, "up", "--port", "0", "--state-dir", str(state), "--num-cpus", "2",
                            "--warm-pool-size", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -142,9 +145,10 @@ def test_up_and_down(tmp_path):
         assert "authentication" in summary and "endpoints       none yet" in summary
         # A Ray that `up` started itself writes no ray_current_cluster file: the summary names it.
         address = re.search(r"serverless-ray down --address (\S+?)\)", summary).group(1)
-        stopped = run("down", "--address", address)
+        # `down` from another shell with the same Ray settings.
+        stopped = run("down", "--address", address, env=env)
         assert stopped.returncode == 0, stopped.stderr
-        one_line_error(run("down", "--address", address), 1, "PlatformNotRunning")
+        one_line_error(run("down", "--address", address, env=env), 1, "PlatformNotRunning")
         up.send_signal(signal.SIGINT)
         _, err = up.communicate(timeout=120)
     finally:
