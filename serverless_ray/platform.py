@@ -149,6 +149,8 @@ class Platform:
         if self._controller is not None:
             try:
                 ray.get(self._controller.shutdown.remote(teardown), timeout=60)
+            except ray.exceptions.RayActorError:
+                pass  # stopped already, e.g. by `serverless-ray down` from another process
             finally:
                 ray.kill(self._controller, no_restart=True)
                 self._controller = None
