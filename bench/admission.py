@@ -42,6 +42,7 @@ from serverless_ray.quota.ledger_actor import QuotaLedger
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
+from bench_support import max_overlap
 from inflight_timeline import judge
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,8 @@ def _clients(url: str):
     return boto3.client("sagemaker", **kw), boto3.client("sagemaker-runtime", **kw)
 
 
-def _deploy(sm, name: str, model_data: Path, max_concurrency: int) -> None:
+def deploy_serverless(sm, name: str, model_data: Path, max_concurrency: int) -> None:
+    """A serverless endpoint ``name`` of the model at ``model_data`` (1024 MB), InService on return."""
     sm.create_model(ModelName=name, PrimaryContainer={"Image": "bench", "ModelDataUrl": str(model_data)})
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
         "VariantName": "AllTraffic", "ModelName": name,
@@ -110,7 +112,7 @@ def bench_throughput(seconds: float, window_s: float = 1.0) -> dict[bool, float]
     ledger = ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
     try:
         sm, _ = _clients(platform.url)
-        _deploy(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
+        deploy_serverless(sm, "tput", ROOT / "deployments/example/model", max_concurrency=4)
         for enforce in (True, False):
             name = f"quotas-{'on' if enforce else 'off'}"
             gateways[enforce] = Gateway.options(name=f"{GATEWAY_NAME_PREFIX}{name}", namespace=NAMESPACE).remote(
@@ -174,8 +176,8 @@ class SimulatedGateway:
     def __init__(self) -> None:
         self._gate: LocalAdmission | None = None
 
-    async def reclaim(self, keys=None) -> int:
-        return self._gate.reclaim(keys) if self._gate is not None else 0
+    async def reclaim(self, keys=None):
+        return self._gate.reclaim(keys) if self._gate is not None else None
 
     async def run(self, name: str, ledger, scenario: Scenario, start_at: float, stop_at: float, seed: int):
         me = ray.get_runtime_context().current_actor
@@ -294,7 +296,7 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
     platform = Platform(settings).start()
     try:
         sm, runtime = _clients(platform.url)
-        _deploy(sm, "exact", ECHO, max_concurrency=limit)
+        deploy_serverless(sm, "exact", ECHO, max_concurrency=limit)
         served = throttled = throttled_below = 0
         worst = 0
         for _ in range(bursts):
@@ -311,7 +313,7 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
             ok = [r[1] for r in results if r[0] == "ok"]
             served += len(ok)
             # Inside the replicas: never more than L at once.
-            worst = max(worst, _max_overlap([(r["started"], r["finished"]) for r in ok]))
+            worst = max(worst, max_overlap([(r["started"], r["finished"]) for r in ok]))
             for code, info in results:
                 if code == "ThrottlingException":
                     throttled += 1
@@ -325,14 +327,6 @@ def bench_exactness(bursts: int, k: int, limit: int) -> dict:
     finally:
         platform.stop()
 
-
-def _max_overlap(intervals):
-    events = sorted([(s, 1) for s, _ in intervals] + [(f, -1) for _, f in intervals], key=lambda e: (e[0], e[1]))
-    now = peak = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
 
 
 def main() -> None:

@@ -37,6 +37,8 @@ from ray import serve
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 
+from bench_support import deploy
+
 TRIVIAL = Path(tempfile.mkdtemp()) / "trivial"
 (TRIVIAL / "code").mkdir(parents=True)
 (TRIVIAL / "code" / "inference.py").write_text(
@@ -141,13 +143,7 @@ class Endpoint:
 
 
 def _deploy(sm, name: str, max_concurrency: int, provisioned: int | None = None) -> None:
-    sm.create_model(ModelName=name, PrimaryContainer={"Image": "bench", "ModelDataUrl": str(TRIVIAL)})
-    serverless = {"MemorySizeInMB": 1024, "MaxConcurrency": max_concurrency}
-    if provisioned:
-        serverless["ProvisionedConcurrency"] = provisioned
-    sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[{
-        "VariantName": "AllTraffic", "ModelName": name, "ServerlessConfig": serverless}])
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    deploy(sm, name, TRIVIAL, max_concurrency, provisioned, wait=False)
 
 
 def _burst(endpoint: "Endpoint", n: int) -> list[float]:

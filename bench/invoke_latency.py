@@ -36,8 +36,8 @@ def _replicas(url: str, endpoint: str) -> float:
     return -1
 
 
-def _invoke(conn: http.client.HTTPConnection, path: str) -> None:
-    conn.request("POST", path, BODY, HEADERS)
+def _invoke(conn: http.client.HTTPConnection, path: str, body: str = BODY) -> None:
+    conn.request("POST", path, body, HEADERS)
     response = conn.getresponse()
     response.read()
     if response.status != 200:
@@ -47,6 +47,48 @@ def _invoke(conn: http.client.HTTPConnection, path: str) -> None:
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def deploy(url: str, model_data_url: str, max_concurrency: int) -> tuple[str, int, str]:
+    """Endpoint "bench" of the model at ``model_data_url``, InService; its (host, port, path)."""
+    sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1",
+                      aws_access_key_id="x", aws_secret_access_key="x")
+    sm.create_model(ModelName="bench", PrimaryContainer={"Image": "bench", "ModelDataUrl": model_data_url})
+    sm.create_endpoint_config(EndpointConfigName="bench", ProductionVariants=[{
+        "VariantName": "AllTraffic", "ModelName": "bench",
+        "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": max_concurrency}}])
+    sm.create_endpoint(EndpointName="bench", EndpointConfigName="bench")
+    sm.get_waiter("endpoint_in_service").wait(EndpointName="bench", WaiterConfig={"Delay": 1})
+    host, port = url.removeprefix("http://").split(":")
+    return host, int(port), "/endpoints/bench/invocations"
+
+
+def run_clients(host: str, port: int, path: str, *, clients: int, seconds: float, ramp_s: float = 0.0,
+                body: str = BODY) -> int:
+    """Calls ``clients`` concurrent clients completed in ``seconds`` (after ``ramp_s``)."""
+    done = [0] * clients
+    errors: list[Exception] = []
+    stop_at = time.perf_counter() + ramp_s + seconds
+    measure_from = time.perf_counter() + ramp_s
+
+    def client(i: int) -> None:
+        c = http.client.HTTPConnection(host, port, timeout=60)
+        try:
+            while (now := time.perf_counter()) < stop_at:
+                _invoke(c, path, body)
+                if now >= measure_from:
+                    done[i] += 1
+        except Exception as exc:  # a client that stopped early would make the figure a lie
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {clients} clients failed: {errors[0]}")
+    return sum(done)
 
 
 def main() -> None:
@@ -62,17 +104,7 @@ def main() -> None:
     platform = Platform(settings).start()
     try:
         url = platform.url
-        sm = boto3.client("sagemaker", endpoint_url=url, region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
-        sm.create_model(ModelName="bench", PrimaryContainer={
-            "Image": "bench", "ModelDataUrl": str(ROOT / "deployments/example/model")})
-        sm.create_endpoint_config(EndpointConfigName="bench", ProductionVariants=[{
-            "VariantName": "AllTraffic", "ModelName": "bench",
-            "ServerlessConfig": {"MemorySizeInMB": 1024, "MaxConcurrency": args.max_concurrency}}])
-        sm.create_endpoint(EndpointName="bench", EndpointConfigName="bench")
-        sm.get_waiter("endpoint_in_service").wait(EndpointName="bench", WaiterConfig={"Delay": 1})
-        host, port = url.removeprefix("http://").split(":")
-        path = "/endpoints/bench/invocations"
+        host, port, path = deploy(url, str(ROOT / "deployments/example/model"), args.max_concurrency)
 
         cold = []
         for _ in range(args.cold):
@@ -81,7 +113,7 @@ def main() -> None:
                 time.sleep(0.2)
             while _replicas(url, "bench") != 0:
                 time.sleep(0.2)
-            conn = http.client.HTTPConnection(host, int(port), timeout=120)
+            conn = http.client.HTTPConnection(host, port, timeout=120)
             started = time.perf_counter()
             _invoke(conn, path)
             cold.append(time.perf_counter() - started)
@@ -89,7 +121,7 @@ def main() -> None:
             while _replicas(url, "bench") < 1:
                 time.sleep(0.2)
 
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        conn = http.client.HTTPConnection(host, port, timeout=60)
         for _ in range(20):
             _invoke(conn, path)
         warm = []
@@ -99,23 +131,7 @@ def main() -> None:
             warm.append(time.perf_counter() - started)
 
         # Throughput: clients > MaxConcurrency replicas, all warm first.
-        done = [0] * args.clients
-        stop_at = time.perf_counter() + 3 + args.seconds
-        measure_from = time.perf_counter() + 3
-
-        def client(i: int) -> None:
-            c = http.client.HTTPConnection(host, int(port), timeout=60)
-            while (now := time.perf_counter()) < stop_at:
-                _invoke(c, path)
-                if now >= measure_from:
-                    done[i] += 1
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        throughput = sum(done) / args.seconds
+        throughput = run_clients(host, port, path, clients=args.clients, seconds=args.seconds, ramp_s=3) / args.seconds
 
         ms = lambda s: f"{s * 1000:.1f} ms"  # noqa: E731
         print(f"cold invoke (n={len(cold)}): median {ms(statistics.median(cold))}, "

@@ -29,19 +29,23 @@ from serverless_ray.billing.prices import PriceTable
 from serverless_ray.billing.provisioned import Level
 from serverless_ray.billing.usage import UsageRow, bucket_of
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
+from serverless_ray.control.lifecycle_journal import EndpointState, LifecycleJournal
+from serverless_ray.control.operations import run_operation
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.control.platform_ops import PlatformOperations
 from serverless_ray.control.rollout import Rollout
 from serverless_ray.control.route_board import RouteBoard
 from serverless_ray.control.serve_backend import ServeBackend
-from serverless_ray.errors import ServiceError, UnknownOperationException, internal_failure
+from serverless_ray.control.telemetry import Telemetry
+from serverless_ray.errors import ServiceError
 from serverless_ray.gateway.fleet import GatewayFleet, GatewayInfo
 from serverless_ray.gateway.ray_fleet import RayGatewayLauncher, alive_nodes
-from serverless_ray.messages import Route
+from serverless_ray.messages import LogLine, MetricDatum, Route
 from serverless_ray.metrics.platform import PlatformMetrics
 from serverless_ray.quota.ledger_actor import QuotaLedger
 from serverless_ray.settings import PlatformSettings
-from serverless_ray.spec.services import APPLICATION_AUTOSCALING, SAGEMAKER, SERVERLESS_RAY
+from serverless_ray.observability.federation import SnapshotRow
+from serverless_ray.spec.services import APPLICATION_AUTOSCALING, CLOUDWATCH, LOGS, SAGEMAKER, SERVERLESS_RAY
 from serverless_ray.store import Store
 
 log = logging.getLogger(__name__)
@@ -64,8 +68,10 @@ class PlatformController:
         logging.basicConfig(level=logging.INFO)
         self._settings = settings
         self._store = Store(settings.database_path)
+        self._telemetry = Telemetry(settings)
+        self._journal = LifecycleJournal(self._endpoint_states())
         self._backend = ServeBackend(vcpu_per_gb=settings.vcpu_per_gb)
-        self._autoscaler = Autoscaler(self._backend.scale, keep_warm_s=settings.scale_to_zero_after_s)
+        self._autoscaler = Autoscaler(self._scale, keep_warm_s=settings.scale_to_zero_after_s)
         self._routes = RouteBoard()
         self._rollout = Rollout(settings, self._store, self._backend, self._autoscaler, self._routes)
         self._floors = FloorWatch()
@@ -84,11 +90,15 @@ class PlatformController:
         )
         self._services = {
             SAGEMAKER: self._plane.call, APPLICATION_AUTOSCALING: self._scaling.call,
+            CLOUDWATCH: self._telemetry.call_cloudwatch, LOGS: self._telemetry.call_logs,
             SERVERLESS_RAY: self._platform_ops.call,
         }
         self._metrics = PlatformMetrics()
+        self._metrics.registry.register(self._telemetry.federation)
         self._metrics.watch_usage(self._book.totals, self._book.prices.priced())
         self._compacted_at = 0.0
+        self._journal_seen = -1
+        self._busy: dict[str, bool] = {}  # endpoints with demand at the last tick
         self._fleet: GatewayFleet | None = None
         self._ledger = None
         self._background: list[asyncio.Task] = []
@@ -106,7 +116,7 @@ class PlatformController:
         launcher = RayGatewayLauncher(
             self._settings, controller=ray.get_runtime_context().current_actor, ledger=self._ledger
         )
-        self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes)
+        self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes, scheme=self._settings.scheme)
         await self._rollout.reconcile_all()
         await self._fleet.sync()
         self._background = [asyncio.create_task(self._housekeep()), asyncio.create_task(self._watch_nodes())]
@@ -124,16 +134,7 @@ class PlatformController:
 
     async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
         """An awsJson operation of ``service`` (``SageMaker`` or ``AnyScaleFrontendService``)."""
-        run = self._services.get(service)
-        try:
-            if run is None:
-                raise UnknownOperationException(f"Operation {service}.{operation} is not supported by this platform.")
-            return await run(operation, payload)
-        except ServiceError as exc:
-            return exc
-        except Exception as exc:  # a bug, not the caller's fault: say so without details
-            log.exception("operation %s.%s failed", service, operation)
-            return internal_failure(f"running {operation}", exc)
+        return await run_operation(self._services, service, operation, payload)
 
     async def watch_routes(self, version: int, timeout_s: float = 30.0) -> tuple[int, dict[str, Route]]:
         return await self._routes.wait_newer(version, timeout_s)
@@ -150,8 +151,20 @@ class PlatformController:
         """A gateway's metered usage: priced, committed, then counted."""
         self._book.record(rows)
 
-    async def metrics(self) -> bytes:
+    async def metrics(self, gateway_id: str | None = None, snapshot: list[SnapshotRow] | None = None) -> bytes:
+        """Prometheus text of the whole cluster: the controller's series and every gateway's,
+        summed (``snapshot``: the asking gateway's own series, as of now)."""
+        if gateway_id is not None and snapshot is not None:
+            self._telemetry.federation.update(gateway_id, snapshot)
         return self._metrics.render()
+
+    async def ingest(self, gateway_id: str, batch: list[MetricDatum], snapshot: list[SnapshotRow] | None) -> None:
+        """A gateway's datapoints (per second) and its Prometheus series."""
+        await self._telemetry.ingest(batch, gateway_id, snapshot)
+
+    async def ingest_logs(self, lines: list[LogLine]) -> None:
+        """Lines a replica or standby wrote, for their endpoints' log groups."""
+        await self._telemetry.ingest_logs(lines)
 
     async def wait_idle(self) -> None:
         """Wait until no lifecycle work is running (used by tests and shutdown)."""
@@ -173,6 +186,7 @@ class PlatformController:
         if teardown:
             for app_name, _ in (await asyncio.to_thread(self._backend.app_states)).items():
                 self._backend.delete(app_name)
+        self._telemetry.close()
         self._store.close()
 
     async def _housekeep(self) -> None:
@@ -182,6 +196,7 @@ class PlatformController:
                 await self._provisioned.tick()
                 self._meter_provisioned()
                 await self._refresh_replica_gauge()
+                await self._record_telemetry()
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
@@ -206,6 +221,42 @@ class PlatformController:
                 await self._fleet.sync()
             except Exception:
                 log.exception("gateway fleet sync failed")
+
+    async def _scale(self, app_name: str, replicas: int) -> None:
+        """The autoscaler's decisions, applied on Serve and told in the endpoint's log group."""
+        await self._backend.scale(app_name, replicas)
+        for route in self._routes.snapshot()[1].values():
+            for variant, app in route.targets():
+                if app == app_name:
+                    await self._telemetry.lifecycle(route.endpoint_name,
+                                                    LifecycleJournal.scaled(variant, app_name, replicas))
+
+    def _endpoint_states(self) -> dict[str, EndpointState]:
+        states = {}
+        for record in self._store.endpoints.all():
+            deployment = record.pending or record.current
+            states[record.name] = EndpointState(str(getattr(record.status, "value", record.status)),
+                                                record.failure_reason,
+                                                deployment.config_name if deployment else None)
+        return states
+
+    async def _record_telemetry(self) -> None:
+        """Lifecycle events when an endpoint's state moved (routes are republished on every
+        move), cluster-wide concurrency of busy variants, then the store's upkeep."""
+        if self._routes.version != self._journal_seen:
+            self._journal_seen = self._routes.version
+            for endpoint, message in self._journal.observe(self._endpoint_states()):
+                await self._telemetry.lifecycle(endpoint, message)
+        for route in self._routes.snapshot()[1].values():
+            if route.serverless and route.app_name:
+                in_flight = self._autoscaler.demand(route.endpoint_name)
+                key = route.endpoint_name.lower()
+                if in_flight or self._busy.get(key):
+                    self._telemetry.observe_utilization(
+                        route.endpoint_name, route.variant_name, in_flight=in_flight,
+                        max_concurrency=route.max_concurrency, provisioned=route.provisioned_concurrency)
+                self._busy[key] = bool(in_flight)
+        await self._telemetry.housekeep()
 
     async def _refresh_replica_gauge(self) -> None:
         """Replica counts and utilization for /metrics, read from Serve only when they may

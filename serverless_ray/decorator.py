@@ -30,11 +30,11 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import ray
 
-from serverless_ray.declarative import EndpointDeclaration, apply_declarations
+from serverless_ray.declarative import EndpointDeclaration, apply_declarations, in_cluster_access
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.spec import EndpointNameInput, ServerlessConfig, parse
 
@@ -111,10 +111,39 @@ class EndpointHandle:
             raise reply
         return reply.body
 
+    def stream(
+        self, body: bytes | str, *, content_type: str = "application/json", accept: str | None = None
+    ) -> Iterator[bytes]:
+        """The model's reply part by part, as it streams (InvokeEndpointWithResponseStream).
+
+        Raises the ``ServiceError`` the operation would answer with: before the first part
+        as InvokeEndpoint would, after it a ``ModelStreamError`` or ``InternalStreamFailure``.
+        Closing the iterator early ends the invocation (the model's generator is closed).
+        """
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        call = self._gateway.stream.options(num_returns="streaming").remote(
+            self.name, data, content_type=content_type, accept=accept)
+        return _parts(call)
+
     def invoke_json(self, payload: Any) -> Any:
         return json.loads(self.invoke(json.dumps(payload), accept="application/json"))
 
     __call__ = invoke_json
+
+
+def _parts(call) -> Iterator[bytes]:
+    finished = False
+    try:
+        for ref in call:
+            item = ray.get(ref)
+            if isinstance(item, ServiceError):
+                finished = True
+                raise item
+            yield item
+        finished = True
+    finally:
+        if not finished:
+            ray.cancel(call)
 
 
 def run(*apps: EndpointApp, platform=None, settings=None, code_root: str | Path | None = None):
@@ -133,7 +162,8 @@ def run(*apps: EndpointApp, platform=None, settings=None, code_root: str | Path 
             _platform = Platform(settings or PlatformSettings()).start()
         platform = _platform
     root = Path(code_root) if code_root else platform.settings.state_dir / "python-endpoints"
-    apply_declarations([app.declaration(root) for app in apps], platform.url, echo=lambda _: None)
+    apply_declarations([app.declaration(root) for app in apps], platform.url, echo=lambda _: None,
+                       access=in_cluster_access(platform.settings))
     handles = [EndpointHandle(app.name, platform.gateway) for app in apps]
     return handles[0] if len(handles) == 1 else handles
 

@@ -21,6 +21,10 @@ class ServiceError(Exception):
 
     code: ClassVar[str] = "InternalFailure"
     status: ClassVar[int] = 500
+    # Services that once spoke the query protocol (CloudWatch) keep their old codes:
+    # clients read ``query_code`` from ``x-amzn-query-error`` (or the XML ``Code``).
+    query_code: ClassVar[str | None] = None
+    sender_fault: ClassVar[bool] = True
 
     def __init__(self, message: str | None, **fields: Any) -> None:
         super().__init__(message or "")
@@ -107,6 +111,21 @@ class ModelError(ServiceError):
     status = 424
 
 
+class ModelTimedOut(ModelError):
+    """A ModelError: the model did not finish within the invocation timeout (a stream
+    that times out after its first part ends with ``ModelInvocationTimeExceeded``)."""
+
+
+def no_response(reason: str, *, kind: type[ModelError] = ModelError) -> ModelError:
+    """The ModelError of a model that did not answer (its replica failed, or timed out)."""
+    return kind(
+        f'Received server error (0) from model with message "{reason}". See the endpoint\'s logs for more information.',
+        OriginalStatusCode=0,
+        OriginalMessage=reason,
+        ErrorCode="SERVER_ERROR_FROM_MODEL",
+    )
+
+
 class ModelNotReadyException(ServiceError):
     code = "ModelNotReadyException"
     status = 429
@@ -122,6 +141,24 @@ class ServiceUnavailable(ServiceError):
     status = 503
 
 
+# --- errors inside a response stream (sent as exception events after the first part) --
+
+
+class ModelStreamError(ServiceError):
+    """The model's stream failed after its first part: ``ErrorCode`` is
+    ``ModelInvocationTimeExceeded`` (the invocation timeout passed) or ``StreamBroken``."""
+
+    code = "ModelStreamError"
+    status = 424
+
+
+class InternalStreamFailure(ServiceError):
+    """The platform failed while streaming (not the model's fault)."""
+
+    code = "InternalStreamFailure"
+    status = 500
+
+
 # --- Application Auto Scaling (awsJson 1.1, AnyScaleFrontendService) --------------------
 
 
@@ -134,4 +171,91 @@ class ObjectNotFoundException(ServiceError):
 
 class ConcurrentUpdateException(ServiceError):
     code = "ConcurrentUpdateException"
+    status = 400
+
+
+# --- authentication and authorization (every API) ---------------------------------------
+# The codes AWS answers with; botocore reads them from ``__type`` (awsJson) or
+# ``x-amzn-ErrorType`` (rest-json) like any other error.
+
+
+class MissingAuthenticationToken(ServiceError):
+    """The request carries no ``Authorization`` header (an unsigned request)."""
+
+    code = "MissingAuthenticationTokenException"
+    status = 403
+
+
+class IncompleteSignature(ServiceError):
+    """The ``Authorization`` header, or the date it needs, is malformed."""
+
+    code = "IncompleteSignatureException"
+    status = 403
+
+
+class UnrecognizedClient(ServiceError):
+    """No principal has the request's access key."""
+
+    code = "UnrecognizedClientException"
+    status = 403
+
+
+class InvalidSignature(ServiceError):
+    """The signature does not match, or was made outside the clock window."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+class AccessDenied(ServiceError):
+    """Authenticated, but no policy statement allows the action, or one denies it."""
+
+    code = "AccessDeniedException"
+    status = 400
+
+
+# --- CloudWatch (JSON 1.0 query-compatible, query, RPC v2 CBOR) --------------------------
+
+
+class InvalidParameterValueException(ServiceError):
+    code = "InvalidParameterValueException"
+    query_code = "InvalidParameterValue"
+    status = 400
+
+
+class MissingRequiredParameterException(ServiceError):
+    code = "MissingRequiredParameterException"
+    query_code = "MissingParameter"
+    status = 400
+
+
+class InvalidParameterCombinationException(ServiceError):
+    code = "InvalidParameterCombinationException"
+    query_code = "InvalidParameterCombination"
+    status = 400
+
+
+class InvalidNextToken(ServiceError):
+    code = "InvalidNextToken"
+    query_code = "InvalidNextToken"
+    status = 400
+
+
+class InternalServiceFault(ServiceError):
+    code = "InternalServiceFault"
+    query_code = "InternalServiceError"
+    status = 500
+    sender_fault = False
+
+
+# --- CloudWatch Logs (awsJson 1.1, Logs_20140328) ---------------------------------------
+
+
+class LogsResourceNotFound(ServiceError):
+    code = "ResourceNotFoundException"
+    status = 400
+
+
+class InvalidParameterException(ServiceError):
+    code = "InvalidParameterException"
     status = 400

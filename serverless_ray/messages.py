@@ -4,7 +4,8 @@ Routes go from the controller to every gateway; a :class:`ReplicaSpec` (with the
 :class:`ReplicaLimits` and :class:`ArtifactPolicy` the replica is held to) from the
 controller to the replicas it starts (and, inside a route, to the standbys that adopt a
 cold endpoint's model); a :class:`ReplicaCall` from a gateway to a replica and a
-:class:`ReplicaReply` back. A leaf module: plain frozen dataclasses, no imports of the
+:class:`ReplicaReply` back, or, for a streamed reply, a :class:`ReplicaReply` whose result
+has no body (the head), the parts as ``bytes`` and a :class:`StreamEnd`. A leaf module: plain frozen dataclasses, no imports of the
 package, so each side can read them without loading the other side's code.
 """
 
@@ -68,6 +69,9 @@ class ReplicaSpec:
     # What the replica is held to (None: no limits, e.g. in-process tests).
     limits: ReplicaLimits | None = None
     artifact_policy: ArtifactPolicy | None = None
+    # Whether the replica's output goes to the endpoint's log group (the platform's
+    # ``observability`` setting).
+    capture_logs: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,41 @@ class ReplicaReply:
     cold: bool = False
     # Answered by a standby that adopted the model (the endpoint had no running replica).
     standby: bool = False
+    # The log stream of the replica that answered (``<VariantName>/<replica id>``).
+    log_stream: str | None = None
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """Last item of a streamed reply: the time in the model up to its last part, and what
+    it raised if it failed after its first part."""
+
+    model_seconds: float
+    error: str | None = None
 
 
 class NotAdoptable(Exception):
     """A standby's answer: the model cannot run in it (it needs a runtime environment of its own)."""
+
+
+@dataclass(frozen=True)
+class MetricDatum:
+    """One metric's statistic set over one second, as a gateway (or the controller)
+    recorded it; ``aggregate`` is :meth:`serverless_ray.observability.aggregate.Aggregate.to_data`."""
+
+    namespace: str
+    name: str
+    dimensions: tuple[tuple[str, str], ...]
+    unit: str
+    timestamp: int  # the second it covers, epoch seconds
+    aggregate: list
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line a replica (or the platform) wrote for an endpoint's log group."""
+
+    endpoint_name: str
+    stream: str  # the log stream, ``<VariantName>/<replica id>``
+    timestamp_ms: int
+    message: str

@@ -10,6 +10,7 @@ import os
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from serverless_ray.auth.credentials import internal_principal
 from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE
 from serverless_ray.control.serve_backend import ensure_serve_started
 from serverless_ray.controller import PlatformController
@@ -29,14 +30,16 @@ class Platform:
     answers ``/healthz``. ``attach()`` takes over a platform already running on the cluster."""
 
     def __init__(self, settings: PlatformSettings) -> None:
-        self.settings = settings.model_copy(
-            update={
-                "state_dir": settings.state_dir.expanduser().resolve(),
-                "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
-                "prices_file": settings.prices_file.expanduser().resolve() if settings.prices_file else None,
-                "replica_runtime_dir": settings.replica_runtime_dir.expanduser().resolve(),
-            }
-        )
+        update = {
+            "state_dir": settings.state_dir.expanduser().resolve(),
+            "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+            "prices_file": settings.prices_file.expanduser().resolve() if settings.prices_file else None,
+            "replica_runtime_dir": settings.replica_runtime_dir.expanduser().resolve(),
+        }
+        if settings.credentials is not None and settings.internal_principal is None:
+            # In-cluster callers sign with a key of their own, made anew for each start.
+            update["internal_principal"] = internal_principal()
+        self.settings = settings.model_copy(update=update)
         self._owns_ray = False
         self._controller = None
         self._gateway: GatewayInfo | None = None
@@ -115,13 +118,18 @@ class Platform:
         if self._gateway is None:
             raise RuntimeError("the platform has no running gateway")
 
-    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None, **settings_changes):
+    def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None,
+                    settings: PlatformSettings | None = None, **settings_changes):
         """Start another entry point (on ``node_id``, default this node), owned by this
-        process, with ``settings_changes`` to its settings (e.g. a shorter invocation
-        timeout); returns (handle, port). Every node already has one; this is for tests."""
+        process; returns (handle, port). Every node already has one; this is for tests.
+        ``settings`` (default: the platform's) may differ in what a gateway reads, such as
+        its credentials or TLS files; ``settings_changes`` are applied on top of them
+        (e.g. a shorter invocation timeout)."""
         node = node_id or ray.get_runtime_context().get_node_id()
         changes = {**settings_changes, **({} if port is None else {"port": port})}
-        settings = self.settings.model_copy(update=changes) if changes else self.settings
+        settings = settings or self.settings
+        if changes:
+            settings = settings.model_copy(update=changes)
         ledger = ray.get(self._controller.ledger.remote())
         gateway = Gateway.options(
             name=f"{GATEWAY_NAME_PREFIX}{gateway_id}", namespace=NAMESPACE,

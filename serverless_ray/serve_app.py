@@ -26,7 +26,7 @@ import ray
 from ray import serve
 
 from serverless_ray.cluster_names import CONTROLLER_NAME, NAMESPACE
-from serverless_ray.declarative import ServeAppArgs, apply_declarations
+from serverless_ray.declarative import ServeAppArgs, apply_declarations, in_cluster_access
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 
@@ -52,7 +52,8 @@ class PlatformKeeper:
         logging.basicConfig(level=logging.INFO)
         platform = attach_or_start(args.platform)
         owner = args.owner or serve.get_replica_context().app_name
-        apply_declarations(args.resolved_endpoints(), platform.url, owner=owner, prune=True, echo=log.info)
+        apply_declarations(args.resolved_endpoints(), platform.url, owner=owner, prune=True, echo=log.info,
+                           access=in_cluster_access(platform.settings))
 
     def check_health(self) -> None:
         # A platform that is gone (its controller died) makes this replica unhealthy, so

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from serverless_ray.auth.credentials import Credentials, Principal, credentials_path_from_env, load_credentials
+from serverless_ray.auth.tls import check_tls_files
 from serverless_ray.quota.limits import DEFAULT_MAX_ENDPOINTS, default_pool
 
 DEFAULT_REGION = "us-east-1"
@@ -105,6 +108,71 @@ class PlatformSettings(BaseModel):
         "pay for the import at a cold start.",
     )
 
+    credentials_file: Path | None = Field(
+        None,
+        description="Credentials file (YAML or JSON: principals with access keys and IAM policies). "
+        "When set, every request but /healthz and /metrics must be signed (SigV4) and allowed by "
+        "its principal's policy. Default: the file $SERVERLESS_RAY_CREDENTIALS names, if set.",
+    )
+    credentials: Credentials | None = Field(
+        None, description="The principals, read from credentials_file when the settings are made "
+        "(so that every node's gateway gets them without reading the file)."
+    )
+    allow_anonymous: bool = Field(
+        False, description="Serve a non-loopback host without credentials (anyone who reaches the "
+        "port can run code on the cluster: only for networks where that is intended).",
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate (chain): serve HTTPS on the same port.")
+    tls_key: Path | None = Field(None, description="PEM private key of tls_cert.")
+    model_data_roots: tuple[Path, ...] = Field(
+        (), description="With credentials: the only directories file:// and plain-path ModelDataUrls "
+        "may name. Without credentials (loopback) every path is allowed.",
+    )
+    internal_principal: Principal | None = Field(
+        None, description="The in-cluster callers' key (made when the platform starts with credentials).",
+    )
+
+    observability: bool = Field(
+        True,
+        description="Record CloudWatch metric datapoints of every invocation at the gateways and capture "
+        "the replicas' output into their endpoints' log groups, both kept under the state directory. "
+        "Off: the CloudWatch APIs answer with no datapoints and the log groups hold only the platform's "
+        "lifecycle events; Prometheus series are still served.",
+    )
+    metrics_retention_days: float = Field(
+        15.0, gt=0, le=455, description="Days metric datapoints are kept (one-minute resolution after the "
+        "high-resolution window).",
+    )
+    metrics_high_resolution_s: int = Field(
+        3 * 3600, ge=60, description="Seconds datapoints keep their one-second resolution before they are "
+        "rolled up into minutes.",
+    )
+    log_retention_days: int | None = Field(
+        30, ge=1, description="Days log events are kept in log groups without a retention policy "
+        "(PutRetentionPolicy sets a group's own); None keeps them forever.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_credentials(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("credentials") is None:
+            path = data.get("credentials_file") or credentials_path_from_env()
+            if path:
+                data = {**data, "credentials_file": path, "credentials": load_credentials(Path(path))}
+        return data
+
+    @model_validator(mode="after")
+    def _safe_exposure(self):
+        check_tls_files(self.tls_cert, self.tls_key)
+        if self.credentials is None and not self.allow_anonymous and not is_loopback(self.host):
+            raise ValueError(
+                f"refusing to listen on {self.host} without credentials: anyone who reaches the port "
+                "could create models, which run code on the cluster. Give a credentials file "
+                "(--credentials FILE or SERVERLESS_RAY_CREDENTIALS; see deployments/credentials.example.yaml), "
+                "or pass --allow-anonymous if the network is trusted."
+            )
+        return self
+
     @model_validator(mode="after")
     def _pool_known(self):
         if self.account_concurrency is None:
@@ -117,5 +185,31 @@ class PlatformSettings(BaseModel):
         return self.account_concurrency or default_pool(self.region)
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
+
+    @property
     def database_path(self) -> Path:
         return self.state_dir / "serverless-ray.sqlite3"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.state_dir / "metrics.sqlite3"
+
+    @property
+    def logs_path(self) -> Path:
+        return self.state_dir / "logs.sqlite3"
+
+    @property
+    def prometheus_totals_path(self) -> Path:
+        return self.state_dir / "prometheus-totals.json"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the port to this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything

@@ -1,7 +1,6 @@
 """The ``serverless-ray`` command group and the options its commands share.
 
-Each command lives in a module of this package and is registered in :data:`COMMANDS`
-below; ``logs`` comes from the observability work and is registered the same way.
+Each command lives in a module of this package and is registered in :func:`_register`.
 """
 
 from __future__ import annotations
@@ -22,13 +21,12 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from serverless_ray.cli import benchmark_cmd, cost_cmd, endpoint_cmds, platform_cmds
+    from serverless_ray.cli import benchmark_cmd, cost_cmd, endpoint_cmds, logs_cmd, platform_cmds
 
     for command in (
         platform_cmds.up, platform_cmds.apply, platform_cmds.down,
         endpoint_cmds.endpoints, endpoint_cmds.describe, endpoint_cmds.invoke, endpoint_cmds.delete,
-        cost_cmd.cost, benchmark_cmd.benchmark,
-        # `logs` (issue 16) is added here, as one more module of this package.
+        logs_cmd.logs, cost_cmd.cost, benchmark_cmd.benchmark,
     ):
         cli.add_command(command)
 

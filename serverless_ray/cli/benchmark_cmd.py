@@ -12,7 +12,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from serverless_ray.cli.shared import url_option
+from serverless_ray.cli.shared import admin_client, platform_client, url_option
 from serverless_ray.cli.errors import INTERRUPTED, CliError, usage_error
 from serverless_ray.cli.render import usd
 from serverless_ray.cli.terminal import terminal
@@ -63,14 +63,12 @@ def benchmark(model_name, model_data, image, requests_file, memory_sizes, max_co
     Creates one endpoint per configuration on the running platform and deletes all it
     created at the end, also when interrupted (Ctrl-C).
     """
-    from serverless_ray.admin_client import AdminClient
     from serverless_ray.benchmark.analysis import recommend, result_row
     from serverless_ray.benchmark.plan import sweep
     from serverless_ray.benchmark.report import write_reports
     from serverless_ray.benchmark.requests import RequestsFileError, load_requests
     from serverless_ray.benchmark.runner import BenchmarkError, BenchmarkRunner, BenchmarkSpec
     from serverless_ray.billing.prices import PriceTable
-    from serverless_ray.declarative.clients import platform_client
 
     if bool(model_name) == bool(model_data):
         raise usage_error("give either --model-name (an existing model) or --model-data (to create one)")
@@ -81,7 +79,7 @@ def benchmark(model_name, model_data, image, requests_file, memory_sizes, max_co
         raise usage_error(str(exc), code="InvalidRequestsFile") from None
     except ValueError as exc:
         raise usage_error(str(exc)) from None
-    admin = AdminClient(url)
+    admin = admin_client(url)
     prices = PriceTable.load(prices_file) if prices_file else PriceTable.model_validate(
         admin.call("GetCostAndUsage", SinceSeconds=60)["PriceTable"])
     clients = max(concurrency) + 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from serverless_ray.cli.shared import json_option, url_option
+from serverless_ray.cli.shared import admin_client, json_option, url_option
 from serverless_ray.cli.render import parse_duration, print_json, usd
 from serverless_ray.cli.terminal import terminal
 
@@ -24,14 +24,12 @@ COMPONENTS = (("compute", "compute", "OnDemandGbSeconds"), ("provisioned_compute
 @json_option
 def cost(since: str | None, endpoint: str | None, url: str, as_json: bool) -> None:
     """Metered usage and its cost, as SageMaker bills serverless endpoints."""
-    from serverless_ray.admin_client import AdminClient
-
     payload = {}
     if since is not None:
         payload["SinceSeconds"] = parse_duration(since)
     if endpoint is not None:
         payload["EndpointName"] = endpoint
-    report = AdminClient(url).call("GetCostAndUsage", **payload)
+    report = admin_client(url).call("GetCostAndUsage", **payload)
     report.pop("ResponseMetadata", None)
     if as_json:
         print_json(report)

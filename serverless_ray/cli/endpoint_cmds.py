@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from serverless_ray.cli.shared import json_option, url_option
+from serverless_ray.cli.shared import admin_client, json_option, platform_client, url_option
 from serverless_ray.cli.errors import CliError, usage_error
 from serverless_ray.cli.render import print_json, usd
 from serverless_ray.cli.terminal import terminal
@@ -20,21 +20,14 @@ from serverless_ray.cli.terminal import terminal
 DELETE_WAIT_S = 300.0
 
 
-def _sagemaker(url: str, service: str = "sagemaker"):
-    from serverless_ray.declarative.clients import platform_client
-
-    return platform_client(service, url)
-
-
 @click.command()
 @url_option
 @json_option
 def endpoints(url: str, as_json: bool) -> None:
     """List the endpoints: status, memory, concurrency, replicas, invocations, cost so far."""
-    from serverless_ray.admin_client import AdminClient
     from serverless_ray.declarative.clients import pages
 
-    sm, admin = _sagemaker(url), AdminClient(url)
+    sm, admin = platform_client("sagemaker", url), admin_client(url)
     rows = []
     capacity = {(c["EndpointName"], c["VariantName"]): c
                 for c in admin.call("ListEndpointCapacity")["Endpoints"]}
@@ -78,7 +71,7 @@ def endpoints(url: str, as_json: bool) -> None:
 @json_option
 def describe(name: str, url: str, as_json: bool) -> None:
     """Describe endpoint NAME (DescribeEndpoint)."""
-    described = _sagemaker(url).describe_endpoint(EndpointName=name)
+    described = platform_client("sagemaker", url).describe_endpoint(EndpointName=name)
     described.pop("ResponseMetadata", None)
     if as_json:
         print_json(described)
@@ -120,7 +113,7 @@ def invoke(name: str, body: str, content_type: str, accept: str | None, custom_a
                        ("TargetVariant", target_variant)):
         if value is not None:
             kwargs[key] = value
-    runtime = _sagemaker(url, "sagemaker-runtime")
+    runtime = platform_client("sagemaker-runtime", url)
     sink = output.open("wb") if output else sys.stdout.buffer
     try:
         if stream:
@@ -173,7 +166,7 @@ def delete(name: str, no_wait: bool, url: str) -> None:
     """Delete endpoint NAME (its endpoint config and model stay)."""
     from botocore.exceptions import ClientError
 
-    sm = _sagemaker(url)
+    sm = platform_client("sagemaker", url)
     sm.delete_endpoint(EndpointName=name)
     if not no_wait:
         deadline = time.monotonic() + DELETE_WAIT_S

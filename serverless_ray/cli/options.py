@@ -23,9 +23,11 @@ PATH = click.Path(path_type=Path)
 class SettingOption:
     flag: str  # e.g. "--scale-to-zero-after"
     field: str  # the PlatformSettings field it sets
-    type: Any = str  # a click type; bool makes a flag that sets the field to True
+    type: Any = str  # a click type; bool makes a flag that sets the field to ``value``
     metavar: str | None = None
     help: str | None = None  # default: the field's description
+    value: Any = True  # what a bool flag sets its field to
+    multiple: bool = False  # repeatable; the field gets a tuple of every value given
 
     @property
     def param(self) -> str:
@@ -35,13 +37,23 @@ class SettingOption:
         field = PlatformSettings.model_fields[self.field]
         text = self.help or field.description or ""
         default = field.get_default(call_default_factory=True)
-        return text if default is None or self.type is bool else f"{text} (default: {default})"
+        if self.help or default is None or default == () or self.type is bool:
+            return text
+        return f"{text} (default: {default})"
 
     def decorate(self, command: Callable) -> Callable:
         if self.type is bool:
             return click.option(self.flag, self.param, is_flag=True, default=None, help=self.describe())(command)
         return click.option(self.flag, self.param, type=self.type, default=None, metavar=self.metavar,
-                            help=self.describe())(command)
+                            multiple=self.multiple, help=self.describe())(command)
+
+    def given(self, params: dict[str, Any]) -> bool:
+        value = params.get(self.param)
+        return value is not None and value != ()
+
+    def setting(self, params: dict[str, Any]) -> Any:
+        """The field's value for the options given (``given(params)`` must hold)."""
+        return self.value if self.type is bool else params[self.param]
 
 
 UP_OPTIONS: tuple[SettingOption, ...] = (
@@ -64,6 +76,20 @@ UP_OPTIONS: tuple[SettingOption, ...] = (
     SettingOption("--artifact-cache-mb", "artifact_cache_mb", int, metavar="MB"),
     SettingOption("--isolation", "isolation", click.Choice(["auto", "rlimit", "off"])),
     SettingOption("--prices", "prices_file", PATH, metavar="FILE"),
+    SettingOption("--no-observability", "observability", bool, value=False,
+                  help="Record no CloudWatch datapoints and capture no replica output (Prometheus stays)."),
+    # Security: who may call, over what.
+    SettingOption("--credentials", "credentials_file", PATH, metavar="FILE",
+                  help="Credentials file (principals, access keys, IAM policies; YAML or JSON): every request must "
+                  "then be SigV4-signed and allowed (default: $SERVERLESS_RAY_CREDENTIALS)."),
+    SettingOption("--allow-anonymous", "allow_anonymous", bool,
+                  help="Serve a non-loopback --host without credentials (anyone reaching the port can run code "
+                  "on the cluster)."),
+    SettingOption("--tls-cert", "tls_cert", PATH, metavar="FILE",
+                  help="PEM certificate: serve HTTPS on the same port (with --tls-key)."),
+    SettingOption("--tls-key", "tls_key", PATH, metavar="FILE", help="PEM private key of --tls-cert."),
+    SettingOption("--model-data-root", "model_data_roots", PATH, metavar="DIR", multiple=True,
+                  help="With credentials, file:// and path ModelDataUrls must lie under a DIR (repeatable)."),
 )
 
 
@@ -80,11 +106,12 @@ def settings_from(params: dict[str, Any]) -> PlatformSettings:
 
     from serverless_ray.cli.errors import usage_error
 
-    given = {o.field: params[o.param] for o in UP_OPTIONS if params.get(o.param) is not None}
+    given = {o.field: o.setting(params) for o in UP_OPTIONS if o.given(params)}
     try:
         return PlatformSettings(**given)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         field = str(first["loc"][0]) if first["loc"] else ""
-        flag = next((o.flag for o in UP_OPTIONS if o.field == field), field or "options")
-        raise usage_error(f"{flag}: {first['msg']}", code="InvalidOption") from None
+        flag = next((o.flag for o in UP_OPTIONS if o.field == field), field)
+        message = first["msg"].removeprefix("Value error, ")  # a check across options names them itself
+        raise usage_error(f"{flag}: {message}" if flag else message, code="InvalidOption") from None

@@ -51,7 +51,7 @@ def _configure_logging(log_path: Path, verbose: bool) -> None:
 
 def _serve(settings, apply_files, prices, log_path: Path) -> None:
     from serverless_ray.cli.summary import print_summary
-    from serverless_ray.declarative import apply_file
+    from serverless_ray.declarative import apply_file, in_cluster_access
     from serverless_ray.platform import Platform
 
     console = terminal().out
@@ -64,8 +64,8 @@ def _serve(settings, apply_files, prices, log_path: Path) -> None:
     try:
         for path in apply_files:
             with console.status(f"Applying {path}…") as status:
-                apply_file(path, platform.url, echo=lambda line: (status.update(f"Applying {path}: {line}"),
-                                                                    console.print(f"  {line}")))
+                apply_file(path, platform.url, access=in_cluster_access(platform.settings),
+                           echo=lambda line: (status.update(f"Applying {path}: {line}"), console.print(f"  {line}")))
         print_summary(console, platform, prices, log_path)
         stop.wait()
     finally:

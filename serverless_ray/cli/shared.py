@@ -1,4 +1,4 @@
-"""Options the commands share: the platform's URL and JSON output."""
+"""What the commands share: the platform's URL and JSON output options, and its clients."""
 
 from __future__ import annotations
 
@@ -33,3 +33,19 @@ def url_option(command: Callable) -> Callable:
 
 def json_option(command: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
+
+
+def platform_client(service: str, url: str, **options):
+    """A boto3 ``service`` client of the platform at ``url``, signed as ``apply`` signs:
+    with boto3's standard credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+    AWS_PROFILE, ...), anonymous keys if it finds none; AWS_CA_BUNDLE verifies HTTPS."""
+    from serverless_ray.declarative.clients import platform_client as client, standard_access
+
+    return client(service, url, standard_access(), **options)
+
+
+def admin_client(url: str):
+    """A client of the platform's own operations, signed as :func:`platform_client` signs."""
+    from serverless_ray.admin_client import AdminClient
+
+    return AdminClient(url)

@@ -12,10 +12,16 @@ from serverless_ray.billing.prices import PriceTable
 
 
 def authentication_mode(settings) -> str:
-    """How the platform checks callers (the authentication work adds its modes here)."""
-    return "none: requests are not authenticated (any AWS credentials work); listening on " + (
-        "loopback only" if settings.host in ("127.0.0.1", "localhost", "::1") else f"{settings.host}"
-    )
+    """How the platform checks callers, and who can reach it."""
+    from serverless_ray.settings import is_loopback
+
+    reach = "loopback only" if is_loopback(settings.host) else f"{settings.host} (beyond this machine)"
+    transport = "HTTPS" if settings.tls_cert else "HTTP"
+    if settings.credentials is None:
+        return f"none: requests are not authenticated (any AWS credentials work); {transport} on {reach}"
+    principals = len(settings.credentials.principals)
+    return (f"SigV4 with the {principals} principal{'s' if principals != 1 else ''} of {settings.credentials_file} "
+            f"(IAM policies checked); {transport} on {reach}")
 
 
 def ray_address() -> str:
@@ -26,10 +32,10 @@ def ray_address() -> str:
 
 
 def print_summary(console: Console, platform, prices: PriceTable, log_path: Path) -> None:
-    from serverless_ray.declarative.clients import pages, platform_client
+    from serverless_ray.declarative.clients import in_cluster_access, pages, platform_client
 
     url, settings = platform.url, platform.settings
-    sm = platform_client("sagemaker", url, settings.region)
+    sm = platform_client("sagemaker", url, in_cluster_access(settings))
     endpoints = pages(sm.list_endpoints, "Endpoints", MaxResults=100)
     console.print(f"[bold green]serverless-ray is up[/] at [bold]{url}[/]")
     console.print(f"  authentication  {authentication_mode(settings)}")
@@ -50,10 +56,12 @@ def print_summary(console: Console, platform, prices: PriceTable, log_path: Path
     else:
         console.print("  endpoints       none yet (create them with boto3, the AWS CLI or `serverless-ray apply FILE`)")
         name = "NAME"
-    console.print("  call one")
+    console.print("  call one" + (" (signed with your keys: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile)"
+                                  if settings.credentials is not None else ""))
     console.print(f"    serverless-ray invoke {name} --body '{{\"inputs\": [[1, 2, 3]]}}' --url {url}")
-    console.print(f"    curl -X POST {url}/endpoints/{name}/invocations -H 'Content-Type: application/json' "
-                  "-d '{\"inputs\": [[1, 2, 3]]}'")
+    if settings.credentials is None:  # curl does not sign
+        console.print(f"    curl -X POST {url}/endpoints/{name}/invocations -H 'Content-Type: application/json' "
+                      "-d '{\"inputs\": [[1, 2, 3]]}'")
     console.print(f"    aws sagemaker-runtime invoke-endpoint --endpoint-url {url} --endpoint-name {name} "
                   "--content-type application/json --body '{\"inputs\": [[1, 2, 3]]}' "
                   "--cli-binary-format raw-in-base64-out /dev/stdout")

@@ -61,6 +61,7 @@ class Launcher:
             environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
             limits=self.limits(variant),
             artifact_policy=self.artifact_policy(),
+            capture_logs=self._settings.observability,
         )
 
     def limits(self, variant: ProductionVariant) -> ReplicaLimits:

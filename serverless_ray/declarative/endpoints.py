@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from serverless_ray.declarative.clients import pages, platform_client
+from serverless_ray.declarative.clients import PlatformAccess, pages, platform_client, standard_access
 from serverless_ray.declarative.plan import (
     OWNER_TAG,
     ExistingEndpoint,
@@ -41,11 +41,14 @@ def apply_declarations(
     echo: Echo = print,
     owner: str | None = None,
     prune: bool = False,
+    access: PlatformAccess | None = None,
 ) -> list[str]:
     """Create, update (and with ``owner`` and ``prune``, delete) endpoints so that the
-    platform at ``url`` runs ``declarations``; return the declared names."""
-    sm = platform_client("sagemaker", url)
-    aas = platform_client("application-autoscaling", url)
+    platform at ``url`` runs ``declarations``; return the declared names. Calls are
+    signed with ``access``, by default boto3's standard credential chain."""
+    access = access or standard_access()
+    sm = platform_client("sagemaker", url, access)
+    aas = platform_client("application-autoscaling", url, access)
     existing = _settled_endpoints(sm, with_owner=owner is not None)
     plan = plan_endpoints(declarations, existing, owner=owner, prune=prune)
     tags = [{"Key": OWNER_TAG, "Value": owner}] if owner else []

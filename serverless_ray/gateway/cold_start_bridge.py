@@ -12,6 +12,10 @@ are released once idle.
 When no standby is free, or the model cannot run in one (it installs its own
 ``requirements.txt``), invocations go to Serve directly: the bridge only ever shortens
 a cold start, it never stands in the way of one.
+
+A streamed invocation waits in the lane like any other; when its turn comes it is lent
+the standby (a :class:`Lease`) and streams from it directly, and the standby takes the
+lane's next invocation once the stream is over.
 """
 
 from __future__ import annotations
@@ -29,6 +33,33 @@ from serverless_ray.messages import NotAdoptable, ReplicaCall, ReplicaReply, Rep
 log = logging.getLogger(__name__)
 
 ReplicaCountFn = Callable[[str], "int | None"]
+# A lease not returned this long after the invocation timeout is taken back (and the
+# standby replaced): its stream can no longer be running legitimately.
+LEASE_GRACE_S = 5.0
+
+
+class Lease:
+    """A standby lent to one streamed invocation; the lane gives it no other call until
+    :meth:`release`. ``broken``: the standby failed or ran past the timeout (it is replaced)."""
+
+    def __init__(self, standby: Standby) -> None:
+        self.standby = standby
+        self.broken = False
+        self._released = asyncio.Event()
+
+    def release(self, *, broken: bool = False) -> None:
+        self.broken = self.broken or broken
+        self._released.set()
+
+    async def returned(self) -> None:
+        await self._released.wait()
+
+
+@dataclass(frozen=True)
+class _Streamed:
+    """A lane entry that wants a :class:`Lease` rather than a reply."""
+
+    call: ReplicaCall
 
 
 @dataclass(eq=False)
@@ -45,7 +76,7 @@ class _Lane:
     app_name: str
     spec: ReplicaSpec
     max_workers: int
-    waiting: deque[tuple[ReplicaCall, asyncio.Future]] = field(default_factory=deque)
+    waiting: deque[tuple[ReplicaCall | _Streamed, asyncio.Future]] = field(default_factory=deque)
     workers: list[_Worker] = field(default_factory=list)
     adopting: int = 0
 
@@ -86,18 +117,35 @@ class ColdStartBridge:
 
     async def invoke(self, route: Route, call: ReplicaCall) -> ReplicaReply | None:
         """Answer ``call`` on a standby if ``route`` is cold; None means: send it to Serve."""
+        return await self._wait_in_lane(route, call)
+
+    async def lease(self, route: Route, call: ReplicaCall) -> Lease | None:
+        """A standby to stream ``call`` from if ``route`` is cold, held until the caller
+        releases it; None means: send it to Serve."""
+        future = self._wait_in_lane(route, _Streamed(call))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            lent = _result_if_any(future)
+            if isinstance(lent, Lease):  # granted just as its caller gave up
+                lent.release()
+            raise
+
+    def _wait_in_lane(self, route: Route, call: ReplicaCall | _Streamed) -> asyncio.Future:
+        done: asyncio.Future = asyncio.get_running_loop().create_future()
+        done.set_result(None)
         app, spec = route.app_name, route.replica
         if app is None or spec is None or app in self._not_adoptable or self._serve_replicas(app) != 0:
-            return None
+            return done
         lane = self._lanes.get(app)
         if lane is None:
             if self._pool.idle == 0:
-                return None
+                return done
             lane = self._lanes[app] = _Lane(app, spec, max_workers=max(1, route.max_concurrency))
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         lane.waiting.append((call, future))
         self._pump(lane)
-        return await future
+        return future
 
     def on_serve_replicas(self, app_name: str, count: int) -> None:
         """Serve's replica count of ``app_name`` changed (called on this loop)."""
@@ -166,6 +214,12 @@ class ColdStartBridge:
                 call, future = lane.waiting.popleft()
                 if future.done():
                     continue  # its caller gave up (timeout or disconnect)
+                if isinstance(call, _Streamed):
+                    if not await self._lend(worker, future):
+                        self._remove(lane, worker)
+                        self._pump(lane)
+                        return
+                    continue
                 try:
                     reply = await asyncio.wait_for(worker.standby.invoke(call), self._call_timeout_s)
                 except Exception as exc:
@@ -182,6 +236,17 @@ class ColdStartBridge:
             worker.busy = False
             worker.idle_since = self._clock()
         self._pump(lane)
+
+    async def _lend(self, worker: _Worker, future: asyncio.Future) -> bool:
+        """Lend ``worker`` to a streamed call until it is returned; False if it came back
+        broken (or not in time) and must be replaced."""
+        lease = Lease(worker.standby)
+        future.set_result(lease)
+        try:
+            await asyncio.wait_for(lease.returned(), self._call_timeout_s + LEASE_GRACE_S)
+        except asyncio.TimeoutError:
+            return False
+        return not lease.broken
 
     def _hand_over(self, lane: _Lane) -> None:
         while lane.waiting:
@@ -220,6 +285,12 @@ class ColdStartBridge:
             await asyncio.sleep(min(1.0, self._release_idle_after_s))
             for lane in list(self._lanes.values()):
                 self._release_idle(lane, older_than_s=self._release_idle_after_s)
+
+
+def _result_if_any(future: asyncio.Future):
+    if future.done() and not future.cancelled() and future.exception() is None:
+        return future.result()
+    return None
 
 
 def _caused_by(exc: BaseException, kind: type) -> bool:

@@ -36,6 +36,10 @@ async def aws_json(request: Request) -> Response:
         payload = json.loads(raw) if raw.strip() else {}
     except json.JSONDecodeError as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc.msg}.") from None
+    except UnicodeDecodeError:
+        raise SerializationException("The request body is not valid JSON: it is not UTF-8 text.") from None
+    except RecursionError:
+        raise SerializationException("The request body is not valid JSON: it is nested too deeply.") from None
     result = await control.call(service, operation, payload)
     if isinstance(result, ServiceError):
         raise result

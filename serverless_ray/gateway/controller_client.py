@@ -10,7 +10,7 @@ from typing import Any
 
 from serverless_ray.billing.usage import UsageRow
 from serverless_ray.errors import ServiceError
-from serverless_ray.messages import Route
+from serverless_ray.messages import MetricDatum, Route
 
 
 class ControllerClient:
@@ -21,9 +21,13 @@ class ControllerClient:
         """An awsJson operation of ``service`` (see :mod:`serverless_ray.spec.services`)."""
         return await self._handle.call.remote(service, operation, payload)
 
-    async def metrics(self) -> bytes:
-        """The controller's Prometheus series (replica counts)."""
-        return await self._handle.metrics.remote()
+    async def metrics(self, gateway_id: str | None = None, snapshot: list | None = None) -> bytes:
+        """Prometheus text of the whole cluster (``snapshot``: this gateway's own series, now)."""
+        return await self._handle.metrics.remote(gateway_id, snapshot)
+
+    async def ingest(self, gateway_id: str, batch: list[MetricDatum], snapshot: list | None) -> None:
+        """This gateway's datapoints and Prometheus series, for the controller to keep."""
+        await self._handle.ingest.remote(gateway_id, batch, snapshot)
 
     async def record_usage(self, rows: list[UsageRow]) -> None:
         """Metered usage, for the controller to price and keep."""

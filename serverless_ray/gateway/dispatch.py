@@ -1,4 +1,5 @@
-"""Sends an invocation to a replica and maps a replica that does not answer to ModelError.
+"""Sends an invocation to a replica (or streams its reply, :meth:`ReplicaDispatcher.stream`)
+and maps a replica that does not answer to ModelError.
 
 An invocation goes to the endpoint's Serve deployment through its handle, unless the
 endpoint is cold (no running replica) and a standby can take it: then the cold-start
@@ -12,21 +13,18 @@ behind it; a replica that died of a limit of its tier (memory, disk) is reported
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from typing import Any, AsyncIterator
 
 from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
 
 from serverless_ray.cluster_names import DEPLOYMENT_NAME
-from serverless_ray.errors import ModelError
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
 from serverless_ray.gateway.replica_release import release_replica
+from serverless_ray.gateway.replica_streams import serve_stream
 from serverless_ray.gateway.serve_replicas import REPLICA_COUNTS
-from serverless_ray.isolation.records import ExitRecord
+from serverless_ray.gateway.stream_dispatch import VerdictFn, replica_failed, stream_reply, timed_out
 from serverless_ray.messages import ReplicaCall, ReplicaReply, Route
-
-# Replica (actor) id → the limit it died of, if it did (see serverless_ray.isolation.verdicts).
-VerdictFn = Callable[["str | None"], "ExitRecord | None"]
 
 
 class ReplicaDispatcher:
@@ -66,18 +64,9 @@ class ReplicaDispatcher:
         try:
             return await self._dispatch(route, call)
         except asyncio.TimeoutError:
-            raise no_response(
-                f"Your invocation timed out while waiting for a response from container primary "
-                f"after {self._timeout_s:.0f} s."
-            ) from None
+            raise timed_out(self._timeout_s) from None
         except (RayActorError, RayTaskError) as exc:
-            verdict = self._verdicts(_dead_actor_id(exc))
-            if verdict is not None:  # it went past a limit of its tier
-                raise no_response(verdict.message) from None
-            raise no_response(
-                f"Amazon SageMaker could not get a response from the {route.endpoint_name} endpoint. "
-                f"The replica failed: {type(exc).__name__}."
-            ) from None
+            raise replica_failed(route, exc, self._verdicts) from None
 
     async def _dispatch(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         loop = asyncio.get_running_loop()
@@ -102,24 +91,19 @@ class ReplicaDispatcher:
         await release_replica(route.app_name, response, waiter)
         raise asyncio.TimeoutError
 
+    def stream(self, route: Route, call: ReplicaCall) -> AsyncIterator[Any]:
+        """A streamed reply (head, parts, end: see ``ModelReplica.stream_items``) from a
+        standby if the endpoint is cold, else from Serve; the invocation timeout applies
+        to the whole stream. See :mod:`serverless_ray.gateway.stream_dispatch`."""
+        assert route.app_name is not None
+        app_name = route.app_name
+
+        def from_serve() -> AsyncIterator[Any]:
+            return serve_stream(self._handle(app_name).options(stream=True).stream.remote(*call.args()))
+
+        return stream_reply(route, call, bridge=self._bridge, from_serve=from_serve, timeout_s=self._timeout_s,
+                            verdicts=self._verdicts)
+
 
 async def _result(response) -> ReplicaReply:
     return await response
-
-
-def _dead_actor_id(exc: BaseException) -> str | None:
-    """The id of the actor whose death failed the call (Ray puts it on the error)."""
-    for candidate in (exc, getattr(exc, "cause", None)):
-        actor_id = getattr(candidate, "actor_id", None)
-        if isinstance(actor_id, str) and actor_id:
-            return actor_id
-    return None
-
-
-def no_response(reason: str) -> ModelError:
-    return ModelError(
-        f'Received server error (0) from model with message "{reason}". See the endpoint\'s logs for more information.',
-        OriginalStatusCode=0,
-        OriginalMessage=reason,
-        ErrorCode="SERVER_ERROR_FROM_MODEL",
-    )

@@ -52,12 +52,13 @@ class GatewayLauncher(Protocol):
         ...
 
 
-def gateway_url(host: str, node_address: str, port: int) -> str:
-    """Where clients reach a gateway bound to ``host`` on a node at ``node_address``."""
+def gateway_url(host: str, node_address: str, port: int, scheme: str = "http") -> str:
+    """Where clients reach a gateway bound to ``host`` on a node at ``node_address``
+    (``scheme`` https when it serves TLS)."""
     reachable = node_address if host in WILDCARD_HOSTS else host
     if ":" in reachable:
         reachable = f"[{reachable}]"
-    return f"http://{reachable}:{port}"
+    return f"{scheme}://{reachable}:{port}"
 
 
 def new_gateway_id(node: NodeInfo) -> str:
@@ -77,8 +78,10 @@ class GatewayFleet:
         *,
         list_nodes: Callable[[], list[NodeInfo]],
         new_id: Callable[[NodeInfo], str] = new_gateway_id,
+        scheme: str = "http",
     ) -> None:
         self._host = host
+        self._scheme = scheme
         self._launcher = launcher
         self._list_nodes = list_nodes
         self._new_id = new_id
@@ -114,7 +117,7 @@ class GatewayFleet:
             return
         finally:
             self._starting.discard(node.node_id)
-        url = gateway_url(self._host, node.address, port)
+        url = gateway_url(self._host, node.address, port, self._scheme)
         self._gateways[node.node_id] = GatewayInfo(gateway_id, node.node_id, url, port, handle)
         log.info("gateway %s listening on %s", gateway_id, url)
 

@@ -18,6 +18,8 @@ from typing import Any
 import ray
 import uvicorn
 
+from serverless_ray.auth.authenticator import Authenticator
+from serverless_ray.auth.tls import uvicorn_tls_options
 from serverless_ray.errors import ServiceError
 from serverless_ray.gateway import serve_replicas
 from serverless_ray.gateway.app import build_app
@@ -32,8 +34,12 @@ from serverless_ray.gateway.metering import MeteringHook
 from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
+from serverless_ray.gateway.telemetry_shipper import TelemetryShipper
 from serverless_ray.metrics.invocations import InvocationMetrics
+from serverless_ray.observability.invocation_recorder import InvocationMetricsHook
+from serverless_ray.observability.recorder import MetricRecorder
 from serverless_ray.quota.admission import LocalAdmission
+from serverless_ray.quota.ledger import Reclaimed
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
@@ -61,6 +67,7 @@ class Gateway:
         self._pool: StandbyPool | None = None
         self._bridge: ColdStartBridge | None = None
         self._meter: MeteringHook | None = None
+        self._shipper: TelemetryShipper | None = None
         self._upkeep: ReplicaUpkeep | None = None
         self._unsubscribe = lambda: None
         self._ready = False
@@ -97,15 +104,26 @@ class Gateway:
             settings, routes=self._routes, dispatcher=dispatcher, demand=self._demand, metrics=metrics,
             admission=self._admission, hooks=[self._meter],
         )
+        recorder = MetricRecorder()
+        if settings.observability:
+            self._service.add_hook(InvocationMetricsHook(recorder))
+
+        async def ship(batch, snapshot) -> None:
+            await controller.ingest(gateway_id, batch, snapshot)
+
+        self._shipper = shipper = TelemetryShipper(recorder, metrics.registry, ship,
+                                                   sample_utilization=settings.observability)
         await self._routes.start()
         self._demand.start()
         self._meter.start()
+        shipper.start()
 
         async def metrics_text() -> bytes:
-            return await controller.metrics() + metrics.render()
+            # The whole cluster's series, this gateway's counted up to this moment.
+            return await controller.metrics(gateway_id, shipper.snapshot())
 
         app = build_app(invocations=self._service, control=controller, metrics_text=metrics_text,
-                        ready=lambda: self._ready)
+                        ready=lambda: self._ready, authenticator=_authenticator(settings))
         return await self._serve(app, reuse_port=reuse_port)
 
     async def _serve(self, app, *, reuse_port: bool) -> int:
@@ -119,6 +137,7 @@ class Gateway:
         config = uvicorn.Config(
             app, host=settings.host, port=settings.port, loop="none",
             lifespan="off", access_log=False, log_config=None, timeout_keep_alive=60,
+            **uvicorn_tls_options(settings.tls_cert, settings.tls_key),
         )
         server = uvicorn.Server(config)
         # Signals belong to the process that runs the platform, not to this actor.
@@ -173,14 +192,42 @@ class Gateway:
         except ServiceError as error:
             return error
 
-    async def reclaim(self, keys: list[str] | None = None) -> int:
+    async def stream(
+        self, endpoint: str, body: bytes, *, content_type: str | None = None, accept: str | None = None,
+        custom_attributes: str | None = None, target_variant: str | None = None,
+    ):
+        """InvokeEndpointWithResponseStream without HTTP (for Python handles), called with
+        ``num_returns="streaming"``: yields the parts as bytes. A ``ServiceError``, before
+        the first part or after, is yielded as the last item (the caller raises it).
+        Cancelling the call closes the stream (slot freed, model's generator closed)."""
+        assert self._service is not None, "the gateway has not started"
+        try:
+            reply = await self._service.invoke_stream(InvocationRequest(
+                endpoint_name=endpoint, body=body, content_type=content_type, accept=accept,
+                custom_attributes=custom_attributes, target_variant=target_variant,
+            ))
+        except ServiceError as error:
+            yield error
+            return
+        assert reply.parts is not None
+        try:
+            async for part in reply.parts:
+                yield part
+        except ServiceError as error:
+            yield error
+        finally:
+            await reply.parts.aclose()
+
+    async def reclaim(self, keys: list[str] | None = None) -> Reclaimed | None:
         """The ledger asks for idle tokens back (another gateway is short of them)."""
         if self._admission is None:
-            return 0
+            return None
         return self._admission.reclaim(keys)
 
     async def stop(self) -> None:
         self._ready = False
+        if self._shipper is not None:
+            await self._shipper.stop()  # what it counted reaches the controller before it goes
         for part in (self._routes, self._demand, self._admission, self._upkeep):
             if part is not None:
                 part.stop()
@@ -194,3 +241,13 @@ class Gateway:
             await asyncio.wait_for(self._serving, timeout=10)
         if self._meter is not None:
             await self._meter.stop()  # after the server: invocations that finished while it stopped are sent too
+
+
+def _authenticator(settings: PlatformSettings) -> Authenticator | None:
+    """The check every HTTP request passes when the platform has credentials."""
+    if settings.credentials is None:
+        return None
+    return Authenticator.for_platform(
+        settings.credentials, region=settings.region, account_id=settings.account_id,
+        internal=settings.internal_principal, model_data_roots=settings.model_data_roots,
+    )

@@ -2,7 +2,8 @@
 comes back, and the hooks that see every invocation.
 
 Transports (HTTP, Python handles) build an :class:`InvocationRequest` and get an
-:class:`InvocationReply` or a :class:`~serverless_ray.errors.ServiceError`. Features that
+:class:`InvocationReply` (a :class:`StreamedReply` when they stream) or a
+:class:`~serverless_ray.errors.ServiceError`. Features that
 concern every invocation whatever its transport (authentication, logging, metering)
 are :class:`InvocationHook` s, registered once with the service.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import AsyncGenerator
 
 from serverless_ray.errors import ServiceError
 from serverless_ray.messages import Route
@@ -35,6 +37,8 @@ class InvocationRequest:
     request_id: str = field(default_factory=new_request_id)
     # When the transport received it (the service's clock); None: when the service sees it.
     received_at: float | None = None
+    # X-Amzn-SageMaker-Inference-Id: the caller's own name for the request, for its logs.
+    inference_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -49,20 +53,53 @@ class InvocationReply:
 
 
 @dataclass(frozen=True)
+class StreamedReply:
+    """The head of a streamed reply (InvokeEndpointWithResponseStream) and its parts.
+
+    Read ``parts`` to its end or ``aclose()`` it: the invocation holds its admission slot
+    until then. After the first part, a failure is raised by ``parts`` as a
+    :class:`~serverless_ray.errors.ModelStreamError` or
+    :class:`~serverless_ray.errors.InternalStreamFailure`.
+    """
+
+    content_type: str
+    variant_name: str
+    request_id: str
+    custom_attributes: str | None = None
+    parts: AsyncGenerator[bytes, None] | None = None
+
+
+@dataclass(frozen=True)
 class InvocationOutcome:
-    """How an invocation ended, for hooks: exactly one of ``reply`` and ``error`` is set."""
+    """How an invocation ended, for hooks: exactly one of ``reply`` and ``error`` is set.
+
+    A streamed invocation ends with its last part (or its failure, or its client going
+    away: a ``StreamBroken`` error); ``parts`` and ``streamed_bytes`` say what was sent.
+    """
 
     request: InvocationRequest
     variant_name: str | None  # None when it ended before a variant was chosen
     duration_s: float
-    reply: InvocationReply | None = None
+    reply: InvocationReply | StreamedReply | None = None
     error: ServiceError | None = None
     model_seconds: float | None = None  # time inside the model code, if it ran
     cold: bool = False
     standby: bool = False
+    parts: int | None = None  # None: not streamed
+    streamed_bytes: int = 0
+    # ModelSetupTime of the replica start this invocation waited for, if it waited for one.
+    setup_seconds: float | None = None
+    # Of an endpoint with provisioned concurrency: served by it (True) or spilled over to
+    # on-demand replicas (False); None for endpoints without (or before admission).
+    provisioned: bool | None = None
+    # Log stream of the replica that ran it (``<VariantName>/<replica id>``), if known.
+    log_stream: str | None = None
     route: Route | None = None  # the chosen variant's route, once looked up
     dispatched: bool = False  # admitted and sent to a replica (compute was used)
-    on_provisioned: bool = False  # served by provisioned concurrency (not spillover)
+
+    @property
+    def streamed(self) -> bool:
+        return self.parts is not None
 
     @property
     def request_bytes(self) -> int:
@@ -70,7 +107,9 @@ class InvocationOutcome:
 
     @property
     def response_bytes(self) -> int:
-        return len(self.reply.body) if self.reply is not None else 0
+        if self.streamed:
+            return self.streamed_bytes
+        return len(self.reply.body) if isinstance(self.reply, InvocationReply) else 0
 
 
 class InvocationHook:

@@ -40,7 +40,7 @@ class MeteringHook(InvocationHook):
             return  # refused before any compute ran, or an instance-based variant (billed by the hour)
         usage = invocation_usage(
             route.memory_size_mb, outcome.duration_s, outcome.request_bytes + outcome.response_bytes,
-            on_provisioned=outcome.on_provisioned,
+            on_provisioned=bool(outcome.provisioned),
         )
         key = UsageKey(route.endpoint_name, outcome.variant_name or route.variant_name, route.memory_size_mb)
         self._pending.append(UsageRow(bucket_of(self._wall_clock()), key, usage))

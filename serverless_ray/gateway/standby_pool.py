@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
 from serverless_ray.messages import ReplicaCall, ReplicaReply, ReplicaSpec
 
@@ -22,6 +22,7 @@ RESPAWN_BACKOFF_S = 5.0
 class Standby(Protocol):
     async def adopt(self, spec: ReplicaSpec) -> float: ...
     async def invoke(self, call: ReplicaCall) -> ReplicaReply: ...
+    def stream(self, call: ReplicaCall) -> AsyncIterator[Any]: ...
     def kill(self) -> None: ...
 
 
@@ -111,6 +112,11 @@ class RayStandby:
 
     async def invoke(self, call: ReplicaCall) -> ReplicaReply:
         return await self._handle.invoke.remote(*call.args())
+
+    def stream(self, call: ReplicaCall) -> AsyncIterator[Any]:
+        from serverless_ray.gateway.replica_streams import actor_stream
+
+        return actor_stream(self._handle.stream.options(num_returns="streaming").remote(*call.args()))
 
     def kill(self) -> None:
         import ray

@@ -5,15 +5,20 @@ remote call. Pool tokens serve every endpoint of the gateway, so holding tokens 
 endpoints does not fragment the pool.
 
 Talking to the ledger is batched: at most one *acquire* call is outstanding, carrying
-what every admission that found no free token needs, plus whatever tokens are due back;
-returns that fall due while it is out go in at most one *return* call of their own, so
-they never wait behind an acquire that the ledger holds. Under load batches grow instead
-of calls multiplying.
+what every admission that found no free token needs, plus the returns the ledger has not
+acknowledged yet; returns that fall due while it is out go in at most one *return* call
+of their own, so they never wait behind an acquire that the ledger holds. Returns are
+cumulative totals (see :class:`~serverless_ray.quota.tokens.GatewayTokens`): a want
+never finds its own gateway's returned tokens still counted against it. Under load
+batches grow instead of calls multiplying.
 
-An admission that finds no free token waits for the reply to its batch: a few
-milliseconds, at most the ledger's parking time plus two round trips. It is admitted if
-tokens arrive meanwhile (granted, or freed here by an invocation that ended), and
-throttled otherwise. It never waits for a slot beyond that.
+An admission beyond what this gateway alone already has in use or waiting for
+(``MaxConcurrency`` reached here) is throttled at once, without a remote call. Any other
+admission that finds no free token waits for the reply to its batch: one round trip,
+plus, when other gateways hold the tokens it needs, the time they take to say what they
+have idle (bounded by the ledger). It is admitted if tokens arrive meanwhile (granted,
+or freed here by an invocation that ended), and throttled otherwise. It never waits for
+a slot beyond that.
 
 If the ledger forgets this gateway (the ledger restarted, or the lease ran out), the
 tokens held until then are *unregistered*: still usable, not counted by the ledger. They
@@ -31,7 +36,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol
 
-from serverless_ray.quota.ledger import POOL, Reply, ShortOf
+from serverless_ray.quota.ledger import POOL, Reclaimed, Reply, ShortOf
 from serverless_ray.quota.tokens import GatewayTokens
 
 log = logging.getLogger(__name__)
@@ -48,7 +53,7 @@ _KEEP_MAX_S = 0.05
 class LedgerClient(Protocol):
     async def exchange(
         self, gateway: str, incarnation: int, wants: dict[str, int], limits: dict[str, int],
-        returns: dict[str, int],
+        returned: dict[str, int],
     ) -> Reply: ...
     async def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int
@@ -113,6 +118,8 @@ class LocalAdmission:
         self._renew_due = False  # the next return call renews the lease even if empty
         self._restoring: asyncio.Task | None = None
         self._task: asyncio.Task | None = None
+        # Why the last call to the ledger failed (None: it answered), for health checks.
+        self.unavailable: str | None = None
 
     def in_flight(self, endpoint: str) -> int:
         return self._tokens[endpoint].in_flight
@@ -141,8 +148,9 @@ class LocalAdmission:
         state.limit = limit
         if self._tokens.take(endpoint):
             return
-        if state.in_flight >= limit:
-            # This gateway alone uses the whole MaxConcurrency: no need to ask anyone.
+        if state.in_flight + state.waiting >= limit:
+            # This gateway alone uses (or waits for) the whole MaxConcurrency: no need to
+            # ask anyone, and no reason to make the client wait for the answer.
             raise Throttled("endpoint", limit, self._clock())
         waiter = _Waiter(endpoint, asyncio.get_running_loop().create_future())
         self._waiters.append(waiter)
@@ -214,11 +222,12 @@ class LocalAdmission:
     async def _return(self) -> None:
         try:
             while True:
-                returns = self._tokens.returns()
-                if not returns and not self._renew_due:
+                returned = self._tokens.returns()
+                if not returned and not self._renew_due:
                     return
                 self._renew_due = False
-                await self._exchange({}, {}, returns)
+                if await self._exchange({}, {}, returned) is None:
+                    return  # the ledger is unreachable: the heartbeat tries again
         finally:
             self._lanes.returning = None
 
@@ -232,21 +241,26 @@ class LocalAdmission:
             self._lanes.sweeping = None
 
     async def _exchange(
-        self, wants: dict[str, int], limits: dict[str, int], returns: dict[str, int] | None = None
+        self, wants: dict[str, int], limits: dict[str, int], returned: dict[str, int] | None = None
     ) -> Reply | None:
-        """One call: what is due back goes with it. None if the ledger could not be reached."""
-        if returns is None:
-            returns = self._tokens.returns()
+        """One call: the returns not acknowledged yet go with it. None if the ledger could
+        not be reached."""
+        if returned is None:
+            returned = self._tokens.returns()
         incarnation = self._incarnation
         sent = self._clock()
         try:
-            reply = await self._ledger.exchange(self._gateway_id, incarnation, wants, limits, returns)
-        except Exception:
-            # Returned tokens stay counted by the ledger until it restarts or our lease ends.
+            reply = await self._ledger.exchange(self._gateway_id, incarnation, wants, limits, returned)
+        except Exception as exc:
+            # Returns not acknowledged go with the next call (they count once, whenever).
+            self.unavailable = f"{type(exc).__name__}"
             log.warning("quota ledger unavailable", exc_info=True)
             return None
+        self.unavailable = None
         self._last_contact = self._clock()
         self._round_trip_s += 0.2 * (self._last_contact - sent - self._round_trip_s)
+        if reply.incarnation == incarnation:
+            self._tokens.acknowledge(returned)
         self._learn(reply)
         return reply
 
@@ -287,18 +301,19 @@ class LocalAdmission:
 
     # --- giving tokens back ------------------------------------------------------------
 
-    def reclaim(self, keys: list[str] | None = None) -> int:
+    def reclaim(self, keys: list[str] | None = None) -> Reclaimed:
         """The ledger asks for idle tokens of ``keys`` (all if None): another gateway waits.
 
-        All idle ones go back at once; from then on, until a reply says otherwise, these
-        keys are under pressure.
+        All idle ones are given up at once and travel back in the answer (as cumulative
+        totals, like every return); from then on, until a reply says otherwise, these keys
+        are under pressure.
         """
         chosen = [k for k, _ in self._tokens.items() if keys is None or k in keys]
-        returned = sum(self._tokens.give_back(k, self._tokens[k].idle) for k in chosen)
+        for key in chosen:
+            self._tokens.give_back(key, self._tokens[key].idle)
         self._tokens.set_pressure(dict.fromkeys(chosen), only=False)
-        self._start_returning()
         self._start_sweeping()
-        return returned
+        return Reclaimed(self._incarnation, self._tokens.returns())
 
     # --- lease and recovery ------------------------------------------------------------
 
@@ -363,6 +378,8 @@ class LocalAdmission:
                 if self._tokens.holding() and now - self._last_contact >= self._heartbeat_s:
                     self._renew_due = True  # only holders need a lease
                     self._start_returning()
+                elif self._tokens.returning():
+                    self._start_returning()  # returns a failed call did not deliver
                 if self._tokens.unregistered()[0]:
                     self._schedule_restore()
             except asyncio.CancelledError:

@@ -8,10 +8,13 @@ Invariants, for every key ``k``: ``sum(held[g][k] for g) <= limit(k)`` at the ti
 each grant. A gateway's tokens are bound to its lease; a gateway that stops renewing (it
 died) loses them after ``lease_ttl_s``.
 
-Gateways talk to the ledger with :meth:`Ledger.exchange`: one call carries every token
-they return and every token they want. A want that cannot be met at once may be
-*parked* for a few milliseconds: tokens that come back meanwhile (returned, reclaimed
-from idle holders, freed by an expired lease) go to parked wants first, oldest first.
+Gateways talk to the ledger with :meth:`Ledger.exchange`: one call carries what they
+have returned and every token they want. Returns are cumulative per key and incarnation
+(the total a gateway has given back so far), so that whichever of a gateway's calls
+arrives first applies them, and none applies them twice. A want that cannot be met at
+once may be *parked* while idle holders are asked for their tokens: tokens that come
+back meanwhile (returned, reclaimed, freed by an expired lease) go to parked wants
+first, oldest first.
 """
 
 from __future__ import annotations
@@ -44,6 +47,15 @@ class Reply:
     # The ledger's clock when it answered (monotonic: comparable on one host only), so that
     # a refusal can be judged against what was in flight when it was decided.
     answered_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Reclaimed:
+    """A gateway's answer to a reclaim: its incarnation and cumulative returned totals
+    (the idle tokens it just gave up included)."""
+
+    incarnation: int
+    returned: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,9 +93,8 @@ class Ledger:
         self._parked_missing: Counter[str] = Counter()
         self._tickets = itertools.count(1)
         self._completed: list[int] = []
-        # Keys each gateway was last told are under pressure: it returns their idle tokens
-        # by itself, so there is no need to ask it.
-        self._told: dict[str, frozenset[str]] = {}
+        # Per gateway: the cumulative returned totals applied so far (this incarnation).
+        self._returned: dict[str, Counter[str]] = {}
 
     # --- reading ---------------------------------------------------------------------
 
@@ -122,16 +133,19 @@ class Ledger:
         incarnation: int,
         wants: dict[str, int] | None = None,
         limits: dict[str, int] | None = None,
-        returns: dict[str, int] | None = None,
+        returned: dict[str, int] | None = None,
         *,
         park: bool = False,
     ) -> tuple[Reply, int | None]:
-        """Take back ``returns``, then grant what fits of ``wants``; renews the lease.
+        """Take back what ``returned`` adds to the gateway's returns, then grant what fits of
+        ``wants``; renews the lease.
 
-        ``limits`` are the current ``MaxConcurrency`` of the endpoints wanted. Returns are
-        ignored unless sent under the gateway's current incarnation (otherwise the ledger
-        does not count those tokens any more). With ``park``, a want that does not fit is
-        queued and the second value is its ticket: see :meth:`unpark`.
+        ``returned``: per key, the total the gateway has given back under ``incarnation``;
+        only the part not applied yet is taken back. ``limits`` are the current
+        ``MaxConcurrency`` of the endpoints wanted. Returns are ignored unless sent under
+        the gateway's current incarnation (otherwise the ledger does not count those
+        tokens any more). With ``park``, a want that does not fit is queued and the second
+        value is its ticket: see :meth:`unpark`.
         """
         now = self._clock()
         self.expire(now)
@@ -140,8 +154,8 @@ class Ledger:
         wants = {k: n for k, n in (wants or {}).items() if n > 0}
         if now < self._recovering_until:
             return Reply(current, short={k: ("recovering", 0) for k in wants}, answered_at=now), None
-        if returns and incarnation == current:
-            self._take_back(gateway, returns)
+        if returned and incarnation == current:
+            self._apply_returned(gateway, returned)
         for key, limit in (limits or {}).items():
             self._set_limit(key, limit)
         self._serve_parked()
@@ -186,22 +200,25 @@ class Ledger:
         return done
 
     def reclaim_targets(self, ticket: int) -> dict[str, list[str]]:
-        """Gateways to ask for idle tokens the parked want ``ticket`` needs.
-
-        Only holders not yet told the key is under pressure: the others return idle
-        tokens by themselves. Asking marks them as told.
+        """Gateways to ask for idle tokens the parked want ``ticket`` needs: every other
+        holder of a key it misses. A holder's answer (:meth:`take_returned`) says what it
+        had idle, so once all have answered the want can be refused without waiting longer.
         """
         entry = self._parked.get(ticket)
         if entry is None:
             return {}
         targets: dict[str, list[str]] = {}
-        for key in entry.missing:
+        for key in +entry.missing:
             for gateway in self.holders(key):
-                if gateway != entry.gateway and key not in self._told.get(gateway, ()):
+                if gateway != entry.gateway:
                     targets.setdefault(gateway, []).append(key)
-        for gateway, keys in targets.items():
-            self._told[gateway] = self._told.get(gateway, frozenset()) | frozenset(keys)
         return targets
+
+    def take_returned(self, gateway: str, answer: Reclaimed) -> None:
+        """A holder's answer to a reclaim: take back what its totals add."""
+        if answer.returned and self._incarnation.get(gateway) == answer.incarnation:
+            self._apply_returned(gateway, answer.returned)
+            self._serve_parked()
 
     def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int
@@ -236,7 +253,7 @@ class Ledger:
         self._held.pop(gateway, None)
         self._lease_until.pop(gateway, None)
         self._incarnation.pop(gateway, None)
-        self._told.pop(gateway, None)
+        self._returned.pop(gateway, None)
 
     def expire(self, now: float | None = None) -> list[str]:
         now = self._clock() if now is None else now
@@ -252,6 +269,7 @@ class Ledger:
     def _renew(self, gateway: str, now: float) -> None:
         if gateway not in self._held:
             self._held[gateway] = Counter()
+            self._returned[gateway] = Counter()
             self._incarnation[gateway] = next(self._incarnations)
         self._lease_until[gateway] = now + self._lease_ttl_s
 
@@ -262,6 +280,15 @@ class Ledger:
         self._limits[key] = limit
         if raised:
             self._serve_parked()
+
+    def _apply_returned(self, gateway: str, returned: dict[str, int]) -> None:
+        applied = self._returned[gateway]
+        new = {}
+        for key, total in returned.items():
+            if total > applied[key]:
+                new[key] = total - applied[key]
+                applied[key] = total
+        self._take_back(gateway, new)
 
     def _take_back(self, gateway: str, returns: dict[str, int]) -> None:
         held = self._held[gateway]
@@ -286,7 +313,6 @@ class Ledger:
     def _reply(self, gateway: str, incarnation: int, granted: Counter[str], missing: Counter[str]) -> Reply:
         short = {k: self._why_short(k) for k, n in missing.items() if n > 0}
         pressure = self._pressure(gateway)
-        self._told[gateway] = frozenset(pressure)
         granted = {k: n for k, n in granted.items() if n}
         return Reply(incarnation, granted, short, pressure, self._clock())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ray
 
 from serverless_ray.quota.desk import LedgerDesk
-from serverless_ray.quota.ledger import POOL, Ledger, Reply
+from serverless_ray.quota.ledger import POOL, Ledger, Reclaimed, Reply
 from serverless_ray.quota.ledger_client import HEARTBEAT_S
 
 LEASE_TTL_S = 5.0
@@ -30,9 +30,9 @@ class QuotaLedger:
 
     async def exchange(
         self, gateway: str, incarnation: int, wants: dict[str, int], limits: dict[str, int],
-        returns: dict[str, int],
+        returned: dict[str, int],
     ) -> Reply:
-        return await self._desk.exchange(gateway, incarnation, wants, limits, returns)
+        return await self._desk.exchange(gateway, incarnation, wants, limits, returned)
 
     async def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int
@@ -54,7 +54,8 @@ class QuotaLedger:
             },
         }
 
-    def _ask_back(self, gateway: str, keys: list[str]) -> None:
+    async def _ask_back(self, gateway: str, keys: list[str]) -> Reclaimed | None:
         handle = self._gateways.get(gateway)
-        if handle is not None:
-            handle.reclaim.remote(keys)
+        if handle is None:
+            return None
+        return await handle.reclaim.remote(keys)

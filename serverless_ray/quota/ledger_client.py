@@ -16,9 +16,9 @@ class LedgerActorClient:
 
     async def exchange(
         self, gateway: str, incarnation: int, wants: dict[str, int], limits: dict[str, int],
-        returns: dict[str, int],
+        returned: dict[str, int],
     ) -> Reply:
-        return await self._handle.exchange.remote(gateway, incarnation, wants, limits, returns)
+        return await self._handle.exchange.remote(gateway, incarnation, wants, limits, returned)
 
     async def restore(
         self, gateway: str, tokens: dict[str, int], limits: dict[str, int], incarnation: int

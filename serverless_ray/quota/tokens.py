@@ -48,11 +48,21 @@ class KeyTokens:
 
 
 class GatewayTokens:
-    """Every key's tokens at one gateway, and counted ones set aside to go back to the ledger."""
+    """Every key's tokens at one gateway, and counted ones on their way back to the ledger.
+
+    Returns are *cumulative*: every call to the ledger carries, per key, how many tokens
+    this gateway has given back in total under its current incarnation, until the ledger
+    acknowledged that total. The ledger takes back the difference from what it applied
+    before, so a return counts exactly once whichever call carries it first: a want that
+    overtakes the return call it follows still finds the returned tokens free, and a
+    return is never applied twice.
+    """
 
     def __init__(self) -> None:
         self._keys: dict[str, KeyTokens] = {POOL: KeyTokens()}
-        self._returning: Counter[str] = Counter()  # taken out of ``held``, not yet sent
+        self._returning: Counter[str] = Counter()  # taken out of ``held``, not yet sent: reusable
+        self._sent: Counter[str] = Counter()  # given back in total under this incarnation
+        self._acked: Counter[str] = Counter()  # of which the ledger confirmed it applied
 
     def __getitem__(self, key: str) -> KeyTokens:
         state = self._keys.get(key)
@@ -69,15 +79,29 @@ class GatewayTokens:
     # --- admissions ------------------------------------------------------------------
 
     def take(self, endpoint: str) -> bool:
-        """Use one token of ``endpoint`` and one of the pool, if both are free."""
+        """Use one token of ``endpoint`` and one of the pool, if both are free.
+
+        A token set aside to go back but not sent yet is taken back first: demand came
+        back before the return left, and sending it away to ask for it again would cost
+        a round trip (and, while others wait for it, could lose it).
+        """
         ep, pool = self[endpoint], self._keys[POOL]
-        if ep.in_flight >= ep.usable or pool.in_flight >= pool.usable:
+        if not (self._reusable(endpoint, ep) and self._reusable(POOL, pool)):
             return False
         for state in (ep, pool):
             state.in_flight += 1
             state.peak = max(state.peak, state.in_flight)
             state.recent = max(state.recent, state.in_flight)
         return True
+
+    def _reusable(self, key: str, state: KeyTokens) -> bool:
+        if state.in_flight < state.usable:
+            return True
+        if self._returning[key] and (state.limit is None or state.tokens < state.limit):
+            self._returning[key] -= 1
+            state.held += 1
+            return True
+        return False
 
     def put(self, endpoint: str) -> bool:
         """An invocation ended; True if tokens should go back to the ledger now."""
@@ -173,19 +197,34 @@ class GatewayTokens:
                 state.recent = state.in_flight
 
     def returns(self) -> dict[str, int]:
-        """Everything to send back now: swept tokens, and surplus beyond a lowered limit."""
+        """What the next call carries: per key, the cumulative total given back, for every
+        key whose total the ledger has not acknowledged. Tokens set aside (swept, surplus
+        beyond a lowered limit) count as sent from here on and can no longer be taken back."""
         for key, state in self._keys.items():
             n = min(state.surplus, state.idle)
             if n:
                 self.give_back(key, n)
-        returning, self._returning = +self._returning, Counter()
-        return dict(returning)
+        self._sent.update(+self._returning)
+        self._returning.clear()
+        return {key: total for key, total in self._sent.items() if total > self._acked[key]}
+
+    def acknowledge(self, sent: dict[str, int]) -> None:
+        """The ledger applied the cumulative totals ``sent`` (under the current incarnation)."""
+        for key, total in sent.items():
+            self._acked[key] = max(self._acked[key], total)
+
+    def returning(self) -> bool:
+        """Whether tokens wait to be sent back, or were sent without an acknowledgement."""
+        return bool(+self._returning) or any(t > self._acked[k] for k, t in self._sent.items())
 
     # --- the ledger forgot us --------------------------------------------------------
 
     def unregister_all(self) -> int:
-        """Every held token becomes unregistered; queued returns are void. Returns how many."""
+        """Every held token becomes unregistered; queued returns are void (the new
+        incarnation's totals start at zero, as the ledger's do). Returns how many."""
         self._returning.clear()
+        self._sent.clear()
+        self._acked.clear()
         moved = 0
         for state in self._keys.values():
             moved += state.held

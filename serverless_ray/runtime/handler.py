@@ -17,6 +17,7 @@ from typing import Any
 from serverless_ray.messages import InvocationResult
 
 from . import codecs
+from .streaming import HandlerStream, as_bytes, closing_chain, parts
 from .usercode import (
     BoundHook,
     InvocationContext,
@@ -66,16 +67,6 @@ def error_status(exc: BaseException) -> int:
     if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
         return code
     return 500
-
-
-def _to_bytes(body: Any, content_type: str) -> bytes:
-    if body is None:
-        return b""
-    if isinstance(body, str):
-        return body.encode("utf-8")
-    if isinstance(body, (bytes, bytearray, memoryview)):
-        return bytes(body)
-    return codecs.encode(body, content_type)
 
 
 class InferenceHandler:
@@ -174,28 +165,64 @@ class InferenceHandler:
         is an int in 400–599) with the message as a text/plain body.  A
         missing content type is treated as ``application/octet-stream``.
         The response's custom attributes are whatever the hooks set on
-        ``context.response_custom_attributes``.
+        ``context.response_custom_attributes``. A streaming result (an iterator or
+        generator) is joined into one body.
         """
-        context = InvocationContext(
+        context = self._context(custom_attributes, request_id)
+        try:
+            body_out, response_type = self._predict(context, body, content_type, accept)
+            payload = as_bytes(body_out, response_type)
+        except Exception as exc:
+            return self._error_result(exc, request_id)
+        return InvocationResult(200, payload, response_type, context.response_custom_attributes)
+
+    def stream(
+        self,
+        body: bytes,
+        *,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None = None,
+        request_id: str | None = None,
+    ) -> HandlerStream:
+        """Run one request through the hooks and stream its result part by part.
+
+        The model runs up to its first part here: a failure until then is an error result
+        exactly as :meth:`invoke` gives it, with no parts. Later failures are raised by
+        ``parts``; closing ``parts`` closes the model's generator.
+        """
+        context = self._context(custom_attributes, request_id)
+        try:
+            body_out, response_type = self._predict(context, body, content_type, accept)
+            rest = parts(body_out, response_type)
+            first = next(rest, None)
+        except Exception as exc:
+            return HandlerStream(self._error_result(exc, request_id), iter(()))
+        head = InvocationResult(200, b"", response_type, context.response_custom_attributes)
+        return HandlerStream(head, closing_chain(first, rest))
+
+    def _context(self, custom_attributes: str | None, request_id: str | None) -> InvocationContext:
+        return InvocationContext(
             model_dir=str(self._model_dir),
             environment=self._environment,
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
-        try:
-            content_type = content_type or codecs.OCTET_STREAM
-            accept = self._resolve_accept(accept)
-            data = self._request_body(body, content_type)
-            if "transform_fn" in self._hooks:
-                result = self._hooks["transform_fn"](context, self._model, data, content_type, accept)
-            else:
-                decoded = self._hook("input_fn")(context, data, content_type)
-                prediction = self._hook("predict_fn")(context, decoded, self._model)
-                result = self._hook("output_fn")(context, prediction, accept)
-            payload, response_type = self._response(result, accept)
-        except Exception as exc:
-            return self._error_result(exc, request_id)
-        return InvocationResult(200, payload, response_type, context.response_custom_attributes)
+
+    def _predict(
+        self, context: InvocationContext, body: bytes, content_type: str | None, accept: str | None
+    ) -> tuple[Any, str]:
+        """The hooks' result (not yet bytes) and its content type."""
+        content_type = content_type or codecs.OCTET_STREAM
+        accept = self._resolve_accept(accept)
+        data = self._request_body(body, content_type)
+        if "transform_fn" in self._hooks:
+            result = self._hooks["transform_fn"](context, self._model, data, content_type, accept)
+        else:
+            decoded = self._hook("input_fn")(context, data, content_type)
+            prediction = self._hook("predict_fn")(context, decoded, self._model)
+            result = self._hook("output_fn")(context, prediction, accept)
+        return self._response(result, accept)
 
     @staticmethod
     def _request_body(body: bytes | bytearray | memoryview, content_type: str) -> bytes | str:
@@ -208,13 +235,11 @@ class InferenceHandler:
             raise _BadRequest(f"request body is not valid UTF-8 for content type {content_type}: {exc}") from exc
 
     @staticmethod
-    def _response(result: Any, accept: str) -> tuple[bytes, str]:
+    def _response(result: Any, accept: str) -> tuple[Any, str]:
         # A (body, content_type) pair overrides the response content type.
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], str):
-            body, response_type = result
-        else:
-            body, response_type = result, accept
-        return _to_bytes(body, response_type), response_type
+            return result[0], result[1]
+        return result, accept
 
     @staticmethod
     def _error_result(exc: Exception, request_id: str | None) -> InvocationResult:

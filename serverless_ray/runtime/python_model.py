@@ -9,7 +9,8 @@ and called per request; a function is called per request.
 Requests reach ``__call__`` decoded: JSON bodies as Python objects, ``text/*`` bodies as
 ``str``, anything else as ``bytes``. Replies: ``bytes`` go out as they are (with the
 request's Accept, default ``application/octet-stream``), ``str`` as ``text/plain``, other
-values (dicts, lists, numbers, numpy arrays) as JSON.
+values (dicts, lists, numbers, numpy arrays) as JSON. A generator (or any iterator) streams:
+each item is a part (with the request's Accept, default ``application/octet-stream``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from serverless_ray.runtime.codecs import encode, media_type
+from serverless_ray.runtime.streaming import is_stream
 
 
 def load_object(module: str, qualname: str, source_file: str | None = None) -> Any:
@@ -73,11 +75,17 @@ def handlers(module: str, qualname: str, source_file: str | None = None) -> tupl
         else:
             data = request_body
         result = model(data)
+        if is_stream(result):  # a generator streams its items as parts
+            return result, _accepted(accept)
         if isinstance(result, (bytes, bytearray)):
-            wanted = media_type(accept)
-            return bytes(result), wanted if wanted and wanted != "*/*" else "application/octet-stream"
+            return bytes(result), _accepted(accept)
         if isinstance(result, str):
             return result.encode("utf-8"), "text/plain"
         return encode(result, "application/json"), "application/json"
 
     return model_fn, transform_fn
+
+
+def _accepted(accept: str) -> str:
+    wanted = media_type(accept)
+    return wanted if wanted and wanted != "*/*" else "application/octet-stream"

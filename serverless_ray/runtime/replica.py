@@ -7,15 +7,24 @@ invocation at a time (``max_ongoing_requests=1`` is set where the deployment is 
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Any, AsyncGenerator, Iterator
 
 from serverless_ray.isolation.confinement import Confinement
-from serverless_ray.messages import ReplicaReply, ReplicaSpec
+from serverless_ray.messages import ReplicaReply, ReplicaSpec, StreamEnd
 from serverless_ray.runtime.artifacts import materialize
 from serverless_ray.runtime.handler import InferenceHandler
+from serverless_ray.runtime.streaming import drive
+
+log = logging.getLogger(__name__)
+
+log = logging.getLogger(__name__)
+# A model's Environment may turn the capture of its output off (e.g. to measure its cost).
+CAPTURE_LOGS_ENV = "SERVERLESS_RAY_CAPTURE_LOGS"
 
 
 class ModelReplica:
@@ -34,17 +43,26 @@ class ModelReplica:
     ) -> None:
         started = time.perf_counter()
         self._spec = spec
+        # Before the model loads: what model_fn prints lands in the endpoint's log group too.
+        self._logs = _capture_logs(spec)
         if confinement is None and spec.limits is not None:
             confinement = confine(spec)
         self._confinement = confinement
         loading = confinement.loading(spec.limits.model_ready_timeout_s) if confinement and spec.limits else nullcontext()
-        with loading:
-            model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy, pin=True)
-            environment = {**spec.environment}
-            os.environ.update(environment)
-            self._handler = InferenceHandler.load(
-                model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
-            )
+        try:
+            with loading:
+                model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy,
+                                        pin=True)
+                environment = {**spec.environment}
+                os.environ.update(environment)
+                self._handler = InferenceHandler.load(
+                    model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+                )
+        except Exception:
+            if self._logs is not None:  # the reason goes to the endpoint's log group before the replica ends
+                log.exception("the model of endpoint %s could not be loaded", spec.endpoint_name)
+                self._logs.flush()
+            raise
         self._ready_at = time.time()
         load_seconds = time.perf_counter() - started
         self.setup_seconds = (
@@ -61,8 +79,6 @@ class ModelReplica:
         request_id: str | None,
         sent_at: float | None = None,
     ) -> ReplicaReply:
-        # The request was sent before this replica was ready: it waited for a cold start.
-        cold = sent_at is not None and sent_at < self._ready_at
         started = time.perf_counter()
         result = self._handler.invoke(
             body,
@@ -71,10 +87,59 @@ class ModelReplica:
             custom_attributes=custom_attributes,
             request_id=request_id,
         )
-        if result.raised == "MemoryError" and self._confinement is not None:
+        self._check_memory(result.raised)
+        return self._reply(result, started, sent_at)
+
+    def stream_items(
+        self,
+        body: bytes,
+        content_type: str | None,
+        accept: str | None,
+        custom_attributes: str | None,
+        request_id: str | None,
+        sent_at: float | None = None,
+    ) -> Iterator[Any]:
+        """A streamed reply: a :class:`ReplicaReply` with the head (no body), the parts as
+        ``bytes``, then a :class:`StreamEnd`. Closing it closes the model's generator."""
+        started = time.perf_counter()
+        stream = self._handler.stream(
+            body, content_type=content_type, accept=accept, custom_attributes=custom_attributes,
+            request_id=request_id,
+        )
+        try:
+            self._check_memory(stream.result.raised)
+            yield self._reply(stream.result, started, sent_at)
+            error = None
+            try:
+                yield from stream.parts
+            except Exception as exc:
+                log.exception("streamed invocation %s failed after its first part", request_id or "-")
+                error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                self._check_memory(type(exc).__name__)
+            yield StreamEnd(model_seconds=time.perf_counter() - started, error=error)
+        finally:
+            close = getattr(stream.parts, "close", None)
+            if close is not None:
+                close()
+
+    async def stream(self, *call_args) -> AsyncGenerator[Any, None]:
+        """:meth:`stream_items` for Serve's streaming handles (``handle.options(stream=True)``).
+
+        An async generator, so that a caller that goes away cancels it and the model's
+        generator is closed; Serve would run a sync generator to its end in a thread.
+        """
+        async for item in drive(self.stream_items(*call_args)):
+            yield item
+
+    def _check_memory(self, raised: str | None) -> None:
+        if raised == "MemoryError" and self._confinement is not None:
             # Past an address-space limit: the process may be half-broken; it records
             # the cause and ends, failing this call, and is replaced.
             self._confinement.memory_exceeded()
+
+    def _reply(self, result, started: float, sent_at: float | None) -> ReplicaReply:
+        # The request was sent before this replica was ready: it waited for a cold start.
+        cold = sent_at is not None and sent_at < self._ready_at
         # ModelSetupTime is one sample per start: only the first call that waited for it
         # reports it (others that waited too are still cold in OverheadLatency).
         report_setup = cold and not self._setup_reported
@@ -84,14 +149,27 @@ class ModelReplica:
             model_seconds=time.perf_counter() - started,
             setup_seconds=self.setup_seconds if report_setup else None,
             cold=cold,
+            log_stream=self._logs.stream if self._logs is not None else None,
         )
 
     def __del__(self) -> None:
-        # Serve calls this on a clean shut-down; a killed replica is cleaned up by the node.
+        # Serve calls this on a graceful shut-down (scale-in, scale to zero): ship what is left
+        # of the logs; a killed replica is cleaned up by the node.
+        logs = getattr(self, "_logs", None)
+        if logs is not None:
+            logs.flush()
         confinement = getattr(self, "_confinement", None)
         if confinement is not None:
             self._confinement = None
             confinement.close()
+
+
+def _capture_logs(spec: ReplicaSpec):
+    if not spec.capture_logs or spec.environment.get(CAPTURE_LOGS_ENV, "1") == "0":
+        return None
+    from serverless_ray.logs.shipping import capture_for
+
+    return capture_for(spec.endpoint_name, spec.variant_name)
 
 
 def confine(spec: ReplicaSpec, confinement: Confinement | None = None) -> Confinement:

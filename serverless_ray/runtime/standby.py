@@ -67,3 +67,18 @@ class StandbyReplica:
         if self._replica is None:
             raise RuntimeError("the standby has not adopted a model")
         return self._replica.invoke(*call_args)
+
+    def stream(self, *call_args):
+        """A streamed reply (see ``ModelReplica.stream_items``), for Ray's streaming calls
+        (``num_returns="streaming"``). A caller that goes away cancels the call: the
+        model's generator is closed after the part it is producing."""
+        if self._replica is None:
+            raise RuntimeError("the standby has not adopted a model")
+        items = self._replica.stream_items(*call_args)
+        try:
+            for item in items:
+                yield item
+                if ray.get_runtime_context().is_canceled():
+                    return
+        finally:
+            items.close()

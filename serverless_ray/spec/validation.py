@@ -13,7 +13,7 @@ from typing import Any, Iterable, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from serverless_ray.errors import ValidationException
+from serverless_ray.errors import ServiceError, ValidationException
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -50,14 +50,15 @@ _CONSTRAINTS = {
 }
 
 
-def parse(model: type[M], payload: Any) -> M:
-    """Validate ``payload`` as ``model`` or raise ``ValidationException`` in AWS wording."""
+def parse(model: type[M], payload: Any, *, error: type[ServiceError] = ValidationException) -> M:
+    """Validate ``payload`` as ``model`` or raise ``error`` (the service's validation
+    error, SageMaker's ``ValidationException`` by default) in AWS wording."""
     if not isinstance(payload, dict):
-        raise ValidationException("The request body must be a JSON object.")
+        raise error("The request body must be a JSON object.")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
-        raise ValidationException(format_errors(exc.errors(include_url=False))) from None
+        raise error(format_errors(exc.errors(include_url=False))) from None
 
 
 def format_errors(errors: Iterable[dict[str, Any]]) -> str:

@@ -22,7 +22,7 @@ from botocore.config import Config
 from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
-from support import Deployer
+from support import Deployer, start_ray_node
 
 MODELS = Path(__file__).parent / "models"
 EXAMPLE_MODEL = Path(__file__).parents[2] / "deployments" / "example" / "model"
@@ -73,9 +73,9 @@ def ray_cluster(s3_server, tmp_path_factory):
     os.environ["RAY_TMPDIR"] = ray_tmp
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={
+    cluster = start_ray_node(lambda: Cluster(initialize_head=True, head_node_args={
         "num_cpus": 8, "node_ip_address": "127.0.0.1", "include_dashboard": False,
-    })
+    }))
     ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
     yield cluster
     from ray import serve
@@ -156,6 +156,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
     linear = make_tarball(EXAMPLE_MODEL, tmp / "linear.tar.gz")
     echo = make_tarball(MODELS / "echo", tmp / "echo.tar.gz")
     broken = make_tarball(MODELS / "broken", tmp / "broken.tar.gz")
+    chatty = make_tarball(MODELS / "chatty", tmp / "chatty.tar.gz")
     limits = make_tarball(MODELS / "limits", tmp / "limits.tar.gz")
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="models")
@@ -165,6 +166,7 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
         "echo": str(echo),
         "echo_s3": "s3://models/echo/model.tar.gz",
         "broken": f"file://{broken}",
+        "chatty": f"file://{chatty}",
         "limits": str(limits),
     }
 

@@ -28,3 +28,10 @@ class Linear:
 @serverless_ray.endpoint(name="py-shout", memory_size_mb=1024, max_concurrency=1)
 def shout(text):
     return text.upper() if isinstance(text, str) else text
+
+
+@serverless_ray.endpoint(name="py-count", memory_size_mb=1024, max_concurrency=1)
+def count(request):
+    """A generator: each number is a part of a streamed reply."""
+    for i in range(int(request.get("to", 3))):
+        yield f"{i};"

@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
+from pathlib import Path
+from typing import Callable, TypeVar
+
+AWS = str(Path(sys.executable).parent / "aws")
+T = TypeVar("T")
 
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def start_ray_node(start: Callable[[], T], attempts: int = 3) -> T:
+    """Start a Ray node with ``start``, again if it does not register in time.
+
+    Ray waits a fixed 30 s for a new raylet to register with the GCS and then raises,
+    leaving the processes it started running. On a machine loaded far beyond its cores
+    that can happen to a healthy node: end the processes this attempt started (our own
+    children, by pid) and try again, so a slow start is not an error for every test.
+    """
+    import psutil
+
+    me = psutil.Process()
+    for attempt in range(1, attempts + 1):
+        before = {child.pid for child in me.children(recursive=True)}
+        try:
+            return start()
+        except Exception as error:  # Ray raises a bare Exception for this
+            if "timed out during startup" not in str(error) or attempt == attempts:
+                raise
+            for child in me.children(recursive=True):
+                if child.pid not in before:
+                    child.kill()
+    raise AssertionError("unreachable")
 
 
 class Deployer:
@@ -236,3 +268,39 @@ def serve_replicas(endpoint: str) -> list[dict]:
         for deployment in (app.get("deployments") or {}).values()
         for replica in deployment.get("replicas") or ()
     ]
+
+
+class Cli:
+    """Runs ``aws`` in a clean environment: test credentials, no user configuration."""
+
+    def __init__(self, tmp_path: Path, platform_url: str, s3_url: str) -> None:
+        self.platform_url = platform_url
+        self.s3_url = s3_url
+        self.env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_MAX_ATTEMPTS": "1",
+        }
+
+    def run(self, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [AWS, *args, "--endpoint-url", url or self.platform_url, "--output", "json"],
+            env=self.env, capture_output=True, text=True, timeout=60,
+        )
+
+    def __call__(self, *args: str, url: str | None = None) -> dict:
+        done = self.run(*args, url=url)
+        assert done.returncode == 0, f"aws {' '.join(args)} failed: {done.stderr}"
+        out = done.stdout.strip()
+        return json.loads(out) if out.startswith("{") else {}  # `aws s3` prints progress text
+
+    def fails(self, *args: str) -> str:
+        done = self.run(*args)
+        assert done.returncode != 0, f"aws {' '.join(args)} succeeded: {done.stdout}"
+        return done.stderr

@@ -6,52 +6,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from conftest import EXAMPLE_MODEL, make_tarball
-from support import unique
-
-AWS = str(Path(sys.executable).parent / "aws")
-
-
-class Cli:
-    """Runs ``aws`` in a clean environment: test credentials, no user configuration."""
-
-    def __init__(self, tmp_path: Path, platform_url: str, s3_url: str) -> None:
-        self.platform_url = platform_url
-        self.s3_url = s3_url
-        self.env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": str(tmp_path / "aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_MAX_ATTEMPTS": "1",
-        }
-
-    def run(self, *args: str, url: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [AWS, *args, "--endpoint-url", url or self.platform_url, "--output", "json"],
-            env=self.env, capture_output=True, text=True, timeout=60,
-        )
-
-    def __call__(self, *args: str, url: str | None = None) -> dict:
-        done = self.run(*args, url=url)
-        assert done.returncode == 0, f"aws {' '.join(args)} failed: {done.stderr}"
-        out = done.stdout.strip()
-        return json.loads(out) if out.startswith("{") else {}  # `aws s3` prints progress text
-
-    def fails(self, *args: str) -> str:
-        done = self.run(*args)
-        assert done.returncode != 0, f"aws {' '.join(args)} succeeded: {done.stdout}"
-        return done.stderr
+from support import AWS, Cli, unique
 
 
 @pytest.fixture

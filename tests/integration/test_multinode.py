@@ -26,7 +26,7 @@ WORKER_NODE = {"num_cpus": 2, "memory": 4 * GiB, "object_store_memory": 200 * 10
 
 @pytest.fixture(scope="module")
 def workers(ray_cluster, platform):
-    nodes = [ray_cluster.add_node(**WORKER_NODE) for _ in range(2)]
+    nodes = [start_ray_node(lambda: ray_cluster.add_node(**WORKER_NODE)) for _ in range(2)]
     ray_cluster.wait_for_nodes()
     wait_for(lambda: all(n.node_id in platform.platform.gateways() for n in nodes), timeout_s=60,
              what="a gateway on every worker node")

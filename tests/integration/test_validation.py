@@ -145,7 +145,7 @@ def test_unknown_paths_are_answered_in_the_aws_shape(platform, runtime):
     import json
     import urllib.request
 
-    request = urllib.request.Request(platform.url + "/endpoints/x/invocations-response-stream", data=b"{}",
+    request = urllib.request.Request(platform.url + "/endpoints/x/async-invocations", data=b"{}",
                                      method="POST")
     try:
         urllib.request.urlopen(request, timeout=10)
@@ -153,8 +153,8 @@ def test_unknown_paths_are_answered_in_the_aws_shape(platform, runtime):
     except urllib.error.HTTPError as exc:
         status, header, body = exc.code, exc.headers["x-amzn-ErrorType"], json.loads(exc.read())
     assert (status, header, body["__type"]) == (404, "UnknownOperationException", "UnknownOperationException")
-    assert "InvokeEndpointWithResponseStream is not supported" in body["message"]
+    assert "InvokeEndpointAsync is not supported" in body["message"]
     # boto3 reads it as an error with that code.
     with pytest.raises(ClientError) as caught:
-        runtime.invoke_endpoint_with_response_stream(EndpointName="x", Body=b"{}")
+        runtime.invoke_endpoint_async(EndpointName="x", InputLocation="s3://b/k")
     assert caught.value.response["Error"]["Code"] == "UnknownOperationException"

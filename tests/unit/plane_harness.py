@@ -1,5 +1,6 @@
-"""A ControlPlane over a real SQLite store, without Ray: the rollout only records which
-endpoints it was asked to move, and ``finish`` plays a successful rollout."""
+"""A ControlPlane (and Application Auto Scaling) over a real SQLite store, without Ray:
+the rollout only records which endpoints it was asked to move, and ``finish`` plays a
+successful rollout."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Any
 
 import pytest
 
+from serverless_ray.autoscaling.capacity import EndpointCapacity
 from serverless_ray.autoscaling.floor import FloorWatch
+from serverless_ray.autoscaling.records import ScalingTables
+from serverless_ray.autoscaling.service import ScalingService
 from serverless_ray.control.plane import ControlPlane
 from serverless_ray.errors import ServiceError, ValidationException
 from serverless_ray.settings import PlatformSettings
@@ -27,6 +31,10 @@ class RecordingRollout:
         self.started.append(endpoint)
 
 
+async def _no_reaction(*_args) -> None:
+    """Scaling targets change without a provisioned scaler to act on them."""
+
+
 class Harness:
     def __init__(self, tmp_path) -> None:
         self.store = Store(tmp_path / "state.sqlite3")
@@ -34,6 +42,10 @@ class Harness:
         settings = PlatformSettings(state_dir=tmp_path, artifact_cache_dir=tmp_path / "cache")
         self.floors = FloorWatch()
         self.plane = ControlPlane(settings, self.store, self.rollout, floors=self.floors)  # type: ignore[arg-type]
+        capacity = EndpointCapacity(self.store, self.plane.set_provisioned_concurrency)
+        self.scaling = ScalingService(region=settings.region, account_id=settings.account_id,
+                                      tables=ScalingTables(self.store), capacity=capacity,
+                                      on_target_change=_no_reaction)
 
     def call(self, operation: str, payload: Any = None) -> dict[str, Any]:
         return asyncio.run(self.plane.call(operation, {} if payload is None else payload))

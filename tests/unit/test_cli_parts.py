@@ -29,6 +29,23 @@ def test_every_up_option_is_a_settings_field_and_only_given_ones_are_passed():
     assert (raised.value.code, raised.value.exit_code) == ("InvalidOption", 2)
 
 
+def test_security_and_observability_options_map_onto_their_settings(tmp_path, monkeypatch):
+    monkeypatch.delenv("SERVERLESS_RAY_CREDENTIALS", raising=False)
+    settings = settings_from(parse_command([
+        "up", "--host", "0.0.0.0", "--allow-anonymous", "--no-observability",
+        "--model-data-root", str(tmp_path / "a"), "--model-data-root", str(tmp_path / "b")])[1])
+    assert (settings.allow_anonymous, settings.observability) == (True, False)
+    assert settings.model_data_roots == (tmp_path / "a", tmp_path / "b")
+    defaults = settings_from(parse_command(["up"])[1])
+    assert (defaults.allow_anonymous, defaults.observability, defaults.model_data_roots) == (False, True, ())
+    with pytest.raises(CliError) as refused:  # a check across options names the options itself
+        settings_from(parse_command(["up", "--host", "0.0.0.0"])[1])
+    assert refused.value.message.startswith("refusing to listen on 0.0.0.0 without credentials")
+    assert "--credentials FILE" in refused.value.message and refused.value.exit_code == 2
+    with pytest.raises(CliError, match="cannot read the credentials file"):
+        settings_from(parse_command(["up", "--credentials", str(tmp_path / "missing.yaml")])[1])
+
+
 def test_durations():
     assert parse_duration("90s") == 90 and parse_duration("1h30m") == 5400 and parse_duration("2d") == 172800
     for bad in ("1x", "h", "0m", ""):

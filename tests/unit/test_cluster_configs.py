@@ -27,6 +27,7 @@ from serverless_ray.declarative.schema import SERVE_APP_IMPORT_PATH, ServeAppArg
 
 REPO = Path(__file__).parents[2]
 KUBERNETES_VERSION = "1.30.0"
+CREDENTIALS_MOUNT = "/etc/serverless-ray"
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,7 @@ def test_cluster_yaml_passes_rays_own_validation(cluster):
 
 def test_every_node_installs_the_project_from_its_own_files(cluster):
     prepared = prepare_config(cluster)
-    [(remote, local)] = prepared["file_mounts"].items()
-    assert (REPO / local).resolve() == REPO
+    [remote] = [r for r, local in prepared["file_mounts"].items() if (REPO / local).resolve() == REPO]
     install = f"pip install --quiet {remote}"
     assert install in prepared["head_setup_commands"] and install in prepared["worker_setup_commands"]
     assert "**/.venv" in prepared["rsync_exclude"]
@@ -63,6 +63,9 @@ def test_the_head_starts_the_platform_with_options_the_cli_accepts(cluster):
     name, params = parse_command(words[words.index("serverless-ray") + 1:])
     assert (name, params["address"], params["host"], params["port"]) == ("up", "auto", "0.0.0.0", 8080)
     assert params["apply_files"] == (Path("~/serverless-ray/deployments/example.yaml"),)
+    # Listening beyond loopback, it starts with the credentials file the user provides.
+    assert str(params["credentials"]) in cluster["file_mounts"] and not params["allow_anonymous"]
+    assert cluster["file_mounts"][str(params["credentials"])].startswith("~/")  # from the user's machine
 
 
 def test_rayservice_serve_config_is_the_serve_config_of_the_repository(manifest):
@@ -70,8 +73,11 @@ def test_rayservice_serve_config_is_the_serve_config_of_the_repository(manifest)
     config = ServeDeploySchema.model_validate(yaml.safe_load(service["spec"]["serveConfigV2"]))
     [app] = config.applications
     assert app.import_path == SERVE_APP_IMPORT_PATH
+    # The credentials file is the Secret mounted in every pod (the example stands in for it here).
+    assert app.args["platform"]["credentials_file"] == f"{CREDENTIALS_MOUNT}/credentials.yaml"
+    app.args["platform"]["credentials_file"] = str(REPO / "deployments" / "credentials.example.yaml")
     args = ServeAppArgs.model_validate(app.args)
-    assert args.platform.host == "0.0.0.0"
+    assert args.platform.host == "0.0.0.0" and args.platform.credentials is not None
     reference = ServeAppArgs.model_validate(serve_app_args(
         yaml.safe_load((REPO / "deployments" / "serverless.yaml").read_text())))
     assert args.endpoints == reference.endpoints
@@ -90,6 +96,19 @@ def test_rayservice_kubernetes_parts_pass_the_kubernetes_schemas(manifest):
     # The gateway Service selects every Ray pod, head and workers.
     selector = next(d for d in others if d["kind"] == "Service")["spec"]["selector"]
     assert all(selector.items() <= t["metadata"]["labels"].items() for t in templates)
+
+
+def test_every_ray_pod_mounts_the_credentials_secret_where_the_image_looks(manifest):
+    cluster = manifest[0]["spec"]["rayClusterConfig"]
+    templates = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
+    for template in templates:
+        volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+        [container] = template["spec"]["containers"]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["credentials"]["mountPath"] == CREDENTIALS_MOUNT and mounts["credentials"]["readOnly"]
+        assert volumes["credentials"]["secret"]["secretName"] == "serverless-ray-credentials"
+    dockerfile = (REPO / "deployments" / "Dockerfile").read_text()
+    assert f"ENV SERVERLESS_RAY_CREDENTIALS={CREDENTIALS_MOUNT}/credentials.yaml" in dockerfile
 
 
 def test_the_strict_kubernetes_check_does_catch_mistakes(manifest):

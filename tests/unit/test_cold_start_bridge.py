@@ -8,7 +8,15 @@ import pytest
 
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
 from serverless_ray.gateway.standby_pool import StandbyPool
-from serverless_ray.messages import InvocationResult, NotAdoptable, ReplicaCall, ReplicaReply, ReplicaSpec, Route
+from serverless_ray.messages import (
+    InvocationResult,
+    NotAdoptable,
+    ReplicaCall,
+    ReplicaReply,
+    ReplicaSpec,
+    Route,
+    StreamEnd,
+)
 
 APP = "sr-ep-g1"
 SPEC = ReplicaSpec("ep", "AllTraffic", "file:///model", "/tmp/cache")
@@ -44,6 +52,15 @@ class FakeStandby:
         self.served.append(call.body)
         return ReplicaReply(InvocationResult(200, call.body, "text/plain"), model_seconds=0.001)
 
+    async def stream(self, call: ReplicaCall):
+        assert self.adopted is not None and not self.killed
+        self.served.append(call.body)
+        yield ReplicaReply(InvocationResult(200, b"", "text/plain"), model_seconds=0.001)
+        for part in self.world.stream_parts:
+            await self.world.invoke_gate.wait()
+            yield part
+        yield StreamEnd(model_seconds=0.002)
+
     def kill(self) -> None:
         self.killed = True
 
@@ -60,6 +77,7 @@ class World:
         self.invoke_gate.set()
         self.adopt_error: Exception | None = None
         self.invoke_error: Exception | None = None
+        self.stream_parts: list[bytes] = [b"a", b"b"]
         self.pool = StandbyPool(pool_size, self._spawn)
         self.bridge = ColdStartBridge(
             self.pool, self.counts.get, adopt_timeout_s=5, call_timeout_s=5,
@@ -263,5 +281,43 @@ def test_the_pool_stays_bounded_and_stop_kills_everything():
         assert world.pool.idle == 1 and len(world.spawned) == 3
         world.pool.stop()
         assert all(s.killed for s in world.spawned)
+
+    run(scenario())
+
+
+def test_a_cold_stream_is_lent_a_standby_which_serves_the_lane_again_once_returned():
+    async def scenario():
+        world = await World(pool_size=2).start()
+        lease = await world.bridge.lease(route(max_concurrency=1), call(1))
+        assert lease is not None and lease.standby.adopted == SPEC
+        # One standby at MaxConcurrency 1: the next call waits for the lease to come back.
+        waiting = asyncio.create_task(world.bridge.invoke(route(max_concurrency=1), call(2)))
+        await settle()
+        assert not waiting.done()
+        lease.release()
+        reply = await waiting
+        assert reply.standby and reply.result.body == b"2"
+        assert lease.standby.served == [b"2"] and not lease.standby.killed
+
+    run(scenario())
+
+
+def test_a_broken_lease_replaces_its_standby():
+    async def scenario():
+        world = await World(pool_size=2).start()
+        lease = await world.bridge.lease(route(), call(1))
+        lease.release(broken=True)
+        await settle()
+        assert lease.standby.killed and world.bridge.lanes() == {}
+        assert world.pool.idle == 2  # a fresh one took its place
+
+    run(scenario())
+
+
+def test_a_warm_endpoints_stream_goes_to_serve():
+    async def scenario():
+        world = await World().start()
+        world.counts[APP] = 1
+        assert await world.bridge.lease(route(), call()) is None
 
     run(scenario())

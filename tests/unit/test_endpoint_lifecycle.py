@@ -123,22 +123,36 @@ def test_an_update_loads_beside_the_old_version_then_switches(tmp_path):
     assert p.backend.deleted == ["sr-ep-g1"]
 
 
-def test_a_failed_update_rolls_back_and_the_old_version_keeps_serving(tmp_path):
-    async def scenario():
-        p = Platform(tmp_path)
-        await _in_service(p)
-        await p.config("c2", memory=2048)
-        p.backend.failing["sr-ep-g2"] = "ImportError: no module named torch"
-        await p.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
-        await p.settle()
-        return p
+async def _update_to_c2(p: Platform, *, memory: int) -> Platform:
+    await _in_service(p)
+    await p.config("c2", memory=memory)
+    await p.call("UpdateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c2"})
+    await p.settle()
+    return p
 
-    p = run(scenario)
+
+def _rolled_back(p: Platform) -> str:
+    """The FailureReason of an update to c2 that was rolled back, g1 still serving."""
     record = p.store.endpoints.get("ep")
     assert record.status == EndpointStatus.IN_SERVICE and record.current.app_name == "sr-ep-g1"
     assert record.failure_reason.startswith("Update to endpoint configuration 'c2' failed and was rolled back.")
-    assert "ImportError: no module named torch" in record.failure_reason
-    assert p.route_app() == "sr-ep-g1" and p.backend.deleted == ["sr-ep-g2"]
+    assert p.route_app() == "sr-ep-g1"
+    return record.failure_reason
+
+
+def test_a_failed_update_rolls_back_and_the_old_version_keeps_serving(tmp_path):
+    p = Platform(tmp_path)
+    p.backend.failing["sr-ep-g2"] = "ImportError: no module named torch"
+    run(lambda: _update_to_c2(p, memory=2048))
+    assert "ImportError: no module named torch" in _rolled_back(p)
+    assert p.backend.deleted == ["sr-ep-g2"]
+
+
+def test_an_update_no_node_could_ever_hold_fails_at_once_and_the_old_version_keeps_serving(tmp_path):
+    p = Platform(tmp_path, FakeServeBackend(cpus=8, memory_gib=4))
+    run(lambda: _update_to_c2(p, memory=6144))  # 6 GiB per replica; the only node has 4
+    assert "no node of the Ray cluster is that large" in _rolled_back(p)
+    assert p.backend.deployed == [("sr-ep-g1", 1)]  # the new version was never started
 
 
 def test_a_deployment_superseded_while_loading_is_removed_and_the_newer_one_runs(tmp_path):

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.eventstream import EventStreamBuffer
 from starlette.testclient import TestClient
 
-from serverless_ray.errors import ModelError, ThrottlingException, ValidationException
+from serverless_ray.errors import ModelError, ModelStreamError, ThrottlingException, ValidationException
 from serverless_ray.gateway.app import build_app
-from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest
+from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest, StreamedReply
 from serverless_ray.gateway.wire import AWS_JSON, REST_JSON
 
 
@@ -19,6 +20,8 @@ class FakeInvocations:
     def __init__(self) -> None:
         self.requests: list[InvocationRequest] = []
         self.answer: object = None
+        self.stream_parts: list = [b"to", b"kens"]  # an exception among them is raised there
+        self.streams_closed = 0
 
     def clock(self) -> float:
         return 7.0
@@ -28,6 +31,22 @@ class FakeInvocations:
         if isinstance(self.answer, Exception):
             raise self.answer
         return InvocationReply(b"4.75", "text/csv", "AllTraffic", request.request_id, custom_attributes="echo=1")
+
+    async def invoke_stream(self, request: InvocationRequest) -> StreamedReply:
+        self.requests.append(request)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+
+        async def parts():
+            try:
+                for item in self.stream_parts:
+                    if isinstance(item, Exception):
+                        raise item
+                    yield item
+            finally:
+                self.streams_closed += 1
+
+        return StreamedReply("text/plain", "AllTraffic", request.request_id, "echo=1", parts())
 
 
 class FakeControl:
@@ -85,6 +104,47 @@ def test_a_service_error_is_rendered_in_rest_json_with_its_fields(parts):
     assert response.status_code == 424 and response.json()["OriginalStatusCode"] == 500
 
 
+def _events(body: bytes) -> list:
+    buffer = EventStreamBuffer()
+    buffer.add_data(body)
+    return list(buffer)
+
+
+def test_a_streamed_invocation_is_sent_as_an_event_stream(parts):
+    client, invocations, _, _ = parts
+    response = client.post("/endpoints/ep/invocations-response-stream", content=b"hi", headers={
+        "Content-Type": "text/plain", "X-Amzn-SageMaker-Accept": "text/plain", "Accept": "ignored/here",
+        "X-Amzn-SageMaker-Custom-Attributes": "a=1", "X-Amzn-SageMaker-Inference-Id": "mine-1"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/vnd.amazon.eventstream"
+    assert (response.headers["X-Amzn-SageMaker-Content-Type"], response.headers["x-Amzn-Invoked-Production-Variant"],
+            response.headers["X-Amzn-SageMaker-Custom-Attributes"]) == ("text/plain", "AllTraffic", "echo=1")
+    events = _events(response.content)
+    assert [(e.headers[":event-type"], e.payload) for e in events] == [("PayloadPart", b"to"), ("PayloadPart", b"kens")]
+    [request] = invocations.requests
+    assert (request.body, request.accept, request.custom_attributes, request.inference_id) == (
+        b"hi", "text/plain", "a=1", "mine-1")
+    assert response.headers["x-amzn-RequestId"] == request.request_id
+    assert invocations.streams_closed == 1
+
+
+def test_a_stream_that_fails_after_parts_ends_with_an_exception_event(parts):
+    client, invocations, _, _ = parts
+    invocations.stream_parts = [b"to", ModelStreamError("it broke", ErrorCode="StreamBroken")]
+    response = client.post("/endpoints/ep/invocations-response-stream", content=b"{}")
+    part, failure = _events(response.content)
+    assert (response.status_code, part.payload) == (200, b"to")
+    assert (failure.headers[":message-type"], failure.headers[":exception-type"]) == ("exception", "ModelStreamError")
+    assert json.loads(failure.payload) == {"Message": "it broke", "ErrorCode": "StreamBroken"}
+
+
+def test_a_stream_refused_before_its_first_part_is_an_ordinary_error(parts):
+    client, invocations, _, _ = parts
+    invocations.answer = ThrottlingException("slow down")
+    assert _error(client.post("/endpoints/ep/invocations-response-stream", content=b"{}")) == (
+        400, REST_JSON, "ThrottlingException", "slow down")
+
+
 def test_a_bug_is_an_internal_failure_in_the_aws_shape(parts):
     client, invocations, control, _ = parts
     invocations.answer = RuntimeError("bug")
@@ -128,9 +188,9 @@ def test_unknown_targets_and_bad_json_are_refused_before_the_controller(parts):
 
 def test_unknown_paths_are_unknown_operations_in_the_aws_shape(parts):
     client, _, _, _ = parts
-    status, media, code, message = _error(client.post("/endpoints/ep/invocations-response-stream", content=b"{}"))
+    status, media, code, message = _error(client.post("/endpoints/ep/async-invocations", content=b"{}"))
     assert (status, media, code) == (404, REST_JSON, "UnknownOperationException")
-    assert message.startswith("Operation InvokeEndpointWithResponseStream is not supported by this platform")
+    assert message.startswith("Operation InvokeEndpointAsync is not supported by this platform")
     status, media, code, message = _error(client.post("/no/such/path"))
     assert (status, media, code) == (404, AWS_JSON, "UnknownOperationException")
     assert "No operation is served at POST /no/such/path" in message

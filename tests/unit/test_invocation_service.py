@@ -21,7 +21,7 @@ from serverless_ray.gateway.demand import DemandTracker
 from serverless_ray.gateway.in_flight import InFlight
 from serverless_ray.gateway.invocation_types import InvocationHook, InvocationOutcome, InvocationRequest
 from serverless_ray.gateway.invocations import InvocationService
-from serverless_ray.messages import InvocationResult, ReplicaCall, ReplicaReply, Route, VariantRoute
+from serverless_ray.messages import InvocationResult, ReplicaCall, ReplicaReply, Route, StreamEnd, VariantRoute
 from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.quota.admission import Throttled
 from serverless_ray.settings import PlatformSettings
@@ -51,6 +51,9 @@ class Dispatcher:
         self.in_flight_seen: list[int] = []
         self.service_view = service_view
         self.model_seconds = 0.25
+        # A streamed reply's items after its head; an exception among them is raised there.
+        self.stream_items: list = [b"one", b"two", StreamEnd(model_seconds=0.75)]
+        self.streams_closed = 0
 
     async def invoke(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         self.calls.append((route, call))
@@ -60,18 +63,41 @@ class Dispatcher:
             raise self.error
         return ReplicaReply(self.result, model_seconds=self.model_seconds, cold=True, standby=True)
 
+    async def stream(self, route: Route, call: ReplicaCall):
+        self.calls.append((route, call))
+        try:
+            if self.error is not None:
+                raise self.error
+            head = InvocationResult(self.result.status, b"" if self.result.ok else self.result.body,
+                                    self.result.content_type, self.result.custom_attributes)
+            yield ReplicaReply(head, model_seconds=0.01, cold=True, standby=True)
+            for item in self.stream_items:
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, asyncio.Event):
+                    await item.wait()  # held until the test sets it
+                    continue
+                yield item
+        finally:
+            self.streams_closed += 1
+
 
 class Admission:
     def __init__(self) -> None:
         self.refuse: Throttled | None = None
         self.slots: list[tuple[str, int]] = []
+        self.held = 0
 
     @asynccontextmanager
     async def slot(self, endpoint: str, limit: int):
         if self.refuse is not None:
             raise self.refuse
         self.slots.append((endpoint, limit))
-        yield
+        self.held += 1
+        try:
+            yield
+        finally:
+            self.held -= 1
 
 
 class Recorder(InvocationHook):

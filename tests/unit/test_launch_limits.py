@@ -35,6 +35,13 @@ class NeverReady:
         return AppState("running", "", 1)
 
 
+class ReadyAtOnce(NeverReady):
+    """A Serve backend whose applications run as soon as they are deployed."""
+
+    async def wait(self, app_name, *, timeout_s):
+        return AppState("running", "", 1)
+
+
 def _deployment(tmp_path, harness: Harness, memory: int = 2048):
     source = tmp_path / "model"
     (source / "code").mkdir(parents=True)
@@ -63,12 +70,14 @@ def test_model_ready_timeout_bounds_the_whole_launch(tmp_path):
 def test_replicas_are_given_their_tier_disk_and_load_deadline(tmp_path):
     harness = Harness(tmp_path)
     deployment = _deployment(tmp_path, harness)
+    # A generous timeout: the launch must reach the backend however loaded the machine is.
     settings = harness.plane._settings.model_copy(update={
-        "model_ready_timeout_s": 0.5, "ephemeral_storage_mb": 64, "max_model_size_mb": 100})
-    backend = NeverReady()
-    asyncio.run(Launcher(settings, backend).launch("e", deployment))  # type: ignore[arg-type]
+        "model_ready_timeout_s": 120.0, "ephemeral_storage_mb": 64, "max_model_size_mb": 100})
+    backend = ReadyAtOnce()
+    result = asyncio.run(Launcher(settings, backend).launch("e", deployment))  # type: ignore[arg-type]
+    assert result.ok, result.reason
     [spec] = backend.deployed
     limits = spec.limits
     assert (limits.memory_mb, limits.cpus, limits.ephemeral_storage_mb) == (2048, 1.0, 64)
-    assert limits.model_ready_timeout_s == 0.5 and limits.isolation == "auto"
+    assert limits.model_ready_timeout_s == 120.0 and limits.isolation == "auto"
     assert spec.artifact_policy.max_unpacked_bytes == 100 * 2**20

@@ -59,8 +59,29 @@ def test_the_outcome_tells_whether_compute_ran_and_on_what_capacity():
     with pytest.raises(RuntimeValidationError):
         s.invoke("nope")
     served, unknown = hook.outcomes
-    assert (served.dispatched, served.on_provisioned, served.route) == (True, True, SERVERLESS)
-    assert (unknown.dispatched, unknown.on_provisioned, unknown.route) == (False, False, None)
+    assert (served.dispatched, served.provisioned, served.route) == (True, True, SERVERLESS)
+    assert (unknown.dispatched, unknown.provisioned, unknown.route) == (False, None, None)
+
+
+def test_a_streamed_invocation_is_metered_to_its_last_part():
+    from test_invocation_streaming import stream
+
+    sent: list = []
+
+    async def send(rows):
+        sent.append(rows)
+
+    hook = MeteringHook(send, wall_clock=lambda: 125.0)
+    s = Setup(SIZED, hooks=[hook])
+    s.clock.now = 100.0
+    s.dispatcher.stream_items = _Ticking(s.dispatcher.stream_items, s.clock)  # b"one", b"two", the end
+    _, received, error = stream(s)
+    assert (received, error) == ([b"one", b"two"], None)
+    assert asyncio.run(hook.flush())
+    [[row]] = sent
+    usage = row.usage
+    assert (usage.invocations, usage.gb_seconds) == (1, 1.5)  # 2 GB x 0.75 s, to the end of the stream
+    assert usage.processed_bytes == 2 + len(b"onetwo")  # request plus every part
 
 
 def test_a_batch_the_controller_could_not_take_is_sent_again():
@@ -83,6 +104,19 @@ def test_a_batch_the_controller_could_not_take_is_sent_again():
 
     first, second = asyncio.run(run())
     assert first == second and first[0].usage.invocations == 1
+
+
+class _Ticking(list):
+    """Stream items, each (and the end) a quarter second after the one before."""
+
+    def __init__(self, items, clock) -> None:
+        super().__init__(items)
+        self._clock = clock
+
+    def __iter__(self):
+        for item in super().__iter__():
+            self._clock.advance(0.25)
+            yield item
 
 
 def _outcome(_setup):

@@ -15,10 +15,13 @@ from serverless_ray.quota.ledger import POOL, Ledger
 class InMemoryLedger:
     """The real ledger and desk behind an async facade, counting calls; reclaims reach gates."""
 
-    def __init__(self, pool: int, delay_s: float = 0.0, park_s: float = 0.05) -> None:
-        self.desk = LedgerDesk(Ledger(pool), park_s=park_s, ask_back=self._ask_back)
+    def __init__(self, pool: int, delay_s: float = 0.0, park_s: float = 0.05, reclaim_wait_s: float = 5.0,
+                 jitter_s: float = 0.0, reclaim_delay_s: float = 0.0) -> None:
+        self.desk = LedgerDesk(Ledger(pool), park_s=park_s, reclaim_wait_s=reclaim_wait_s, ask_back=self._ask_back)
         self.calls = 0
         self.delay_s = delay_s
+        self.jitter_s = jitter_s
+        self.reclaim_delay_s = reclaim_delay_s
         self.gates: dict[str, LocalAdmission] = {}
 
     @property
@@ -33,11 +36,12 @@ class InMemoryLedger:
         self.gates[name] = LocalAdmission(name, self, **kw)
         return self.gates[name]
 
-    async def exchange(self, gateway, incarnation, wants, limits, returns):
+    async def exchange(self, gateway, incarnation, wants, limits, returned):
         self.calls += 1
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        return await self.desk.exchange(gateway, incarnation, wants, limits, returns)
+        if self.delay_s or self.jitter_s:
+            # A later call may overtake an earlier one, as calls to an actor may under load.
+            await asyncio.sleep(self.delay_s + random.uniform(0, self.jitter_s))
+        return await self.desk.exchange(gateway, incarnation, wants, limits, returned)
 
     async def restore(self, gateway, tokens, limits, incarnation):
         return self.desk.restore(gateway, tokens, limits, incarnation)
@@ -45,9 +49,11 @@ class InMemoryLedger:
     async def register(self, gateway) -> None:
         pass
 
-    def _ask_back(self, gateway, keys) -> None:
-        if gateway in self.gates:
-            asyncio.get_running_loop().call_soon(self.gates[gateway].reclaim, keys)
+    async def _ask_back(self, gateway, keys):
+        if gateway not in self.gates:
+            return None
+        await asyncio.sleep(self.reclaim_delay_s)  # another process: its answer comes in a later turn
+        return self.gates[gateway].reclaim(keys)
 
 
 def run(coro):
@@ -190,16 +196,22 @@ def test_wait_for_a_refusal_is_bounded():
     assert waited < 1.0  # the parking time plus a round trip, not until the slot frees
 
 
-def test_parked_want_gets_a_token_returned_by_another_gateway():
+def test_a_want_is_refused_once_every_holder_says_its_tokens_are_in_use():
     async def scenario():
-        ledger = InMemoryLedger(pool=10, park_s=1.0)
+        ledger = InMemoryLedger(pool=10, park_s=5.0, reclaim_wait_s=5.0)
         first, second = ledger.gate("g1", linger_s=60), ledger.gate("g2", linger_s=60)
-        holding = asyncio.create_task(_outcome(first, "a", 1, hold_s=0.05))
+        holding = asyncio.create_task(_outcome(first, "a", 1, hold_s=2.0))
         await settle(lambda: first.in_flight("a") == 1)
-        waiting = await _outcome(second, "a", 1)  # parked until g1's invocation ends
-        return await holding, waiting, first.held("a"), second.held("a")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        refused = await _outcome(second, "a", 1)  # g1 answers: nothing idle
+        waited = loop.time() - started
+        holding.cancel()
+        return refused, waited
 
-    assert run(scenario()) == ("ok", "ok", 0, 1)
+    refused, waited = run(scenario())
+    assert refused == "endpoint"
+    assert waited < 1.0  # not the reclaim bound, nor until the slot frees: throttled at once
 
 
 def test_idle_holder_is_asked_for_its_tokens():
@@ -232,9 +244,10 @@ def test_waiter_takes_a_token_freed_here_while_its_call_is_out():
 
 def test_returns_do_not_wait_behind_a_parked_acquire():
     async def scenario():
-        ledger = InMemoryLedger(pool=10, park_s=5.0)
+        # "o" is slow to answer the ledger: the acquire stays parked until it does.
+        ledger = InMemoryLedger(pool=10, park_s=5.0, reclaim_delay_s=1.0)
         gate, other = ledger.gate("g", linger_s=60), ledger.gate("o", linger_s=60)
-        blocker = asyncio.create_task(_outcome(other, "b", 1, hold_s=2.0))  # "o" holds b's only slot
+        blocker = asyncio.create_task(_outcome(other, "b", 1, hold_s=0.2))  # "o" holds b's only slot
         await settle(lambda: other.in_flight("b") == 1)
         async with gate.slot("a", limit=5):
             calls = ledger.calls
@@ -255,11 +268,11 @@ def test_reclaim_gives_idle_tokens_back():
         async with gate.slot("a", limit=4):
             async with gate.slot("a", limit=4):
                 pass
-        idle = gate.reclaim(["a", POOL])
-        await settle(lambda: ledger.ledger.total == 0)
-        return idle, ledger.ledger.total, ledger.ledger.held_for("a")
+        answer = gate.reclaim(["a", POOL])  # the idle tokens travel back in the answer
+        ledger.ledger.take_returned("g", answer)
+        return answer.returned, ledger.ledger.total, ledger.ledger.held_for("a"), gate.held("a")
 
-    assert run(scenario()) == (4, 0, 0)
+    assert run(scenario()) == ({"a": 2, POOL: 2}, 0, 0, 0)
 
 
 def test_lowered_limit_returns_surplus_on_release():
@@ -435,3 +448,123 @@ def test_random_interleavings_never_exceed_a_limit(seed):
         return over
 
     assert run(scenario()) == []
+
+
+class Census:
+    """Invocations in flight across every gateway, and the most seen at once."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+        self.outcomes: dict[str, int] = {}
+
+    async def client(self, gate: LocalAdmission, endpoint: str, limit: int, *, calls: int) -> None:
+        """A keep-alive client: one call at a time, the next as soon as the last came back."""
+        for _ in range(calls):
+            try:
+                async with gate.slot(endpoint, limit):
+                    self.now += 1
+                    self.peak = max(self.peak, self.now)
+                    await asyncio.sleep(random.uniform(0, 0.002))
+                    self.now -= 1
+                outcome = "ok"
+            except Throttled as throttled:
+                outcome = throttled.short_of
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            await asyncio.sleep(random.uniform(0, 0.001))  # the client reads its reply
+
+
+def _clients_at_the_limit(gateways: int, clients: int, limit: int) -> tuple[dict[str, int], int, int]:
+    async def scenario():
+        # Calls to the ledger take a random time, so a later call may overtake an earlier
+        # one; tokens are swept back every few milliseconds, so returns are always on
+        # their way while the same gateway wants tokens again.
+        ledger = InMemoryLedger(pool=100, jitter_s=0.004, park_s=0.001)
+        gates = [ledger.gate(f"g{i}", linger_s=0.003, heartbeat_s=0.5) for i in range(gateways)]
+        for gate in gates:
+            gate.start()
+        census = Census()
+        await asyncio.gather(*(census.client(gates[i % gateways], "a", limit, calls=150) for i in range(clients)))
+        for gate in gates:
+            gate.stop()
+        return census.outcomes, census.peak, ledger.calls
+
+    return run(scenario())
+
+
+def test_clients_at_the_limit_on_one_gateway_are_never_throttled():
+    outcomes, peak, calls = _clients_at_the_limit(gateways=1, clients=4, limit=4)
+    assert outcomes == {"ok": 600}
+    assert peak == 4
+    assert calls > 10  # tokens really travelled back and forth meanwhile
+
+
+def test_clients_at_the_limit_across_gateways_are_never_throttled():
+    outcomes, peak, calls = _clients_at_the_limit(gateways=2, clients=4, limit=4)
+    assert outcomes == {"ok": 600}
+    assert peak == 4
+    assert calls > 10
+
+
+def test_clients_beyond_the_limit_never_exceed_it_and_use_all_of_it():
+    for gateways in (1, 2):
+        outcomes, peak, _ = _clients_at_the_limit(gateways=gateways, clients=6, limit=4)
+        assert peak == 4
+        assert outcomes["ok"] > 0 and outcomes["endpoint"] > 0 and set(outcomes) == {"ok", "endpoint"}
+
+
+def test_an_admission_beyond_what_this_gateway_uses_and_waits_for_is_throttled_without_a_call():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10, delay_s=0.5)
+        gate = ledger.gate("g", linger_s=60)
+        await _outcome(gate, "a", 2)  # one token of "a" is held
+        holding = asyncio.create_task(_outcome(gate, "a", 2, hold_s=1.0))
+        waiting = asyncio.create_task(_outcome(gate, "a", 2))  # asks the ledger for the second
+        await settle(lambda: gate.in_flight("a") == 1 and ledger.calls == 2)
+        calls = ledger.calls
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        refused = await _outcome(gate, "a", 2)  # one in use and one waiting: the limit is spoken for
+        waited = loop.time() - started
+        return refused, ledger.calls - calls, waited, await waiting, await holding
+
+    refused, calls, waited, waiting, holding = run(scenario())
+    assert (refused, calls, waiting, holding) == ("endpoint", 0, "ok", "ok")
+    assert waited < 0.25  # not the half-second call
+
+
+def test_a_want_that_overtakes_its_own_return_finds_the_token_free():
+    class SlowReturns(InMemoryLedger):
+        async def exchange(self, gateway, incarnation, wants, limits, returned):
+            self.calls += 1
+            if not wants:
+                await asyncio.sleep(0.5)  # the return call is overtaken by the next acquire
+            return await self.desk.exchange(gateway, incarnation, wants, limits, returned)
+
+    async def scenario():
+        ledger = SlowReturns(pool=10, park_s=0.001)
+        gate = ledger.gate("g", linger_s=60)
+        await _outcome(gate, "a", 1)  # the gateway holds a's only token
+        gate._tokens.sweep()  # unused since: set aside to go back
+        gate._tokens.sweep()
+        gate._start_returning()
+        await settle(lambda: ledger.calls == 2)  # the return call is on its way
+        counted_before = ledger.ledger.held_for("a")
+        outcome = await _outcome(gate, "a", 1)  # wants it again before the return lands
+        await settle(lambda: gate._lanes.returning is None)
+        return counted_before, outcome, gate.held("a"), ledger.ledger.held_for("a")
+
+    assert run(scenario()) == (1, "ok", 1, 1)
+
+
+def test_a_return_not_sent_yet_is_taken_back_without_a_call():
+    async def scenario():
+        ledger = InMemoryLedger(pool=10)
+        gate = ledger.gate("g", linger_s=60)
+        await _outcome(gate, "a", 1)
+        gate._tokens.sweep()
+        gate._tokens.sweep()  # set aside; the return call has not started
+        calls = ledger.calls
+        outcome = await _outcome(gate, "a", 1)
+        return outcome, ledger.calls - calls, ledger.ledger.held_for("a")
+
+    assert run(scenario()) == ("ok", 0, 1)

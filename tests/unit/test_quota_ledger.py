@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fake_clock import FakeClock
 
-from serverless_ray.quota.ledger import POOL, Ledger, Reply
+from serverless_ray.quota.ledger import POOL, Ledger, Reclaimed, Reply
 from serverless_ray.quota.limits import default_pool
 
 
@@ -14,10 +14,10 @@ def clock():
     return FakeClock(100.0)
 
 
-def _want(ledger: Ledger, gateway: str, endpoint: str, n: int = 1, limit: int = 100, *, returns=None,
+def _want(ledger: Ledger, gateway: str, endpoint: str, n: int = 1, limit: int = 100, *, returned=None,
           incarnation: int = 0, park: bool = False):
     """Ask for ``n`` admissions of ``endpoint``: n tokens of the endpoint and n of the pool."""
-    return ledger.exchange(gateway, incarnation, {endpoint: n, POOL: n}, {endpoint: limit}, returns, park=park)
+    return ledger.exchange(gateway, incarnation, {endpoint: n, POOL: n}, {endpoint: limit}, returned, park=park)
 
 
 def _granted(reply: Reply) -> tuple:
@@ -41,16 +41,16 @@ def test_pool_tokens_are_shared_by_all_endpoints(clock):
     assert _want(ledger, "g2", "c", limit=5)[0].short == {POOL: ("account", 3)}
     assert ledger.total == 3
     # Endpoint tokens do not take pool tokens: returning pool tokens alone frees the pool.
-    ledger.exchange("g1", ledger.exchange("g1", 0)[0].incarnation, returns={POOL: 2})
+    ledger.exchange("g1", ledger.exchange("g1", 0)[0].incarnation, returned={POOL: 2})
     assert ledger.total == 1 and ledger.held_for("a") == 2
 
 
 def test_returns_count_only_under_the_current_incarnation_and_never_below_zero(clock):
     ledger = Ledger(pool=3, clock=clock)
     incarnation = _want(ledger, "g1", "a", 2, limit=5)[0].incarnation
-    ledger.exchange("g1", incarnation - 1, returns={"a": 2, POOL: 2})  # a stale incarnation
+    ledger.exchange("g1", incarnation - 1, returned={"a": 2, POOL: 2})  # a stale incarnation
     assert ledger.total == 2
-    ledger.exchange("g1", incarnation, returns={"a": 5, POOL: 5})  # more than held
+    ledger.exchange("g1", incarnation, returned={"a": 5, POOL: 5})  # more than held
     assert ledger.total == 0
     assert ledger.holdings("g1") == {}
 
@@ -59,7 +59,7 @@ def test_lowered_limit_grants_nothing_until_holdings_drop(clock):
     ledger = Ledger(pool=10, clock=clock)
     incarnation = _want(ledger, "g1", "a", 3, limit=3)[0].incarnation
     assert _want(ledger, "g1", "a", 1, limit=2)[0].short == {"a": ("endpoint", 2)}
-    assert _want(ledger, "g1", "a", 1, limit=2, returns={"a": 2}, incarnation=incarnation)[0].granted["a"] == 1
+    assert _want(ledger, "g1", "a", 1, limit=2, returned={"a": 2}, incarnation=incarnation)[0].granted["a"] == 1
 
 
 def test_expired_lease_gives_tokens_back(clock):
@@ -112,7 +112,7 @@ def test_parked_want_gets_returned_tokens_first(clock):
     assert ticket is not None and reply.granted == {POOL: 1} and reply.short == {}
     # A third gateway asking later does not jump the queue.
     assert _want(ledger, "g3", "a", 1, limit=2)[0].short == {"a": ("endpoint", 2)}
-    ledger.exchange("g1", holder, returns={"a": 1, POOL: 1})
+    ledger.exchange("g1", holder, returned={"a": 1, POOL: 1})
     assert ledger.completed() == [ticket]
     late = ledger.unpark(ticket)
     assert late.granted == {"a": 1} and late.short == {}
@@ -132,7 +132,7 @@ def test_cancelled_parked_want_gives_its_grants_back(clock):
     ledger = Ledger(pool=10, clock=clock)
     holder = _want(ledger, "g1", "a", 2, limit=3)[0].incarnation
     _, ticket = ledger.exchange("g2", 0, {"a": 3}, {"a": 3}, park=True)  # one fits, two park
-    ledger.exchange("g1", holder, returns={"a": 1})
+    ledger.exchange("g1", holder, returned={"a": 1})
     assert ledger.holdings("g2") == {"a": 2}  # not complete yet: still parked
     ledger.cancel(ticket)
     assert ledger.held_for("a") == 1 + 1  # g1's one, and the one g2 got at once
@@ -149,14 +149,40 @@ def test_expired_lease_serves_parked_wants(clock):
     assert ledger.unpark(ticket).granted == {"a": 1}
 
 
-def test_reclaim_asks_only_holders_not_told_of_pressure_and_only_once(clock):
+def test_reclaim_asks_every_other_holder_of_what_is_missing(clock):
     ledger = Ledger(pool=10, clock=clock)
-    _want(ledger, "g1", "a", 1, limit=2)  # alone then: told to keep its idle tokens
-    assert _want(ledger, "g2", "a", 1, limit=2)[0].pressure == {"a": 1}  # returns idle ones by itself
-    _, ticket = _want(ledger, "g3", "a", 1, limit=2, park=True)
-    assert ledger.reclaim_targets(ticket) == {"g1": ["a"]}
-    assert ledger.reclaim_targets(ticket) == {}  # told already
+    _want(ledger, "g1", "a", 1, limit=2)
+    _want(ledger, "g2", "a", 1, limit=2)
+    _want(ledger, "g3", "b", 1, limit=2)
+    _, ticket = _want(ledger, "g2", "a", 1, limit=2, park=True)
+    assert ledger.reclaim_targets(ticket) == {"g1": ["a"]}  # not g2 itself, not g3 (no "a")
     ledger.unpark(ticket)
+
+
+def test_a_reclaimed_answer_serves_the_parked_want(clock):
+    ledger = Ledger(pool=10, clock=clock)
+    holder = _want(ledger, "g1", "a", 2, limit=2)[0].incarnation
+    _, ticket = _want(ledger, "g2", "a", 1, limit=2, park=True)
+    ledger.take_returned("g1", Reclaimed(holder - 1, {"a": 1}))  # a stale incarnation: ignored
+    assert ledger.completed() == []
+    ledger.take_returned("g1", Reclaimed(holder, {"a": 1}))
+    assert ledger.completed() == [ticket]
+    # The same total arriving again with g1's next call counts nothing twice.
+    ledger.exchange("g1", holder, returned={"a": 1})
+    assert ledger.holdings("g1") == {"a": 1, POOL: 2}
+
+
+def test_cumulative_returns_count_once_in_whatever_order_the_calls_arrive(clock):
+    ledger = Ledger(pool=10, clock=clock)
+    me = _want(ledger, "g1", "a", 2, limit=2)[0].incarnation
+    # The gateway gave back one token (call 1, still on its way), then wanted one (call 2,
+    # carrying the same total): call 2 arrives first and finds the token free.
+    reply, _ = ledger.exchange("g1", me, {"a": 1}, {"a": 2}, returned={"a": 1})
+    assert reply.granted == {"a": 1} and reply.short == {}
+    ledger.exchange("g1", me, returned={"a": 1})  # call 1, late: nothing more is taken back
+    assert ledger.held_for("a") == 2
+    ledger.exchange("g1", me, returned={"a": 3})  # two more since
+    assert ledger.held_for("a") == 0
 
 
 def test_pressure_when_a_shared_limit_is_nearly_used_up_with_equal_shares(clock):

@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from weakref import WeakKeyDictionary
+
 from serverless_ray.quota.ledger import POOL
 from serverless_ray.quota.tokens import GatewayTokens
+
+_seen: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def delivered(tokens: GatewayTokens) -> dict[str, int]:
+    """What went back since the last look: the growth of the cumulative totals the next
+    call carries, acknowledged as a ledger's reply would."""
+    totals = tokens.returns()
+    tokens.acknowledge(totals)
+    seen = _seen.setdefault(tokens, Counter())
+    grown = {key: total - seen[key] for key, total in totals.items() if total > seen[key]}
+    seen.update(grown)
+    return grown
 
 
 def _holding(grants: dict[str, int], limits: dict[str, int]) -> GatewayTokens:
@@ -37,9 +53,9 @@ def test_sweep_keeps_what_was_used_at_once_since_the_last_sweep():
     for _ in range(3):
         tokens.put("a")
     tokens.sweep()  # three were used at once: one goes
-    assert tokens.returns() == {"a": 1, POOL: 1}
+    assert delivered(tokens) == {"a": 1, POOL: 1}
     tokens.sweep()  # none used since
-    assert tokens.returns() == {"a": 3, POOL: 3}
+    assert delivered(tokens) == {"a": 3, POOL: 3}
     assert not tokens.holding()
 
 
@@ -51,12 +67,12 @@ def test_under_pressure_tokens_unused_since_the_last_sweep_go_back_but_not_those
     tokens.put("a")
     tokens.wait("a", 1)
     tokens.sweep_pressured()  # two were in use since pressure began, one is wanted: one goes
-    assert tokens.returns() == {"a": 1}
+    assert delivered(tokens) == {"a": 1}
     tokens.sweep_pressured()  # one in use since, one wanted
-    assert tokens.returns() == {"a": 1}
+    assert delivered(tokens) == {"a": 1}
     assert tokens["a"].tokens == 2
     tokens.sweep()  # the pool is not under pressure: the slow sweep keeps the peak of two, and the wanted one
-    assert tokens.returns() == {POOL: 1}
+    assert delivered(tokens) == {POOL: 1}
 
 
 def test_surplus_beyond_a_lowered_limit_goes_back_once_unused():
@@ -65,10 +81,10 @@ def test_surplus_beyond_a_lowered_limit_goes_back_once_unused():
         tokens.take("a")
     tokens["a"].limit = 1
     assert tokens.put("a")  # two in use, limit one: one token is surplus
-    assert tokens.returns() == {"a": 1}
+    assert delivered(tokens) == {"a": 1}
     tokens.put("a")
     tokens.put("a")
-    assert tokens.returns() == {"a": 1}
+    assert delivered(tokens) == {"a": 1}
     assert tokens["a"].tokens == 1
 
 
@@ -78,10 +94,10 @@ def test_forgotten_tokens_are_dropped_before_counted_ones_and_restored_as_far_as
     tokens.add({"a": 1, POOL: 1}, counted=True)  # granted under the new incarnation
     assert tokens.unregistered() == ({"a": 2, POOL: 2}, {"a": 5})
     assert tokens.give_back("a", 1) == 1  # an unregistered one: nothing to send
-    assert tokens.returns() == {}
+    assert delivered(tokens) == {}
     tokens.restored({"a": 2, POOL: 2}, {"a": 2, POOL: 1})
     # "a": one left to restore, two accepted: the ledger counts one we no longer have.
-    assert tokens.returns() == {"a": 1}
+    assert delivered(tokens) == {"a": 1}
     assert (tokens["a"].held, tokens["a"].unregistered) == (2, 0)
     assert (tokens[POOL].held, tokens[POOL].unregistered) == (2, 0)
 
@@ -92,7 +108,7 @@ def test_granted_tokens_left_unused_go_back_only_where_others_need_them():
     tokens.set_pressure({POOL: None}, only=True)
     tokens.add({"b": 1}, counted=True)  # granted with a pool token for an admission throttled meanwhile
     tokens.give_back_unused({"b": 1, POOL: 1})
-    assert tokens.returns() == {POOL: 1}
+    assert delivered(tokens) == {POOL: 1}
     assert tokens["b"].tokens == 1
 
 
@@ -104,4 +120,44 @@ def test_under_pressure_idle_tokens_beyond_the_share_go_back_even_if_used_recent
     for _ in range(3):
         tokens.put("a")
     tokens.sweep_pressured()  # three used since the last sweep, but the share is two
-    assert tokens.returns() == {"a": 2}
+    assert delivered(tokens) == {"a": 2}
+
+
+def test_returns_are_cumulative_and_repeated_until_acknowledged():
+    tokens = _holding({"a": 3, POOL: 3}, {"a": 5})
+    tokens.give_back("a", 1)
+    assert tokens.returns() == {"a": 1}
+    tokens.give_back("a", 1)
+    assert tokens.returns() == {"a": 2}  # the first call's return is not acknowledged yet: both go
+    tokens.acknowledge({"a": 1})  # the first reply
+    assert tokens.returns() == {"a": 2} and tokens.returning()
+    tokens.acknowledge({"a": 2})
+    tokens.acknowledge({"a": 1})  # a late reply never moves the acknowledgement back
+    assert tokens.returns() == {} and not tokens.returning()
+
+
+def test_a_return_not_sent_yet_is_taken_back_when_demand_comes_back():
+    tokens = _holding({"a": 2, POOL: 2}, {"a": 2})
+    tokens.sweep()  # nothing was used: both go back, but no call has carried them yet
+    assert tokens["a"].tokens == 0 and tokens.returning()
+    assert tokens.take("a") and tokens.take("a")  # taken back, no remote call
+    assert not tokens.take("a")  # the limit, not the tokens set aside, bounds it
+    assert tokens.returns() == {} and not tokens.returning()
+
+
+def test_a_sent_return_is_not_taken_back():
+    tokens = _holding({"a": 1, POOL: 1}, {"a": 2})
+    tokens.sweep()
+    assert tokens.returns() == {"a": 1, POOL: 1}  # on its way: the ledger may have applied it
+    assert not tokens.take("a")
+
+
+def test_a_new_incarnation_starts_the_totals_again():
+    tokens = _holding({"a": 2, POOL: 2}, {"a": 5})
+    tokens.give_back("a", 1)
+    assert tokens.returns() == {"a": 1}
+    tokens.unregister_all()  # the ledger forgot us, and what we returned under the old incarnation
+    assert tokens.returns() == {} and not tokens.returning()
+    tokens.add({"a": 1}, counted=True)  # granted under the new incarnation
+    tokens.give_back("a", 2)  # the uncounted one is dropped, the counted one returned
+    assert tokens.returns() == {"a": 1}

@@ -3,6 +3,9 @@
 Request JSON may carry {"sleep": seconds} to make the model slow, {"wait_for": path} to
 hold the call until that file exists (a test's latch, at most WAIT_LIMIT_S) and
 {"announce": path} to write the replica's pid there once the call reached the model.
+The model's Environment may set LOAD_HOLD_WHILE to a path: loading (``model_fn``) then
+waits while that file exists (at most WAIT_LIMIT_S), so that a test can hold a replica
+or standby start-up for as long as it needs.
 """
 
 import json
@@ -23,6 +26,10 @@ def _node_id():
 
 
 def model_fn(model_dir):
+    hold = os.environ.get("LOAD_HOLD_WHILE")
+    deadline = time.monotonic() + WAIT_LIMIT_S
+    while hold and os.path.exists(hold) and time.monotonic() < deadline:
+        time.sleep(0.01)
     with open(os.path.join(model_dir, "greeting.txt")) as f:
         return {"greeting": f.read().strip(), "loaded_at": time.time()}
 

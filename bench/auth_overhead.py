@@ -1,0 +1,212 @@
+"""What authentication costs an invocation: warm InvokeEndpoint p50 and throughput
+through an entry point without credentials and one with them, in the same run.
+
+Starts the platform on an embedded Ray (its gateway has no credentials), adds a second
+gateway on the same node with a credentials file, deploys the example model once and
+compares the two gateways:
+
+- warm p50: one client per gateway, calls alternate between the two in short blocks, so
+  that the machine's load (it is shared) falls on both alike;
+- throughput: ``--clients`` concurrent clients (no more than MaxConcurrency, so that
+  none is throttled), the two gateways in turn, ``--rounds`` times;
+- the check itself: what the authenticated gateway's check (header, key, signature,
+  policy) costs per request in this process, without HTTP.
+
+Requests to the authenticated gateway carry a SigV4 signature made once per round with
+botocore (a signature stays valid for 5 minutes), so the figures are the server's cost,
+not the client's signing. The two gateways share the endpoint's concurrency tokens: a
+call throttled while tokens move from one gateway to the other is retried and counted.
+Prints figures; asserts nothing. Usage::
+
+    .venv/bin/python bench/auth_overhead.py [--rounds 3] [--warm 1000] [--seconds 5] [--clients 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from serverless_ray.auth.authenticator import Authenticator
+from serverless_ray.auth.sigv4 import IncomingRequest
+from serverless_ray.platform import Platform
+from serverless_ray.settings import PlatformSettings
+
+from admission import deploy_serverless
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = json.dumps({"inputs": [[1, 2, 3]]}).encode()
+PATH = "/endpoints/bench/invocations"
+KEY_ID, SECRET = "AKIABENCHMARK0000001", "bench-secret-0123456789abcdefgh"
+BLOCK = 25  # calls to one gateway before the p50 client turns to the other
+
+
+class Caller:
+    """One keep-alive connection to a gateway; counts the throttled calls it retried."""
+
+    def __init__(self, port: int, headers: dict[str, str]) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self._headers = headers
+        self.throttled = 0
+
+    def invoke(self) -> None:
+        while True:
+            self._conn.request("POST", PATH, BODY, self._headers)
+            response = self._conn.getresponse()
+            response.read()
+            if response.status == 200:
+                return
+            if response.getheader("x-amzn-ErrorType", "").startswith("ThrottlingException"):
+                self.throttled += 1
+                time.sleep(0.005)
+                continue
+            raise RuntimeError(f"HTTP {response.status}: {response.getheader('x-amzn-ErrorType')}")
+
+    def timed(self) -> float:
+        started = time.perf_counter()
+        self.invoke()
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _signed_headers(port: int) -> dict[str, str]:
+    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}{PATH}", data=BODY,
+                         headers={"Content-Type": "application/json", "Accept": "application/json"})
+    SigV4Auth(Credentials(KEY_ID, SECRET), "sagemaker", "us-east-1").add_auth(request)
+    return dict(request.headers.items())
+
+
+def _warm_samples(ports: dict[str, int], headers: dict[str, str], n: int) -> tuple[dict[str, list[float]], int]:
+    """``n`` timed calls per gateway, alternating in blocks; returns the durations and the
+    throttled calls that were retried."""
+    callers = {label: Caller(port, headers) for label, port in ports.items()}
+    samples: dict[str, list[float]] = {label: [] for label in ports}
+    for label, caller in callers.items():  # the tokens come to this gateway; the connection opens
+        for _ in range(BLOCK):
+            caller.invoke()
+    while any(len(s) < n for s in samples.values()):
+        for label, caller in callers.items():
+            for _ in range(min(BLOCK, n - len(samples[label]))):
+                samples[label].append(caller.timed())
+    for caller in callers.values():
+        caller.close()
+    return samples, sum(c.throttled for c in callers.values())
+
+
+def _throughput(port: int, headers: dict[str, str], clients: int, seconds: float) -> tuple[float, int]:
+    """Successful calls per second over ``seconds`` after one second of warm-up, and the
+    throttled calls retried."""
+    callers = [Caller(port, headers) for _ in range(clients)]
+    done = [0] * clients
+    errors: list[BaseException] = []
+    measure_from = time.perf_counter() + 1
+    stop_at = measure_from + seconds
+
+    def client(i: int) -> None:
+        try:
+            while (now := time.perf_counter()) < stop_at:
+                callers[i].invoke()
+                if now >= measure_from:
+                    done[i] += 1
+        except BaseException as error:  # noqa: BLE001 - reported below, after the other clients end
+            errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for caller in callers:
+        caller.close()
+    if errors:
+        raise errors[0]
+    return sum(done) / seconds, sum(c.throttled for c in callers)
+
+
+def _check_cost(settings: PlatformSettings, port: int, n: int) -> tuple[float, float]:
+    """Seconds the authenticated gateway's check takes per request in this process: wall
+    time, and CPU time (what it costs, whatever else the machine runs)."""
+    authenticator = Authenticator.for_platform(settings.credentials, region=settings.region,
+                                               account_id=settings.account_id)
+    request = IncomingRequest(method="POST", raw_path=PATH, query="",
+                              headers=[("host", f"127.0.0.1:{port}"), *_signed_headers(port).items()], body=BODY)
+    header_only = request.with_body(b"")
+    started, cpu = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        authenticator.authorize(authenticator.admit(header_only), request, PATH)
+    return (time.perf_counter() - started) / n, (time.process_time() - cpu) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of the two gateways")
+    parser.add_argument("--warm", type=int, default=1000, help="timed sequential warm invocations per gateway and round")
+    parser.add_argument("--seconds", type=float, default=5.0, help="throughput run per gateway and round")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the throughput runs")
+    parser.add_argument("--max-concurrency", type=int, default=4, help="the endpoint's MaxConcurrency")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp())
+    credentials = tmp / "credentials.json"
+    credentials.write_text(json.dumps({"principals": [{
+        "name": "bench", "access_key_id": KEY_ID, "secret_access_key": SECRET,
+        "policy": {"Statement": [
+            {"Effect": "Allow", "Action": ["sagemaker:InvokeEndpoint", "sagemaker:Describe*"],
+             "Resource": "arn:aws:sagemaker:*:*:endpoint/bench*"},
+            {"Effect": "Deny", "Action": "sagemaker:Delete*", "Resource": "*"}]}}]}))
+    settings = PlatformSettings(port=0, state_dir=tmp / "state", scale_to_zero_after_s=600.0)
+    platform = Platform(settings).start()
+    try:
+        with_credentials = PlatformSettings.model_validate({
+            **platform.settings.model_dump(exclude={"credentials", "internal_principal"}),
+            "port": 0, "credentials_file": credentials})
+        _, auth_port = platform.add_gateway("bench-auth", settings=with_credentials)
+        ports = {"off": platform.port, "on": auth_port}
+        sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+        deploy_serverless(sm, "bench", ROOT / "deployments/example/model", args.max_concurrency)
+
+        warm: dict[str, list[float]] = {"off": [], "on": []}
+        rps: dict[str, list[float]] = {"off": [], "on": []}
+        throttled = 0
+        for _ in range(args.rounds):
+            headers = _signed_headers(auth_port)  # both send the same headers; only one checks them
+            samples, retried = _warm_samples(ports, headers, args.warm)
+            throttled += retried
+            for label in ports:
+                warm[label].extend(samples[label])
+                rate, retried = _throughput(ports[label], headers, args.clients, args.seconds)
+                rps[label].append(rate)
+                throttled += retried
+        check = _check_cost(with_credentials, auth_port, 2000)
+
+        ms = lambda s: f"{s * 1000:.3f} ms"  # noqa: E731
+        p50 = {label: statistics.median(samples) for label, samples in warm.items()}
+        throughput = {label: statistics.median(rates) for label, rates in rps.items()}
+        for label, title in (("off", "credentials off"), ("on", "credentials on ")):
+            print(f"{title}: warm invoke p50 {ms(p50[label])} (n={len(warm[label])}); throughput "
+                  f"{throughput[label]:.0f} req/s (rounds: {', '.join(f'{v:.0f}' for v in rps[label])})")
+        print(f"authentication adds {ms(p50['on'] - p50['off'])} to the warm p50 (goal <= +0.200 ms) and keeps "
+              f"{throughput['on'] / throughput['off']:.2f}x the throughput (goal >= 0.95x); "
+              f"{args.clients} clients, MaxConcurrency {args.max_concurrency}, {args.rounds} rounds of "
+              f"{args.warm} calls and {args.seconds:.0f} s; {throttled} throttled calls retried")
+        print(f"the check alone (header, key, SigV4 signature, policy): {check[0] * 1e6:.0f} us wall time, "
+              f"{check[1] * 1e6:.0f} us CPU time per request")
+    finally:
+        platform.stop()
+
+
+if __name__ == "__main__":
+    main()

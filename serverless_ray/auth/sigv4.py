@@ -1,0 +1,266 @@
+"""Signature Version 4 verification, by recomputing the signature with botocore's signer.
+
+The server hands the request, as it arrived, to the very code that signed it (:class:`~botocore.auth.SigV4Auth`: canonical
+request, string to sign, signing key), with two differences a server must make: the
+signed headers are the ones the ``Authorization`` header lists, not the ones botocore
+would pick, and the payload hash is the hash of the body that arrived. The two
+signatures are compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import mktime_tz, parsedate_tz
+from typing import Callable, Sequence
+from urllib.parse import urlsplit
+
+from botocore.auth import SigV4Auth
+from botocore.credentials import ReadOnlyCredentials
+from botocore.utils import normalize_url_path
+
+from serverless_ray.errors import IncompleteSignature, InvalidSignature
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+CLOCK_WINDOW_S = 300.0  # AWS accepts a signature made up to 5 minutes either side of its clock
+_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$")
+_SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+_BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    """A request as it arrived: the path and query as sent (percent-encoded), every
+    header (any case, repeats kept) and the body."""
+
+    method: str
+    raw_path: str
+    query: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+    values: dict[str, list[str]] = field(init=False, repr=False, compare=False)  # lower-case name -> values
+
+    def __post_init__(self) -> None:
+        values: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            values.setdefault(name.lower(), []).append(value)
+        object.__setattr__(self, "values", values)
+
+    @property
+    def first(self) -> dict[str, str]:
+        """Lower-case name → first value."""
+        return {name: values[0] for name, values in self.values.items()}
+
+    def header(self, name: str) -> str | None:
+        """The first value of header ``name`` (lower-case), or None."""
+        values = self.values.get(name)
+        return values[0] if values else None
+
+    def with_body(self, body: bytes) -> "IncomingRequest":
+        return IncomingRequest(self.method, self.raw_path, self.query, self.headers, body)
+
+
+@dataclass(frozen=True)
+class AuthorizationHeader:
+    """The parts of ``Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...``."""
+
+    access_key_id: str
+    date: str  # YYYYMMDD of the credential scope
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+def parse_authorization(value: str) -> AuthorizationHeader:
+    """The header's parts; ``IncompleteSignature`` naming what is missing or malformed."""
+    algorithm, _, rest = value.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise IncompleteSignature(
+            f"Unsupported Authorization scheme {algorithm[:32]!r}: only {ALGORITHM} (Signature Version 4) is accepted.")
+    parts: dict[str, str] = {}
+    for item in rest.split(","):
+        key, sep, val = item.strip().partition("=")
+        if sep:
+            parts[key] = val
+    missing = [key for key in ("Credential", "SignedHeaders", "Signature") if not parts.get(key)]
+    if missing:
+        raise IncompleteSignature(" ".join(f"Authorization header requires '{key}' parameter." for key in missing))
+    scope = parts["Credential"].split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope):
+        raise IncompleteSignature(
+            "Authorization header's Credential is malformed; expecting "
+            "'<access key id>/<YYYYMMDD>/<region>/<service>/aws4_request'.")
+    signed = tuple(parts["SignedHeaders"].split(";"))
+    if "host" not in signed:
+        raise IncompleteSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    if not _SIGNATURE.match(parts["Signature"]):
+        raise IncompleteSignature("Authorization header's Signature is not 64 lower-case hexadecimal digits.")
+    return AuthorizationHeader(scope[0], scope[1], scope[2], scope[3], signed, parts["Signature"])
+
+
+def signing_time(request: IncomingRequest) -> tuple[str, float]:
+    """The request's signing time as botocore writes it (``YYYYMMDDTHHMMSSZ``) and as
+    epoch seconds, from ``X-Amz-Date`` or else ``Date``."""
+    amz_date = request.header("x-amz-date")
+    if amz_date is not None:
+        match = _TIMESTAMP.match(amz_date.strip())
+        if match is None:
+            raise IncompleteSignature(f"X-Amz-Date {amz_date[:32]!r} is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
+        try:
+            signed_at = datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            raise IncompleteSignature(f"X-Amz-Date {amz_date[:32]!r} is not a valid date.") from None
+        return amz_date.strip(), signed_at
+    date = request.header("date")
+    parsed = parsedate_tz(date) if date else None
+    if parsed is None:
+        raise IncompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
+    epoch = float(mktime_tz(parsed))
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch)), epoch
+
+
+def check_clock(timestamp: str, signed_at: float, now: float, window_s: float = CLOCK_WINDOW_S) -> None:
+    """``InvalidSignature`` if the request was signed more than ``window_s`` before or after ``now``."""
+    def fmt(epoch: float) -> str:
+        return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch))
+
+    minutes = int(window_s // 60)
+    if signed_at < now - window_s:
+        raise InvalidSignature(
+            f"Signature expired: {timestamp} is now earlier than {fmt(now - window_s)} ({fmt(now)} - {minutes} min.)")
+    if signed_at > now + window_s:
+        raise InvalidSignature(
+            f"Signature not yet current: {timestamp} is still later than {fmt(now + window_s)} ({fmt(now)} + {minutes} min.)")
+
+
+def payload_hash(request: IncomingRequest) -> str:
+    """The SHA-256 of the body that arrived; ``InvalidSignature`` if the request declares
+    another one in ``X-Amz-Content-SHA256`` (an unsigned payload is refused too)."""
+    computed = hashlib.sha256(request.body).hexdigest()
+    declared = request.header("x-amz-content-sha256")
+    if declared is not None and not hmac.compare_digest(declared.strip().lower(), computed):
+        raise InvalidSignature(
+            "The provided x-amz-content-sha256 header does not match what was computed: this service "
+            "verifies the SHA-256 of every request body.")
+    return computed
+
+
+class _Headers:
+    """Headers as botocore's signer reads them (``in``, ``[]``, ``get_all``, iteration over
+    names), case-insensitive; a dict instead of ``email.message`` for speed."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[str, list[str]]) -> None:
+        self._values = values
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._values
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name.lower()][0]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def get_all(self, name: str, failobj=None):
+        return self._values.get(name.lower(), failobj)
+
+
+class _Request:
+    """What botocore's signer reads of an ``AWSRequest``."""
+
+    __slots__ = ("method", "url", "headers", "params", "context")
+
+    def __init__(self, method: str, url: str, headers: _Headers, timestamp: str) -> None:
+        self.method, self.url, self.headers = method, url, headers
+        self.params: dict = {}
+        self.context = {"timestamp": timestamp}
+
+
+class SigningKeys:
+    """Derived signing keys by secret and scope (date, region, service): the derivation's
+    four HMACs run once a day per key instead of on every request."""
+
+    LIMIT = 1024  # the clock window admits two dates per scope; this bounds the rest
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, str, str, str], bytes] = {}
+
+    def get(self, scope: tuple[str, str, str, str], derive: Callable[[], bytes]) -> bytes:
+        key = self._keys.get(scope)
+        if key is None:
+            if len(self._keys) >= self.LIMIT:
+                self._keys.clear()
+            key = self._keys[scope] = derive()
+        return key
+
+
+class _ServerSigV4(SigV4Auth):
+    """botocore's signer, told which headers were signed and what the body's hash is, and
+    reusing derived signing keys."""
+
+    def __init__(self, credentials, service: str, region: str, signed: _Headers, body_hash: str,
+                 keys: SigningKeys) -> None:
+        super().__init__(credentials, service, region)
+        self._signed = signed
+        self._body_hash = body_hash
+        self._keys = keys
+
+    def headers_to_sign(self, request):
+        return self._signed
+
+    def payload(self, request):
+        return self._body_hash
+
+    def signature(self, string_to_sign, request):
+        date = request.context["timestamp"][0:8]
+        scope = (self.credentials.secret_key, date, self._region_name, self._service_name)
+        return self._sign(self._keys.get(scope, lambda: self._signing_key(date)), string_to_sign, hex=True)
+
+    def _signing_key(self, date: str) -> bytes:
+        # SigV4's key derivation, with the signer's own HMAC (as SigV4Auth.signature does it).
+        k_date = self._sign(f"AWS4{self.credentials.secret_key}".encode(), date)
+        k_region = self._sign(k_date, self._region_name)
+        k_service = self._sign(k_region, self._service_name)
+        return self._sign(k_service, "aws4_request")
+
+
+def expected_signature(request: IncomingRequest, header: AuthorizationHeader, timestamp: str, secret: str,
+                       keys: SigningKeys | None = None) -> str:
+    """The signature botocore computes for ``request`` with ``secret`` and the header's scope."""
+    if request.method != request.method.upper():
+        # botocore upper-cases the method it signs; HTTP methods are case-sensitive.
+        raise InvalidSignature(_BAD_SIGNATURE)
+    url = f"http://signed-host{request.raw_path}" + (f"?{request.query}" if request.query else "")
+    if urlsplit(url).path != request.raw_path or normalize_url_path(request.raw_path) != request.raw_path:
+        # Empty, '.' and '..' segments are signed as if removed; the router would not remove them.
+        raise InvalidSignature(
+            "The request path is not in canonical form (it has empty, '.' or '..' segments): "
+            "send the path that is signed.")
+    values = request.values
+    signed = _Headers({name: values[name] for name in header.signed_headers if name in values})
+    wire = _Request(request.method, url, _Headers(values), timestamp)
+    signer = _ServerSigV4(
+        ReadOnlyCredentials(header.access_key_id, secret, None), header.service, header.region,
+        signed, payload_hash(request), keys or SigningKeys(),
+    )
+    canonical = signer.canonical_request(wire)
+    return signer.signature(signer.string_to_sign(wire, canonical), wire)
+
+
+def verify_signature(request: IncomingRequest, header: AuthorizationHeader, timestamp: str, secret: str,
+                     keys: SigningKeys | None = None) -> None:
+    """``InvalidSignature`` unless ``header.signature`` is the request's signature under ``secret``."""
+    expected = expected_signature(request, header, timestamp, secret, keys)
+    if not hmac.compare_digest(expected.encode(), header.signature.encode()):
+        raise InvalidSignature(_BAD_SIGNATURE)
+
