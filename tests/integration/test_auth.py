@@ -381,7 +381,7 @@ def tls_gateway(platform, tmp_path_factory, model_root) -> AuthGateway:
     return AuthGateway(handle, f"https://127.0.0.1:{port}", settings, ca=str(tmp / "ca.pem"))
 
 
-def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpoints):
+def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpoints, monkeypatch, capsys):
     sm = tls_gateway.client("sagemaker")
     assert set(endpoints.values()) <= {e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]}
     runtime = tls_gateway.client("sagemaker-runtime", "prod-client")
@@ -394,6 +394,13 @@ def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpo
         urllib.request.urlopen(tls_gateway.url.replace("https://", "http://") + "/healthz", timeout=10)
     trusted = ssl.create_default_context(cafile=tls_gateway.ca)
     assert urllib.request.urlopen(f"{tls_gateway.url}/healthz", context=trusted, timeout=10).status == 200
+    # The command line trusts the authority AWS_CA_BUNDLE names, as boto3 does (its own operations too).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEYS["admin"][0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["admin"][1])
+    monkeypatch.setenv("AWS_CA_BUNDLE", tls_gateway.ca)
+    capsys.readouterr()
+    assert main(["endpoints", "--json", "--url", tls_gateway.url]) == 0, capsys.readouterr().err
+    assert set(endpoints.values()) <= {e["EndpointName"] for e in json.loads(capsys.readouterr().out)["Endpoints"]}
 
 
 def test_no_secret_in_logs_metrics_or_state(gateway, endpoints):

@@ -76,15 +76,32 @@ def test_endpoints_describe_invoke_cost_and_delete(platform, deployer, model_url
     one_line_error(run("describe", name, url=url), 1, "ValidationException")
 
 
+def test_invoke_stream_prints_the_parts_and_the_stream_is_metered(platform, deployer, tmp_path):
+    from conftest import MODELS, make_tarball
+
+    url = platform.url
+    model = f"file://{make_tarball(MODELS / 'streamer', tmp_path / 'streamer.tar.gz')}"
+    name = deployer.serverless(model, memory=1024, max_concurrency=1)
+    body = '{"parts": 3, "interval": 0.1}'
+    done = run("invoke", name, "--body", body, "--stream", url=url)
+    assert (done.returncode, done.stdout) == (0, "part-0;part-1;part-2;"), done.stderr
+
+    def metered():
+        report = json.loads(run("cost", "--json", "--endpoint", name, url=url).stdout)
+        return report["Usage"][0] if report["Usage"] and report["Usage"][0]["Invocations"] == 1 else None
+
+    usage = wait_for(metered, timeout_s=60, what="the streamed invocation metered")
+    assert usage["ProcessedBytes"] == len(body) + len("part-0;part-1;part-2;")
+    assert usage["BilledGbSeconds"] > 0
+
+
 def test_errors_are_one_line_with_a_code_and_an_exit_status(platform, tmp_path):
     url = platform.url
     assert "not found" in one_line_error(run("invoke", "no-such-endpoint", "--body", "{}", url=url), 1,
                                          "ValidationError")
     one_line_error(run("invoke", "no-such-endpoint", "--body", "{not json", url=url), 2, "InvalidJson")
-    # --stream: InvokeEndpointWithResponseStream's error (unsupported, or the unknown endpoint) in one line.
-    streamed = run("invoke", "no-such-endpoint", "--body", "{}", "--stream", url=url)
-    assert streamed.returncode == 1 and len(streamed.stderr.strip().splitlines()) == 1, streamed.stderr
-    assert streamed.stderr.startswith("serverless-ray: ") and "Traceback" not in streamed.stderr
+    assert "not found" in one_line_error(run("invoke", "no-such-endpoint", "--body", "{}", "--stream", url=url), 1,
+                                         "ValidationError")
     one_line_error(run("invoke", "x", "--body", f"@{tmp_path / 'missing.json'}", url=url), 2, "InvalidArgument")
     one_line_error(run("describe", "no-such-endpoint", url=url), 1, "ValidationException")
     one_line_error(run("delete", "no-such-endpoint", url=url), 1, "ValidationException")
