@@ -92,3 +92,26 @@ def test_benchmark_progress_follows_one_configuration_after_another():
             progress.phase("warm calls", 0, 5)
             progress.advance(3)
     assert [task.description for task in progress._bar.tasks] == ["configuration 3/3", "3 GB: warm calls"]
+
+
+def test_the_platforms_own_operations_are_signed_with_the_standard_chain_or_the_given_keys(monkeypatch):
+    from serverless_ray.admin_client import AdminClient
+    from serverless_ray.declarative.clients import ANONYMOUS_KEY, PlatformAccess
+
+    def credential(client: AdminClient) -> str:
+        headers = client._signed(b"{}", {"X-Amz-Target": "ServerlessRay.GetCostAndUsage"})
+        return headers["Authorization"].split("Credential=")[1].split(",")[0]
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFROMTHEENVIRONMT")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret-from-the-environment")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert credential(AdminClient("http://h:1")).startswith("AKIAFROMTHEENVIRONMT/")
+    assert credential(AdminClient("http://h:1")).endswith("/eu-west-1/sagemaker/aws4_request")
+    given = AdminClient("http://h:1", PlatformAccess("AKIAGIVENKEY00000001", "s", "us-east-1"))
+    assert credential(given).startswith("AKIAGIVENKEY00000001/")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert credential(AdminClient("http://h:1")).startswith(f"{ANONYMOUS_KEY}/")
