@@ -24,10 +24,15 @@ from serverless_ray.autoscaling.provisioned import ProvisionedScaler
 from serverless_ray.autoscaling.records import ScalingTables
 from serverless_ray.autoscaling.scaler import Autoscaler, DemandReport
 from serverless_ray.autoscaling.service import ScalingService
+from serverless_ray.billing.book import UsageBook
+from serverless_ray.billing.prices import PriceTable
+from serverless_ray.billing.provisioned import Level
+from serverless_ray.billing.usage import UsageRow, bucket_of
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
 from serverless_ray.control.lifecycle_journal import EndpointState, LifecycleJournal
 from serverless_ray.control.operations import run_operation
 from serverless_ray.control.plane import ControlPlane
+from serverless_ray.control.platform_ops import PlatformOperations
 from serverless_ray.control.rollout import Rollout
 from serverless_ray.control.route_board import RouteBoard
 from serverless_ray.control.serve_backend import ServeBackend
@@ -40,7 +45,7 @@ from serverless_ray.metrics.platform import PlatformMetrics
 from serverless_ray.quota.ledger_actor import QuotaLedger
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.observability.federation import SnapshotRow
-from serverless_ray.spec.services import APPLICATION_AUTOSCALING, CLOUDWATCH, LOGS, SAGEMAKER
+from serverless_ray.spec.services import APPLICATION_AUTOSCALING, CLOUDWATCH, LOGS, SAGEMAKER, SERVERLESS_RAY
 from serverless_ray.store import Store
 
 log = logging.getLogger(__name__)
@@ -49,6 +54,9 @@ HOUSEKEEPING_INTERVAL_S = 1.0
 GAUGE_IDLE_REFRESH_S = 15.0
 # How soon a node that joined gets its gateway (and a dead node's gateway is forgotten).
 NODE_WATCH_INTERVAL_S = 5.0
+# Usage older than this is kept per hour instead of per minute (checked once an hour).
+USAGE_MINUTES_KEPT_S = 2 * 86400
+USAGE_COMPACT_INTERVAL_S = 3600.0
 
 
 @ray.remote(num_cpus=0, max_concurrency=1000)
@@ -75,12 +83,20 @@ class PlatformController:
             region=settings.region, account_id=settings.account_id, tables=tables, capacity=capacity,
             on_target_change=self._provisioned.on_target_change,
         )
+        self._book = UsageBook(self._store.usage, PriceTable.load(settings.prices_file))
+        self._replica_counts: dict[tuple[str, str], int] = {}
+        self._platform_ops = PlatformOperations(
+            self._book, self._autoscaler, self._routes, lambda: dict(self._replica_counts)
+        )
         self._services = {
             SAGEMAKER: self._plane.call, APPLICATION_AUTOSCALING: self._scaling.call,
             CLOUDWATCH: self._telemetry.call_cloudwatch, LOGS: self._telemetry.call_logs,
+            SERVERLESS_RAY: self._platform_ops.call,
         }
         self._metrics = PlatformMetrics()
         self._metrics.registry.register(self._telemetry.federation)
+        self._metrics.watch_usage(self._book.totals, self._book.prices.priced())
+        self._compacted_at = 0.0
         self._journal_seen = -1
         self._busy: dict[str, bool] = {}  # endpoints with demand at the last tick
         self._fleet: GatewayFleet | None = None
@@ -131,6 +147,10 @@ class PlatformController:
             gateway_id, {name: DemandReport(in_flight=c, peak=p) for name, (c, p) in reports.items()}
         )
 
+    async def record_usage(self, rows: list[UsageRow]) -> None:
+        """A gateway's metered usage: priced, committed, then counted."""
+        self._book.record(rows)
+
     async def metrics(self, gateway_id: str | None = None, snapshot: list[SnapshotRow] | None = None) -> bytes:
         """Prometheus text of the whole cluster: the controller's series and every gateway's,
         summed (``snapshot``: the asking gateway's own series, as of now)."""
@@ -158,7 +178,8 @@ class PlatformController:
         for task in self._background:
             task.cancel()
         if self._fleet is not None:
-            await self._fleet.stop()
+            await self._fleet.stop()  # gateways send the usage they still hold
+        self._book.flush()
         if self._ledger is not None:
             ray.kill(self._ledger, no_restart=True)
             self._ledger = None
@@ -173,11 +194,24 @@ class PlatformController:
             try:
                 await self._autoscaler.tick()
                 await self._provisioned.tick()
+                self._meter_provisioned()
                 await self._refresh_replica_gauge()
                 await self._record_telemetry()
             except Exception:
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    def _meter_provisioned(self) -> None:
+        """Provisioned concurrency accrues while it is configured, used or not."""
+        levels = {
+            (route.endpoint_name, route.variant_name): Level(route.memory_size_mb, self._autoscaler.floor(route.endpoint_name))
+            for route in self._routes.snapshot()[1].values() if route.serverless and route.memory_size_mb
+        }
+        self._book.observe_provisioned(levels)
+        now = time.monotonic()
+        if now - self._compacted_at >= USAGE_COMPACT_INTERVAL_S:
+            self._compacted_at = now
+            self._store.usage.compact(bucket_of(time.time() - USAGE_MINUTES_KEPT_S, 3600))
 
     async def _watch_nodes(self) -> None:
         assert self._fleet is not None
@@ -254,5 +288,6 @@ class PlatformController:
                 if route.serverless:
                     floors[labels] = (self._autoscaler.floor(route.endpoint_name), counts[labels])
                     reasons[labels] = state.message if state else ""
+        self._replica_counts = counts
         self._floors.observe(floors, time.time(), reasons)
         self._metrics.set_endpoints(counts, utilization, {key: self._floors.missing(key) for key in floors})

@@ -102,6 +102,8 @@ class Route:
     variants: tuple[VariantRoute, ...] = ()
     # What a standby loads to answer a cold invocation (serverless endpoints only).
     replica: ReplicaSpec | None = None
+    # MemorySizeInMB of a serverless variant (0 for instance-based ones): what it is billed at.
+    memory_size_mb: int = 0
 
     def targets(self) -> list[tuple[str, str]]:
         """``(variant name, Serve application)`` of every variant that serves traffic now."""

@@ -33,6 +33,7 @@ class Platform:
         update = {
             "state_dir": settings.state_dir.expanduser().resolve(),
             "artifact_cache_dir": settings.artifact_cache_dir.expanduser().resolve(),
+            "prices_file": settings.prices_file.expanduser().resolve() if settings.prices_file else None,
             "replica_runtime_dir": settings.replica_runtime_dir.expanduser().resolve(),
         }
         if settings.credentials is not None and settings.internal_principal is None:
@@ -156,6 +157,8 @@ class Platform:
         if self._controller is not None:
             try:
                 ray.get(self._controller.shutdown.remote(teardown), timeout=60)
+            except ray.exceptions.RayActorError:
+                pass  # stopped already, e.g. by `serverless-ray down` from another process
             finally:
                 ray.kill(self._controller, no_restart=True)
                 self._controller = None

@@ -97,6 +97,11 @@ class PlatformSettings(BaseModel):
         "invocations are answered by one that adopts its model while Serve starts its replicas. "
         "0 turns the pool off.",
     )
+    prices_file: Path | None = Field(
+        None,
+        description="Price table (TOML) the cost meter prices usage with; default: SageMaker "
+        "Serverless Inference's published us-east-1 rates (serverless_ray/billing/prices_us_east_1.toml).",
+    )
     warm_pool_preload: tuple[str, ...] = Field(
         ("numpy",),
         description="Modules each standby imports in advance, so that models using them do not "

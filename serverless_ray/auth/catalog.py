@@ -7,7 +7,10 @@ As AWS's service authorization reference has them: an operation's action is
 (``List*``, and every Application Auto Scaling operation, whose scalable-target ARNs
 clients cannot know) are authorized on ``*``. CloudWatch's metric actions take no
 resource (``*``) in any of its three protocols; a CloudWatch Logs action naming a
-``logGroupName`` is authorized on that group's ARN (``...:log-group:<name>:*``).
+``logGroupName`` is authorized on that group's ARN (``...:log-group:<name>:*``). The
+platform's own operations (``ServerlessRay.*``: cost and usage, capacity) are actions of
+their own prefix, ``serverless-ray:<Operation>``, on the endpoint they name (else ``*``),
+signed as SageMaker's.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from serverless_ray.auth.operations import (
     arn_member,
     named,
 )
-from serverless_ray.spec.services import APPLICATION_AUTOSCALING, CLOUDWATCH, LOGS, SAGEMAKER
+from serverless_ray.spec.services import APPLICATION_AUTOSCALING, CLOUDWATCH, LOGS, SAGEMAKER, SERVERLESS_RAY
 
 
 def _model_package(payload, arns) -> str:
@@ -63,6 +66,10 @@ LOGS_RESOURCES: dict[str, ResourceOf] = {
 }
 
 
+PLATFORM_RESOURCES: dict[str, ResourceOf] = _by_kind(
+    "endpoint", "EndpointName", "GetCostAndUsage", "ReleaseWarmCapacity")
+
+
 def _endpoint(params, arns) -> str:
     return arns.sagemaker("endpoint", params["name"])
 
@@ -77,6 +84,7 @@ def platform_operations() -> OperationRegistry:
         AwsJsonService(CLOUDWATCH, "monitoring", "cloudwatch"),
         QueryService("2010-08-01", "monitoring", "cloudwatch"),
         RpcV2Service(CLOUDWATCH, "monitoring", "cloudwatch"),
+        AwsJsonService(SERVERLESS_RAY, "sagemaker", "serverless-ray", PLATFORM_RESOURCES),
         # The runtime signs as "sagemaker" (sagemaker-runtime's signingName).
         PathOperation("/endpoints/{name}/invocations", "POST", "sagemaker", "sagemaker:InvokeEndpoint", _endpoint),
         # AWS authorizes the streaming variant with the InvokeEndpoint action.

@@ -89,6 +89,19 @@ class Autoscaler:
             tracked.cap = cap
             tracked.window.forget_above(cap)
 
+    async def release_warm(self, endpoint: str) -> int | None:
+        """End ``endpoint``'s keep-warm window now, as if it had run out: replicas not
+        needed by invocations in flight are released, down to the provisioned floor.
+        Returns the new target (None if the endpoint is not tracked)."""
+        key = endpoint.lower()
+        tracked = self._endpoints.get(key)
+        if tracked is None:
+            return None
+        tracked.window = WarmWindow()
+        self.changes += 1
+        await self._evaluate(key, tracked, self._clock())
+        return tracked.target
+
     def demand(self, endpoint: str) -> int:
         tracked = self._endpoints.get(endpoint.lower())
         return self._live_demand(tracked, self._clock()) if tracked else 0

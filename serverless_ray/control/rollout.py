@@ -233,6 +233,7 @@ def route_for(record: EndpointRecord) -> Route | None:
             app_name=deployment.app_name,
             max_concurrency=serverless.MaxConcurrency,
             provisioned_concurrency=serverless.ProvisionedConcurrency or 0,
+            memory_size_mb=serverless.MemorySizeInMB,
         )
     variants = tuple(
         VariantRoute(v.VariantName, deployment.app_for(v.VariantName), v.weight) for v in deployment.variants

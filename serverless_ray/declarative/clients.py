@@ -50,9 +50,10 @@ def in_cluster_access(settings: PlatformSettings) -> PlatformAccess:
     return PlatformAccess(internal.access_key_id, internal.secret(), settings.region, verify_tls=False)
 
 
-def platform_client(service: str, url: str, access: PlatformAccess | None = None):
-    """A ``sagemaker``, ``application-autoscaling``, ``cloudwatch`` or ``logs`` client of the platform at ``url``;
-    ``access`` None signs with boto3's standard credential chain."""
+def platform_client(service: str, url: str, access: PlatformAccess | None = None, *, max_pool_connections: int = 10):
+    """A ``sagemaker``, ``sagemaker-runtime``, ``application-autoscaling``, ``cloudwatch`` or ``logs``
+    client of the platform at ``url`` (retries off: what the platform answers is what the caller
+    sees); ``access`` None signs with boto3's standard credential chain."""
     keys = {}
     region = None
     if access is not None:
@@ -67,7 +68,8 @@ def platform_client(service: str, url: str, access: PlatformAccess | None = None
         endpoint_url=url,
         region_name=region or session.region_name or DEFAULT_REGION,
         verify=None if access is None or access.verify_tls else False,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=90),
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=90,
+                      max_pool_connections=max_pool_connections),
         **keys,
     )
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from serverless_ray.billing.usage import UsageRow
 from serverless_ray.errors import ServiceError
 from serverless_ray.messages import MetricDatum, Route
 
@@ -27,6 +28,10 @@ class ControllerClient:
     async def ingest(self, gateway_id: str, batch: list[MetricDatum], snapshot: list | None) -> None:
         """This gateway's datapoints and Prometheus series, for the controller to keep."""
         await self._handle.ingest.remote(gateway_id, batch, snapshot)
+
+    async def record_usage(self, rows: list[UsageRow]) -> None:
+        """Metered usage, for the controller to price and keep."""
+        await self._handle.record_usage.remote(rows)
 
     async def report_demand(self, gateway_id: str, reports: dict[str, tuple[int, int]]) -> None:
         await self._handle.report_demand.remote(gateway_id, reports)

@@ -30,6 +30,7 @@ from serverless_ray.gateway.dispatch import ReplicaDispatcher
 from serverless_ray.gateway.in_flight import InFlight
 from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest
 from serverless_ray.gateway.invocations import InvocationService
+from serverless_ray.gateway.metering import MeteringHook
 from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
@@ -65,6 +66,7 @@ class Gateway:
         self._admission: LocalAdmission | None = None
         self._pool: StandbyPool | None = None
         self._bridge: ColdStartBridge | None = None
+        self._meter: MeteringHook | None = None
         self._shipper: TelemetryShipper | None = None
         self._upkeep: ReplicaUpkeep | None = None
         self._unsubscribe = lambda: None
@@ -97,9 +99,10 @@ class Gateway:
             self._admission = LocalAdmission(gateway_id, LedgerActorClient(self._ledger, me), heartbeat_s=HEARTBEAT_S)
             await self._ledger.register.remote(gateway_id, me)
             self._admission.start()
+        self._meter = MeteringHook(controller.record_usage)
         self._service = InvocationService(
             settings, routes=self._routes, dispatcher=dispatcher, demand=self._demand, metrics=metrics,
-            admission=self._admission,
+            admission=self._admission, hooks=[self._meter],
         )
         recorder = MetricRecorder()
         if settings.observability:
@@ -112,6 +115,7 @@ class Gateway:
                                                    sample_utilization=settings.observability)
         await self._routes.start()
         self._demand.start()
+        self._meter.start()
         shipper.start()
 
         async def metrics_text() -> bytes:
@@ -235,6 +239,8 @@ class Gateway:
         if self._server is not None and self._serving is not None:
             self._server.should_exit = True
             await asyncio.wait_for(self._serving, timeout=10)
+        if self._meter is not None:
+            await self._meter.stop()  # after the server: invocations that finished while it stopped are sent too
 
 
 def _authenticator(settings: PlatformSettings) -> Authenticator | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import AsyncGenerator
 
 from serverless_ray.errors import ServiceError
+from serverless_ray.messages import Route
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 
@@ -93,6 +94,8 @@ class InvocationOutcome:
     provisioned: bool | None = None
     # Log stream of the replica that ran it (``<VariantName>/<replica id>``), if known.
     log_stream: str | None = None
+    route: Route | None = None  # the chosen variant's route, once looked up
+    dispatched: bool = False  # admitted and sent to a replica (compute was used)
 
     @property
     def streamed(self) -> bool:

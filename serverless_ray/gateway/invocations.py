@@ -79,6 +79,8 @@ class _Progress:
     reply: ReplicaReply | None = None
     tally: StreamTally | None = field(default=None)  # set for a streamed invocation
     provisioned: bool | None = None
+    route: Route | None = None
+    dispatched: bool = False
 
 
 class InvocationService:
@@ -160,7 +162,7 @@ class InvocationService:
 
     async def _invoke(self, request: InvocationRequest, started: float, progress: _Progress) -> InvocationReply:
         route = await self._route(request)
-        progress.variant_name = route.variant_name
+        progress.variant_name, progress.route = route.variant_name, route
         call = self._call(request)
         labels = (route.endpoint_name, route.variant_name)
         metrics = self._metrics
@@ -196,6 +198,7 @@ class InvocationService:
                 try:
                     with self._demand.track(route.endpoint_name, route.variant_name):
                         progress.provisioned = self._observe_provisioned(route, started=True)
+                        progress.dispatched = True  # compute is used from here on: metered
                         yield
                 finally:
                     self._observe_provisioned(route, started=False)
@@ -216,7 +219,7 @@ class InvocationService:
         error: ServiceError | None = None
         try:
             route = await self._route(request)
-            progress.variant_name = route.variant_name
+            progress.variant_name, progress.route = route.variant_name, route
             labels = (route.endpoint_name, route.variant_name)
             self._metrics.start_counting(labels)
             self._metrics.invocations.labels(*labels).inc()
@@ -408,7 +411,8 @@ class InvocationService:
             cold=bool(replica and replica.cold), standby=bool(replica and replica.standby),
             parts=tally.parts if tally else None, streamed_bytes=tally.bytes if tally else 0,
             setup_seconds=replica.setup_seconds if replica else None, provisioned=progress.provisioned,
-            log_stream=replica.log_stream if replica else None,
+            log_stream=replica.log_stream if replica else None, route=progress.route,
+            dispatched=progress.dispatched,
         )
         for hook in self._hooks:
             try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Generic, Iterator, Mapping, TypeVar
 
@@ -17,6 +18,7 @@ from serverless_ray.store.records import (
     StoredRecord,
     TagSet,
 )
+from serverless_ray.store.usage import UsageTable
 
 R = TypeVar("R", bound=StoredRecord)
 
@@ -41,6 +43,7 @@ class Store:
         self.model_package_groups = Table(self, "model_package_groups", ModelPackageGroupRecord)
         self.model_packages = Table(self, "model_packages", ModelPackageRecord)
         self.tags = Table(self, "tags", TagSet)
+        self.usage = UsageTable(self)
 
     def close(self) -> None:
         with self._lock:
@@ -49,6 +52,18 @@ class Store:
     def _execute(self, sql: str, args: tuple = ()) -> sqlite3.Cursor:
         with self._lock:
             return self._db.execute(sql, args)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Statements run in the block commit together, or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
 
 class Table(Generic[R]):

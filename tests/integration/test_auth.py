@@ -300,15 +300,16 @@ def test_the_sagemaker_sdk_predicts_with_a_signed_session(gateway, endpoints, mo
         denied.predict({"x": 3})
 
 
-def test_serverless_ray_apply_signs_with_the_standard_credential_chain(gateway, model_root, model_urls, monkeypatch):
+def test_serverless_ray_apply_signs_with_the_standard_credential_chain(gateway, model_root, model_urls, monkeypatch,
+                                                                        capsys):
     name = unique("applied")
     endpoints_file = model_root / f"{name}.yaml"  # model data relative to it: inside the fence
     endpoints_file.write_text(json.dumps({"endpoints": [
         {"name": name, "model_data": Path(model_urls["echo"]).name, "memory_size_mb": 1024}]}))
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOBODYKNOWSTHIS1")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "whatever-secret-0123456789")
-    with pytest.raises(ClientError, match="UnrecognizedClientException"):
-        main(["apply", str(endpoints_file), "--url", gateway.url, "--no-wait"])
+    assert main(["apply", str(endpoints_file), "--url", gateway.url, "--no-wait"]) == 1
+    assert "serverless-ray: UnrecognizedClientException: " in capsys.readouterr().err
     admin_key, admin_secret = KEYS["admin"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin_secret)
@@ -318,6 +319,30 @@ def test_serverless_ray_apply_signs_with_the_standard_credential_chain(gateway, 
         assert sm.describe_endpoint(EndpointName=name)["EndpointName"] == name
     finally:
         _delete_endpoint(sm, name)
+
+
+def test_the_command_line_signs_its_calls_with_the_standard_credential_chain(gateway, endpoints, monkeypatch, capsys):
+    def run(*argv: str) -> tuple[int, str, str]:
+        status = main([*argv, "--url", gateway.url])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEYS["admin"][0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["admin"][1])
+    status, out, _ = run("invoke", endpoints["prod"], "--body", '{"x": 3}')
+    assert status == 0 and json.loads(out)["body"] == '{"x": 3}'
+    status, out, _ = run("endpoints", "--json")
+    assert status == 0 and set(endpoints.values()) <= {e["EndpointName"] for e in json.loads(out)["Endpoints"]}
+    status, out, _ = run("cost", "--json", "--endpoint", endpoints["prod"])
+    assert status == 0 and json.loads(out)["Total"]["Invocations"] >= 0
+    # The prod client may invoke, and nothing else: the platform's own operations are refused too.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEYS["prod-client"][0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["prod-client"][1])
+    assert run("invoke", endpoints["prod"], "--body", '{"x": 4}')[0] == 0
+    status, _, err = run("cost", "--json")
+    assert status == 1 and err.startswith("serverless-ray: AccessDeniedException: ") and "serverless-ray:GetCostAndUsage" in err
+    status, _, err = run("logs", endpoints["prod"])
+    assert status == 1 and err.startswith("serverless-ray: AccessDeniedException: ") and "logs:FilterLogEvents" in err
 
 
 def test_in_cluster_callers_sign_with_the_internal_key_unfenced(gateway, model_urls, endpoints, tmp_path):
@@ -356,7 +381,7 @@ def tls_gateway(platform, tmp_path_factory, model_root) -> AuthGateway:
     return AuthGateway(handle, f"https://127.0.0.1:{port}", settings, ca=str(tmp / "ca.pem"))
 
 
-def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpoints):
+def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpoints, monkeypatch, capsys):
     sm = tls_gateway.client("sagemaker")
     assert set(endpoints.values()) <= {e["EndpointName"] for e in sm.list_endpoints(MaxResults=100)["Endpoints"]}
     runtime = tls_gateway.client("sagemaker-runtime", "prod-client")
@@ -369,6 +394,13 @@ def test_https_with_a_certificate_authority_made_at_test_time(tls_gateway, endpo
         urllib.request.urlopen(tls_gateway.url.replace("https://", "http://") + "/healthz", timeout=10)
     trusted = ssl.create_default_context(cafile=tls_gateway.ca)
     assert urllib.request.urlopen(f"{tls_gateway.url}/healthz", context=trusted, timeout=10).status == 200
+    # The command line trusts the authority AWS_CA_BUNDLE names, as boto3 does (its own operations too).
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEYS["admin"][0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["admin"][1])
+    monkeypatch.setenv("AWS_CA_BUNDLE", tls_gateway.ca)
+    capsys.readouterr()
+    assert main(["endpoints", "--json", "--url", tls_gateway.url]) == 0, capsys.readouterr().err
+    assert set(endpoints.values()) <= {e["EndpointName"] for e in json.loads(capsys.readouterr().out)["Endpoints"]}
 
 
 def test_no_secret_in_logs_metrics_or_state(gateway, endpoints):

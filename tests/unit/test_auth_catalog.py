@@ -79,3 +79,15 @@ def test_logs_calls_name_their_log_group():
 def test_logs_calls_without_a_group_are_on_every_resource():
     found = _identify(_built_by("logs", "describe_log_groups"))
     assert (found.action, found.resource) == ("logs:DescribeLogGroups", "*")
+
+
+def test_the_platforms_own_operations_are_serverless_ray_actions_signed_as_sagemaker():
+    def view(operation: str, payload: bytes) -> RequestView:
+        return RequestView("POST", "/", {"x-amz-target": f"ServerlessRay.{operation}",
+                                         "content-type": "application/x-amz-json-1.1"}, payload)
+
+    found = _identify(view("GetCostAndUsage", b'{"EndpointName": "prod-a"}'))
+    assert (found.signing_name, found.action) == ("sagemaker", "serverless-ray:GetCostAndUsage")
+    assert found.resource == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/prod-a"
+    assert _identify(view("GetCostAndUsage", b"{}")).resource == "*"
+    assert _identify(view("ListEndpointCapacity", b"{}")).action == "serverless-ray:ListEndpointCapacity"

@@ -22,7 +22,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
-from serverless_ray.cli import _parser
+from serverless_ray.cli.app import parse_command
 from serverless_ray.declarative.schema import SERVE_APP_IMPORT_PATH, ServeAppArgs, serve_app_args
 
 REPO = Path(__file__).parents[2]
@@ -60,12 +60,12 @@ def test_every_node_installs_the_project_from_its_own_files(cluster):
 def test_the_head_starts_the_platform_with_options_the_cli_accepts(cluster):
     [command] = [c for c in cluster["head_start_ray_commands"] if "serverless-ray up" in c]
     words = shlex.split(command.split(">", 1)[0])
-    args = _parser().parse_args(words[words.index("serverless-ray") + 1:])
-    assert (args.command, args.address, args.host, args.port) == ("up", "auto", "0.0.0.0", 8080)
-    assert args.apply == [Path("~/serverless-ray/deployments/example.yaml")]
+    name, params = parse_command(words[words.index("serverless-ray") + 1:])
+    assert (name, params["address"], params["host"], params["port"]) == ("up", "auto", "0.0.0.0", 8080)
+    assert params["apply_files"] == (Path("~/serverless-ray/deployments/example.yaml"),)
     # Listening beyond loopback, it starts with the credentials file the user provides.
-    assert str(args.credentials) in cluster["file_mounts"] and not args.allow_anonymous
-    assert cluster["file_mounts"][str(args.credentials)].startswith("~/")  # from the user's machine
+    assert str(params["credentials"]) in cluster["file_mounts"] and not params["allow_anonymous"]
+    assert cluster["file_mounts"][str(params["credentials"])].startswith("~/")  # from the user's machine
 
 
 def test_rayservice_serve_config_is_the_serve_config_of_the_repository(manifest):
