@@ -55,7 +55,8 @@ def test_model_error_carries_original_status_and_message(runtime, deployer, mode
     assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
     assert error["OriginalStatusCode"] == 500
     assert "expected rows of 3 features" in error["OriginalMessage"]
-    assert error["LogStreamArn"].endswith(f"/aws/sagemaker/Endpoints/{name}")
+    # The stream of the replica that answered, in the endpoint's log group.
+    assert f":log-group:/aws/sagemaker/Endpoints/{name}:log-stream:AllTraffic/" in error["LogStreamArn"]
     # An unsupported content type is the client's fault: the model answered 4xx? No, the
     # example's input_fn raises ValueError, which the handler contract maps to 500.
     with pytest.raises(ClientError) as unsupported:

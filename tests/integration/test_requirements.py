@@ -58,5 +58,5 @@ def test_requirements_are_installed_for_the_model(tmp_path, platform, runtime, d
     assert json.loads(reply["Body"].read()) == {"answer": 42}
     metrics = urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
     labels = dict(endpoint_name=name, variant_name="AllTraffic")
-    assert metric_value(metrics, "serverless_ray_standby_invocations_total", **labels) is None
+    assert metric_value(metrics, "serverless_ray_standby_invocations_total", **labels) == 0  # counted from 0
     assert metric_value(metrics, "serverless_ray_model_setup_time_microseconds_count", **labels) == 1
