@@ -7,6 +7,8 @@ limits hold across the restart.
 
 from __future__ import annotations
 
+import os
+
 import ray
 
 from serverless_ray.quota.desk import LedgerDesk
@@ -43,10 +45,12 @@ class QuotaLedger:
         self._desk.set_pool(pool)
 
     async def snapshot(self) -> dict:
-        """Pool tokens held in total, and every gateway's tokens by endpoint."""
+        """Pool tokens held in total, every gateway's tokens by endpoint, and the process
+        holding the books (a restart changes it)."""
         ledger = self._desk.ledger
         ledger.expire()
         return {
+            "pid": os.getpid(),
             "pool": ledger.pool,
             "total": ledger.total,
             "gateways": {
