@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -19,6 +20,11 @@ from serverless_ray.gateway.gateway_actor import Gateway
 from serverless_ray.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
+
+# How long start() waits for a first gateway. Its first attempt has 60 s; on a node loaded
+# far past its cores a worker process alone can take longer, and the fleet tries again
+# every few seconds, so the platform comes up late rather than not at all.
+GATEWAY_WAIT_S = 300.0
 
 
 class PlatformAlreadyRunning(RuntimeError):
@@ -82,7 +88,7 @@ class Platform:
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(self.settings)
         ray.get(self._controller.start.remote())
-        self._find_own_gateway()
+        self._find_own_gateway(wait_s=GATEWAY_WAIT_S)
         log.info("serverless-ray listening on %s", self.url)
         return self
 
@@ -110,13 +116,20 @@ class Platform:
                 namespace=NAMESPACE,
             )
 
-    def _find_own_gateway(self) -> None:
-        gateways = self.gateways()
+    def _find_own_gateway(self, wait_s: float = 0.0) -> None:
+        """This node's gateway, else any; waits up to ``wait_s`` for the controller's fleet
+        to bring one up (a gateway that missed its start deadline is started again)."""
         here = ray.get_runtime_context().get_node_id()
-        # A process on a node that joined a moment ago uses another node's gateway until its own is up.
-        self._gateway = gateways.get(here) or next(iter(gateways.values()), None)
-        if self._gateway is None:
-            raise RuntimeError("the platform has no running gateway")
+        deadline = time.monotonic() + wait_s
+        while True:
+            gateways = self.gateways()
+            # A process on a node that joined a moment ago uses another node's gateway until its own is up.
+            self._gateway = gateways.get(here) or next(iter(gateways.values()), None)
+            if self._gateway is not None:
+                return
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"the platform has no running gateway (waited {wait_s:.0f} s for one)")
+            time.sleep(0.5)
 
     def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None,
                     settings: PlatformSettings | None = None, **settings_changes):

@@ -151,9 +151,14 @@ def test_up_and_down(tmp_path):
     up = subprocess.Popen([*CLI, "up", "--port", "0", "--state-dir", str(state), "--num-cpus", "2",
                            "--warm-pool-size", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=env)
+    # Each pipe has one reader (communicate() beside a reader thread would take some of
+    # stdout's last lines for itself, and the test would not see them).
     out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(up.stdout), daemon=True)
-    reader.start()
+    errors: list[str] = []
+    readers = [threading.Thread(target=lambda: out.extend(up.stdout), daemon=True),
+               threading.Thread(target=lambda: errors.extend(up.stderr), daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
         wait_for(lambda: any("Press Ctrl-C to stop" in line for line in out) or up.poll() is not None,
                  timeout_s=400, what="`up` to be ready")
@@ -167,11 +172,12 @@ def test_up_and_down(tmp_path):
         assert stopped.returncode == 0, stopped.stderr
         one_line_error(run("down", "--address", address, env=env), 1, "PlatformNotRunning")
         up.send_signal(signal.SIGINT)
-        _, err = up.communicate(timeout=120)
+        up.wait(timeout=120)
     finally:
         up.kill()
-    reader.join(timeout=10)
-    printed = "".join(out) + err
+    for reader in readers:
+        reader.join(timeout=60)  # both pipes are at their end once up and its children exited
+    printed = "".join(out) + "".join(errors)
     assert up.returncode == 0, printed
     assert "serverless-ray stopped" in printed
     for ray_line in ("(ServeController", "Started a local Ray instance", " INFO ", "WARNING"):
