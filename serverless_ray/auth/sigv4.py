@@ -117,20 +117,27 @@ def signing_time(request: IncomingRequest) -> tuple[str, float]:
     epoch seconds, from ``X-Amz-Date`` or else ``Date``."""
     amz_date = request.header("x-amz-date")
     if amz_date is not None:
-        match = _TIMESTAMP.match(amz_date.strip())
-        if match is None:
-            raise IncompleteSignature(f"X-Amz-Date {amz_date[:32]!r} is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
-        try:
-            signed_at = datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            raise IncompleteSignature(f"X-Amz-Date {amz_date[:32]!r} is not a valid date.") from None
-        return amz_date.strip(), signed_at
+        return _amz_date(amz_date.strip())
     date = request.header("date")
     parsed = parsedate_tz(date) if date else None
     if parsed is None:
         raise IncompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     epoch = float(mktime_tz(parsed))
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch)), epoch
+
+
+@functools.lru_cache(maxsize=64)
+def _amz_date(value: str) -> tuple[str, float]:
+    """``value`` (an ``X-Amz-Date``) and its epoch seconds; remembered, since a busy
+    client signs many requests in the same second."""
+    match = _TIMESTAMP.match(value)
+    if match is None:
+        raise IncompleteSignature(f"X-Amz-Date {value[:32]!r} is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
+    try:
+        signed_at = datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        raise IncompleteSignature(f"X-Amz-Date {value[:32]!r} is not a valid date.") from None
+    return value, signed_at
 
 
 def check_clock(timestamp: str, signed_at: float, now: float, window_s: float = CLOCK_WINDOW_S) -> None:
@@ -181,13 +188,21 @@ class _Headers:
         return self._values.get(name.lower(), failobj)
 
 
+class _SignedHeaders(dict):
+    """The signed headers, lower-case name → values, as botocore's ``canonical_headers``
+    reads them (iteration over names, ``get_all``); the names come from this dict itself,
+    so no lookup needs lower-casing."""
+
+    get_all = dict.get
+
+
 class _Request:
     """What botocore's signer reads of an ``AWSRequest``, and what this request signed:
     the headers its ``Authorization`` header lists and the hash of the body that arrived."""
 
     __slots__ = ("method", "url", "headers", "params", "context", "signed", "body_hash")
 
-    def __init__(self, method: str, url: str, headers: _Headers, timestamp: str, signed: _Headers,
+    def __init__(self, method: str, url: str, headers: _Headers, timestamp: str, signed: _SignedHeaders,
                  body_hash: str) -> None:
         self.method, self.url, self.headers = method, url, headers
         self.params: dict = {}
@@ -213,6 +228,17 @@ class _ServerSigV4(SigV4Auth):
     def payload(self, request):
         return request.body_hash
 
+    # The parts of the canonical request that many requests share (path, query, the list
+    # of signed header names) are botocore's forms of them, kept by what they are made of.
+    def _normalize_url_path(self, path):
+        return _canonical_path(path)
+
+    def canonical_query_string(self, request):
+        return _canonical_query(request.url)
+
+    def signed_headers(self, headers_to_sign):
+        return _signed_header_names(tuple(headers_to_sign))
+
     def signature(self, string_to_sign, request):
         date = request.context["timestamp"][0:8]
         key = self._keys.get(date)
@@ -220,7 +246,8 @@ class _ServerSigV4(SigV4Auth):
             if len(self._keys) >= self.DATES:
                 self._keys.clear()
             key = self._keys[date] = self._signing_key(date)
-        return self._sign(key, string_to_sign, hex=True)
+        # What SigV4Auth._sign computes, with the standard library's one-shot HMAC.
+        return hmac.digest(key, string_to_sign.encode(), "sha256").hex()
 
     def _signing_key(self, date: str) -> bytes:
         # SigV4's key derivation, with the signer's own HMAC (as SigV4Auth.signature does it).
@@ -228,6 +255,25 @@ class _ServerSigV4(SigV4Auth):
         k_region = self._sign(k_date, self._region_name)
         k_service = self._sign(k_region, self._service_name)
         return self._sign(k_service, "aws4_request")
+
+
+# botocore's canonical forms that need no credentials, from a signer that has none.
+_CANONICAL_FORMS = SigV4Auth(None, "sagemaker", "us-east-1")
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_path(path: str) -> str:
+    return _CANONICAL_FORMS._normalize_url_path(path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_query(url: str) -> str:
+    return _CANONICAL_FORMS._canonical_query_string_url(urlsplit(url))
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_header_names(names: tuple[str, ...]) -> str:
+    return _CANONICAL_FORMS.signed_headers(names)
 
 
 class Signers:
@@ -271,7 +317,7 @@ def expected_signature(request: IncomingRequest, header: AuthorizationHeader, ti
             "send the path that is signed.")
     url = f"http://signed-host{request.raw_path}" + (f"?{request.query}" if request.query else "")
     values = request.values
-    signed = _Headers({name: values[name] for name in header.signed_headers if name in values})
+    signed = _SignedHeaders({name: values[name] for name in header.signed_headers if name in values})
     wire = _Request(request.method, url, _Headers(values), timestamp, signed, payload_hash(request))
     signer = (signers or Signers()).get(header.access_key_id, secret, header.service, header.region)
     canonical = signer.canonical_request(wire)
