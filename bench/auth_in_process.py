@@ -5,7 +5,8 @@ authenticator, driven by raw ASGI calls (no HTTP client in the timing).
 Each request is a warm ``InvokeEndpoint`` as the runtime client sends it: signed once by
 botocore (a signature stays valid for 5 minutes), with the headers boto3 sends. Calls
 alternate between the two apps in short blocks so that the machine's load falls on both
-alike; the printed figure is the difference of the medians. ``--profile`` adds the
+alike; the printed figures are the difference of the wall-time medians and of the CPU
+time per call (the steadier figure on a loaded machine). ``--profile`` adds the
 cProfile of the authenticated app's requests, sorted by own time. Usage::
 
     .venv/bin/python bench/auth_in_process.py [--calls 20000] [--profile]
@@ -99,21 +100,26 @@ async def _call(app, scope: dict) -> int:
     return status
 
 
-async def _measure(apps: dict, scope: dict, calls: int) -> dict[str, list[float]]:
+async def _measure(apps: dict, scope: dict, calls: int) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Per app: each call's wall time, and the CPU time per call (a figure the machine's
+    other load barely moves, unlike wall time)."""
     for label, app in apps.items():  # warm both, and check both answer 200
         for _ in range(BLOCK):
             status = await _call(app, scope)
             if status != 200:
                 raise RuntimeError(f"{label}: HTTP {status}")
     samples: dict[str, list[float]] = {label: [] for label in apps}
+    cpu = dict.fromkeys(apps, 0.0)
     clock = time.perf_counter
     while any(len(s) < calls for s in samples.values()):
         for label, app in apps.items():
+            block_cpu = time.process_time()
             for _ in range(BLOCK):
                 started = clock()
                 await _call(app, scope)
                 samples[label].append(clock() - started)
-    return samples
+            cpu[label] += time.process_time() - block_cpu
+    return samples, {label: cpu[label] / len(samples[label]) for label in apps}
 
 
 async def _profile(app, scope: dict, calls: int) -> None:
@@ -133,10 +139,12 @@ def main() -> None:
     authenticator = Authenticator.for_platform(CREDENTIALS, region="us-east-1", account_id="123456789012")
     apps = {"off": _app(None), "on": _app(authenticator)}
     scope = _scope()
-    samples = asyncio.run(_measure(apps, scope, args.calls))
+    samples, cpu = asyncio.run(_measure(apps, scope, args.calls))
     us = {label: statistics.median(s) * 1e6 for label, s in samples.items()}
-    print(f"in-process ASGI InvokeEndpoint median: off {us['off']:.1f} us, on {us['on']:.1f} us; "
-          f"authentication adds {us['on'] - us['off']:.1f} us per request (n={args.calls} per app)")
+    cpu_us = {label: c * 1e6 for label, c in cpu.items()}
+    print(f"in-process ASGI InvokeEndpoint, wall median: off {us['off']:.1f} us, on {us['on']:.1f} us "
+          f"(+{us['on'] - us['off']:.1f} us); CPU per call: off {cpu_us['off']:.1f} us, on {cpu_us['on']:.1f} us "
+          f"(+{cpu_us['on'] - cpu_us['off']:.1f} us); n={args.calls} per app")
     if args.profile:
         asyncio.run(_profile(apps["on"], scope, args.calls // 4))
 
