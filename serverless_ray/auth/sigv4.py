@@ -5,6 +5,12 @@ request, string to sign, signing key), with two differences a server must make: 
 signed headers are the ones the ``Authorization`` header lists, not the ones botocore
 would pick, and the payload hash is the hash of the body that arrived. The two
 signatures are compared in constant time.
+
+What does not change from one request to the next is kept, never what a request's
+verdict rests on: one signer per key and scope with its derived keys by date, and
+botocore's canonical forms of the path, the query and the signed-header list by what
+they are made of. The headers' values, the body's hash, the canonical request and the
+signature are computed for every request.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import mktime_tz, parsedate_tz
-from typing import Callable, Sequence
+from typing import Sequence
 from urllib.parse import urlsplit
 
 from botocore.auth import SigV4Auth
