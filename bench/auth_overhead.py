@@ -6,8 +6,7 @@ Starts the platform on an embedded Ray, adds two gateways on the same node the s
 one), deploys the example model once and compares the two:
 
 - warm p50: one client per gateway, calls alternate between the two in short blocks, so
-  that the machine's load (it is shared) falls on both alike; also the median of the
-  differences between back-to-back blocks, which a slowly changing load moves less;
+  that the machine's load (it is shared) falls on both alike;
 - throughput: ``--clients`` concurrent clients (no more than MaxConcurrency, so that
   none is throttled) turn from one gateway to the other every ``--window`` seconds until
   each has had ``--seconds``, ``--rounds`` times (which goes first alternates by round);
@@ -110,13 +109,6 @@ def _warm_samples(ports: dict[str, int], headers: dict[str, str], n: int) -> tup
     return samples, sum(c.throttled for c in callers.values())
 
 
-def _block_differences(first: list[float], second: list[float]) -> list[float]:
-    """Per block of ``BLOCK`` calls (the two gateways' blocks ran back to back): the
-    second gateway's block median minus the first's."""
-    return [statistics.median(second[i:i + BLOCK]) - statistics.median(first[i:i + BLOCK])
-            for i in range(0, min(len(first), len(second)), BLOCK)]
-
-
 def _throughput(ports: dict[str, int], headers: dict[str, str], clients: int, seconds: float,
                 window_s: float) -> tuple[dict[str, float], int]:
     """Successful calls per second through each gateway, and the throttled calls retried.
@@ -205,7 +197,6 @@ def main() -> None:
 
         warm: dict[str, list[float]] = {"off": [], "on": []}
         rps: dict[str, list[float]] = {"off": [], "on": []}
-        block_diffs: list[float] = []
         throttled = 0
         for round_ in range(args.rounds):
             headers = _signed_headers(auth_port)  # both send the same headers; only one checks them
@@ -218,7 +209,6 @@ def main() -> None:
             for label in ports:
                 warm[label].extend(samples[label])
                 rps[label].append(rates[label])
-            block_diffs.extend(_block_differences(samples["off"], samples["on"]))
         check = None if args.baseline else _check_cost(gateway_settings["on"], auth_port, 2000)
 
         ms = lambda s: f"{s * 1000:.3f} ms"  # noqa: E731
@@ -234,9 +224,6 @@ def main() -> None:
               f"{throughput['on'] / throughput['off']:.2f}x the throughput (goal >= 0.95x); "
               f"{args.clients} clients, MaxConcurrency {args.max_concurrency}, {args.rounds} rounds of "
               f"{args.warm} calls and {args.seconds:.0f} s; {throttled} throttled calls retried")
-        print(f"paired by block: {ms(statistics.median(block_diffs))} (median over {len(block_diffs)} blocks of "
-              f"{BLOCK} calls of the second's block median minus the first's; slow changes in the machine's "
-              f"load cancel out)")
         if check is not None:
             print(f"the check alone (header, key, SigV4 signature, policy): {check[0] * 1e6:.0f} us wall time, "
                   f"{check[1] * 1e6:.0f} us CPU time per request")
