@@ -1,24 +1,28 @@
 """What authentication costs an invocation: warm InvokeEndpoint p50 and throughput
 through an entry point without credentials and one with them, in the same run.
 
-Starts the platform on an embedded Ray (its gateway has no credentials), adds a second
-gateway on the same node with a credentials file, deploys the example model once and
-compares the two gateways:
+Starts the platform on an embedded Ray, adds two gateways on the same node the same way
+(``Platform.add_gateway``, the same settings but for the credentials file of the second
+one), deploys the example model once and compares the two:
 
 - warm p50: one client per gateway, calls alternate between the two in short blocks, so
   that the machine's load (it is shared) falls on both alike;
 - throughput: ``--clients`` concurrent clients (no more than MaxConcurrency, so that
-  none is throttled), the two gateways in turn, ``--rounds`` times;
+  none is throttled) turn from one gateway to the other every ``--window`` seconds until
+  each has had ``--seconds``, ``--rounds`` times (which goes first alternates by round);
 - the check itself: what the authenticated gateway's check (header, key, signature,
   policy) costs per request in this process, without HTTP.
 
-Requests to the authenticated gateway carry a SigV4 signature made once per round with
-botocore (a signature stays valid for 5 minutes), so the figures are the server's cost,
-not the client's signing. The two gateways share the endpoint's concurrency tokens: a
-call throttled while tokens move from one gateway to the other is retried and counted.
-Prints figures; asserts nothing. Usage::
+``--baseline`` gives neither gateway credentials (an A/A run): the difference it prints
+is the bench's own bias, the figure to read the A/B difference against.
 
-    .venv/bin/python bench/auth_overhead.py [--rounds 3] [--warm 1000] [--seconds 5] [--clients 4]
+Requests carry a SigV4 signature made once per round with botocore (a signature stays
+valid for 5 minutes), so the figures are the server's cost, not the client's signing;
+both gateways get the same headers, only one checks them. The two gateways share the
+endpoint's concurrency tokens: a call throttled while tokens move from one gateway to
+the other is retried and counted. Prints figures; asserts nothing. Usage::
+
+    .venv/bin/python bench/auth_overhead.py [--baseline] [--rounds 3] [--warm 1000] [--seconds 5] [--window 1] [--clients 4]
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from serverless_ray.auth.sigv4 import IncomingRequest
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 
-from admission import deploy_serverless
+from bench_support import deploy
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = json.dumps({"inputs": [[1, 2, 3]]}).encode()
@@ -105,21 +109,26 @@ def _warm_samples(ports: dict[str, int], headers: dict[str, str], n: int) -> tup
     return samples, sum(c.throttled for c in callers.values())
 
 
-def _throughput(port: int, headers: dict[str, str], clients: int, seconds: float) -> tuple[float, int]:
-    """Successful calls per second over ``seconds`` after one second of warm-up, and the
-    throttled calls retried."""
-    callers = [Caller(port, headers) for _ in range(clients)]
-    done = [0] * clients
+def _throughput(ports: dict[str, int], headers: dict[str, str], clients: int, seconds: float,
+                window_s: float) -> tuple[dict[str, float], int]:
+    """Successful calls per second through each gateway, and the throttled calls retried.
+    After one second of warm-up, all ``clients`` call one gateway for ``window_s``, then the
+    other, in turn, until each has had ``seconds``; a call counts for the gateway of the
+    window it started in."""
+    labels = list(ports)
+    callers = [{label: Caller(port, headers) for label, port in ports.items()} for _ in range(clients)]
+    done = [dict.fromkeys(labels, 0) for _ in range(clients)]
     errors: list[BaseException] = []
     measure_from = time.perf_counter() + 1
-    stop_at = measure_from + seconds
+    stop_at = measure_from + seconds * len(labels)
 
     def client(i: int) -> None:
         try:
             while (now := time.perf_counter()) < stop_at:
-                callers[i].invoke()
+                label = labels[int(abs(now - measure_from) / window_s) % len(labels)]
+                callers[i][label].invoke()
                 if now >= measure_from:
-                    done[i] += 1
+                    done[i][label] += 1
         except BaseException as error:  # noqa: BLE001 - reported below, after the other clients end
             errors.append(error)
 
@@ -128,11 +137,13 @@ def _throughput(port: int, headers: dict[str, str], clients: int, seconds: float
         t.start()
     for t in threads:
         t.join()
-    for caller in callers:
-        caller.close()
+    for by_label in callers:
+        for caller in by_label.values():
+            caller.close()
     if errors:
         raise errors[0]
-    return sum(done) / seconds, sum(c.throttled for c in callers)
+    rates = {label: sum(d[label] for d in done) / seconds for label in labels}
+    return rates, sum(c.throttled for by_label in callers for c in by_label.values())
 
 
 def _check_cost(settings: PlatformSettings, port: int, n: int) -> tuple[float, float]:
@@ -154,8 +165,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the two gateways")
     parser.add_argument("--warm", type=int, default=1000, help="timed sequential warm invocations per gateway and round")
     parser.add_argument("--seconds", type=float, default=5.0, help="throughput run per gateway and round")
+    parser.add_argument("--window", type=float, default=1.0,
+                        help="seconds the throughput clients stay with one gateway before turning to the other")
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the throughput runs")
     parser.add_argument("--max-concurrency", type=int, default=4, help="the endpoint's MaxConcurrency")
+    parser.add_argument("--baseline", action="store_true",
+                        help="A/A run: neither gateway has credentials (shows the bench's own bias)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp())
@@ -169,41 +184,49 @@ def main() -> None:
     settings = PlatformSettings(port=0, state_dir=tmp / "state", scale_to_zero_after_s=600.0)
     platform = Platform(settings).start()
     try:
-        with_credentials = PlatformSettings.model_validate({
-            **platform.settings.model_dump(exclude={"credentials", "internal_principal"}),
-            "port": 0, "credentials_file": credentials})
-        _, auth_port = platform.add_gateway("bench-auth", settings=with_credentials)
-        ports = {"off": platform.port, "on": auth_port}
+        common = platform.settings.model_dump(exclude={"credentials", "credentials_file", "internal_principal"})
+        gateway_settings = {
+            label: PlatformSettings.model_validate({**common, "port": 0, "credentials_file": file})
+            for label, file in (("off", None), ("on", None if args.baseline else credentials))
+        }
+        ports = {label: platform.add_gateway(f"bench-{label}", settings=s)[1] for label, s in gateway_settings.items()}
+        auth_port = ports["on"]
         sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x")
-        deploy_serverless(sm, "bench", ROOT / "deployments/example/model", args.max_concurrency)
+        deploy(sm, "bench", ROOT / "deployments/example/model", args.max_concurrency)
 
         warm: dict[str, list[float]] = {"off": [], "on": []}
         rps: dict[str, list[float]] = {"off": [], "on": []}
         throttled = 0
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             headers = _signed_headers(auth_port)  # both send the same headers; only one checks them
-            samples, retried = _warm_samples(ports, headers, args.warm)
+            order = list(ports) if round_ % 2 == 0 else list(reversed(ports))
+            in_order = {label: ports[label] for label in order}
+            samples, retried = _warm_samples(in_order, headers, args.warm)
+            throttled += retried
+            rates, retried = _throughput(in_order, headers, args.clients, args.seconds, args.window)
             throttled += retried
             for label in ports:
                 warm[label].extend(samples[label])
-                rate, retried = _throughput(ports[label], headers, args.clients, args.seconds)
-                rps[label].append(rate)
-                throttled += retried
-        check = _check_cost(with_credentials, auth_port, 2000)
+                rps[label].append(rates[label])
+        check = None if args.baseline else _check_cost(gateway_settings["on"], auth_port, 2000)
 
         ms = lambda s: f"{s * 1000:.3f} ms"  # noqa: E731
         p50 = {label: statistics.median(samples) for label, samples in warm.items()}
         throughput = {label: statistics.median(rates) for label, rates in rps.items()}
-        for label, title in (("off", "credentials off"), ("on", "credentials on ")):
+        titles = (("off", "gateway A (no credentials)"), ("on", "gateway B (no credentials)")) if args.baseline \
+            else (("off", "credentials off"), ("on", "credentials on "))
+        for label, title in titles:
             print(f"{title}: warm invoke p50 {ms(p50[label])} (n={len(warm[label])}); throughput "
                   f"{throughput[label]:.0f} req/s (rounds: {', '.join(f'{v:.0f}' for v in rps[label])})")
-        print(f"authentication adds {ms(p50['on'] - p50['off'])} to the warm p50 (goal <= +0.200 ms) and keeps "
+        what = "A/A baseline (the bench's own bias): gateway B" if args.baseline else "authentication"
+        print(f"{what} adds {ms(p50['on'] - p50['off'])} to the warm p50 (goal <= +0.200 ms) and keeps "
               f"{throughput['on'] / throughput['off']:.2f}x the throughput (goal >= 0.95x); "
               f"{args.clients} clients, MaxConcurrency {args.max_concurrency}, {args.rounds} rounds of "
               f"{args.warm} calls and {args.seconds:.0f} s; {throttled} throttled calls retried")
-        print(f"the check alone (header, key, SigV4 signature, policy): {check[0] * 1e6:.0f} us wall time, "
-              f"{check[1] * 1e6:.0f} us CPU time per request")
+        if check is not None:
+            print(f"the check alone (header, key, SigV4 signature, policy): {check[0] * 1e6:.0f} us wall time, "
+                  f"{check[1] * 1e6:.0f} us CPU time per request")
     finally:
         platform.stop()
 

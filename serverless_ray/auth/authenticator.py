@@ -22,7 +22,7 @@ from serverless_ray.auth.policy import Decision
 from serverless_ray.auth.sigv4 import (
     AuthorizationHeader,
     IncomingRequest,
-    SigningKeys,
+    Signers,
     check_clock,
     parse_authorization,
     signing_time,
@@ -67,7 +67,7 @@ class Authenticator:
         self._fence = ModelDataFence(model_data_roots)
         self._operations = operations or platform_operations()
         self._clock = clock
-        self._keys = SigningKeys()
+        self._signers = Signers()
 
     @classmethod
     def for_platform(cls, credentials: Credentials, *, region: str, account_id: str,
@@ -105,7 +105,7 @@ class Authenticator:
         ) or unknown_operation(header.service)
         if header.service != operation.signing_name:
             raise InvalidSignature(f"Credential should be scoped to correct service: '{operation.signing_name}'.")
-        verify_signature(request, header, admitted.timestamp, admitted.principal.secret(), self._keys)
+        verify_signature(request, header, admitted.timestamp, admitted.principal.secret(), self._signers)
         principal = admitted.principal
         decision = self._policies[principal.access_key_id].evaluate(operation.action, operation.resource)
         if decision is not Decision.ALLOWED:

@@ -10,8 +10,9 @@ characters and ``?`` any one character. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import enum
+import functools
 import re
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -112,9 +113,13 @@ class PolicyDocument(BaseModel):
 
 
 class CompiledPolicy:
-    """A policy's statements as compiled patterns: evaluating one costs a few regex matches."""
+    """A policy's statements as compiled patterns: evaluating one costs a few regex matches,
+    and each decision is remembered by (action, resource), the most recent ``CACHED`` of
+    them. The cache lives and dies with this object: a changed document is compiled anew
+    and starts empty, so no decision outlives the policy it came from."""
 
-    __slots__ = ("_statements",)
+    __slots__ = ("_statements", "evaluate")
+    CACHED = 4096  # decisions kept (a request's resource is any name a client sends)
 
     def __init__(self, document: PolicyDocument) -> None:
         # (is Deny, action matcher, NotAction?, resource matcher, NotResource?) per statement
@@ -128,8 +133,11 @@ class CompiledPolicy:
             )
             for statement in document.Statement
         )
+        self.evaluate: Callable[[str, str], Decision] = functools.lru_cache(maxsize=self.CACHED)(self._evaluate)
 
-    def evaluate(self, action: str, resource: str) -> Decision:
+    def _evaluate(self, action: str, resource: str) -> Decision:
+        """Whether the policy allows ``action`` on ``resource``: an applying Deny wins,
+        else an applying Allow allows, else denied."""
         allowed = False
         for deny, match_action, not_action, match_resource, not_resource in self._statements:
             if (match_action(action) is None) == not_action and (match_resource(resource) is None) == not_resource:

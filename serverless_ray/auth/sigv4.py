@@ -5,10 +5,17 @@ request, string to sign, signing key), with two differences a server must make: 
 signed headers are the ones the ``Authorization`` header lists, not the ones botocore
 would pick, and the payload hash is the hash of the body that arrived. The two
 signatures are compared in constant time.
+
+What does not change from one request to the next is kept, never what a request's
+verdict rests on: one signer per key and scope with its derived keys by date, and
+botocore's canonical forms of the path, the query and the signed-header list by what
+they are made of. The headers' values, the body's hash, the canonical request and the
+signature are computed for every request.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -16,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import mktime_tz, parsedate_tz
-from typing import Callable, Sequence
+from typing import Sequence
 from urllib.parse import urlsplit
 
 from botocore.auth import SigV4Auth
@@ -64,7 +71,12 @@ class IncomingRequest:
         return values[0] if values else None
 
     def with_body(self, body: bytes) -> "IncomingRequest":
-        return IncomingRequest(self.method, self.raw_path, self.query, self.headers, body)
+        """The same request with ``body``; the header index is shared, not rebuilt."""
+        request = object.__new__(IncomingRequest)
+        for name, value in (("method", self.method), ("raw_path", self.raw_path), ("query", self.query),
+                            ("headers", self.headers), ("body", body), ("values", self.values)):
+            object.__setattr__(request, name, value)
+        return request
 
 
 @dataclass(frozen=True)
@@ -111,20 +123,27 @@ def signing_time(request: IncomingRequest) -> tuple[str, float]:
     epoch seconds, from ``X-Amz-Date`` or else ``Date``."""
     amz_date = request.header("x-amz-date")
     if amz_date is not None:
-        match = _TIMESTAMP.match(amz_date.strip())
-        if match is None:
-            raise IncompleteSignature(f"X-Amz-Date {amz_date[:32]!r} is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
-        try:
-            signed_at = datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            raise IncompleteSignature(f"X-Amz-Date {amz_date[:32]!r} is not a valid date.") from None
-        return amz_date.strip(), signed_at
+        return _amz_date(amz_date.strip())
     date = request.header("date")
     parsed = parsedate_tz(date) if date else None
     if parsed is None:
         raise IncompleteSignature("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     epoch = float(mktime_tz(parsed))
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(epoch)), epoch
+
+
+@functools.lru_cache(maxsize=64)
+def _amz_date(value: str) -> tuple[str, float]:
+    """``value`` (an ``X-Amz-Date``) and its epoch seconds; remembered, since a busy
+    client signs many requests in the same second."""
+    match = _TIMESTAMP.match(value)
+    if match is None:
+        raise IncompleteSignature(f"X-Amz-Date {value[:32]!r} is not in the ISO 8601 basic format YYYYMMDD'T'HHMMSS'Z'.")
+    try:
+        signed_at = datetime(*(int(g) for g in match.groups()), tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        raise IncompleteSignature(f"X-Amz-Date {value[:32]!r} is not a valid date.") from None
+    return value, signed_at
 
 
 def check_clock(timestamp: str, signed_at: float, now: float, window_s: float = CLOCK_WINDOW_S) -> None:
@@ -175,56 +194,66 @@ class _Headers:
         return self._values.get(name.lower(), failobj)
 
 
+class _SignedHeaders(dict):
+    """The signed headers, lower-case name → values, as botocore's ``canonical_headers``
+    reads them (iteration over names, ``get_all``); the names come from this dict itself,
+    so no lookup needs lower-casing."""
+
+    get_all = dict.get
+
+
 class _Request:
-    """What botocore's signer reads of an ``AWSRequest``."""
+    """What botocore's signer reads of an ``AWSRequest``, and what this request signed:
+    the headers its ``Authorization`` header lists and the hash of the body that arrived."""
 
-    __slots__ = ("method", "url", "headers", "params", "context")
+    __slots__ = ("method", "url", "headers", "params", "context", "signed", "body_hash")
 
-    def __init__(self, method: str, url: str, headers: _Headers, timestamp: str) -> None:
+    def __init__(self, method: str, url: str, headers: _Headers, timestamp: str, signed: _SignedHeaders,
+                 body_hash: str) -> None:
         self.method, self.url, self.headers = method, url, headers
         self.params: dict = {}
         self.context = {"timestamp": timestamp}
-
-
-class SigningKeys:
-    """Derived signing keys by secret and scope (date, region, service): the derivation's
-    four HMACs run once a day per key instead of on every request."""
-
-    LIMIT = 1024  # the clock window admits two dates per scope; this bounds the rest
-
-    def __init__(self) -> None:
-        self._keys: dict[tuple[str, str, str, str], bytes] = {}
-
-    def get(self, scope: tuple[str, str, str, str], derive: Callable[[], bytes]) -> bytes:
-        key = self._keys.get(scope)
-        if key is None:
-            if len(self._keys) >= self.LIMIT:
-                self._keys.clear()
-            key = self._keys[scope] = derive()
-        return key
+        self.signed, self.body_hash = signed, body_hash
 
 
 class _ServerSigV4(SigV4Auth):
-    """botocore's signer, told which headers were signed and what the body's hash is, and
-    reusing derived signing keys."""
+    """botocore's signer for one key and one service and region, as a server uses it: the
+    signed headers are the ones the request lists and the payload hash is the arrived
+    body's (both read from the :class:`_Request`, so that one signer serves every request
+    of its key and scope); derived signing keys are kept by date."""
 
-    def __init__(self, credentials, service: str, region: str, signed: _Headers, body_hash: str,
-                 keys: SigningKeys) -> None:
+    DATES = 4  # the clock window spans at most two dates; a few more are harmless
+
+    def __init__(self, credentials: ReadOnlyCredentials, service: str, region: str) -> None:
         super().__init__(credentials, service, region)
-        self._signed = signed
-        self._body_hash = body_hash
-        self._keys = keys
+        self._keys: dict[str, bytes] = {}
 
     def headers_to_sign(self, request):
-        return self._signed
+        return request.signed
 
     def payload(self, request):
-        return self._body_hash
+        return request.body_hash
+
+    # The parts of the canonical request that many requests share (path, query, the list
+    # of signed header names) are botocore's forms of them, kept by what they are made of.
+    def _normalize_url_path(self, path):
+        return _canonical_path(path)
+
+    def canonical_query_string(self, request):
+        return _canonical_query(request.url)
+
+    def signed_headers(self, headers_to_sign):
+        return _signed_header_names(tuple(headers_to_sign))
 
     def signature(self, string_to_sign, request):
         date = request.context["timestamp"][0:8]
-        scope = (self.credentials.secret_key, date, self._region_name, self._service_name)
-        return self._sign(self._keys.get(scope, lambda: self._signing_key(date)), string_to_sign, hex=True)
+        key = self._keys.get(date)
+        if key is None:
+            if len(self._keys) >= self.DATES:
+                self._keys.clear()
+            key = self._keys[date] = self._signing_key(date)
+        # What SigV4Auth._sign computes, with the standard library's one-shot HMAC.
+        return hmac.digest(key, string_to_sign.encode(), "sha256").hex()
 
     def _signing_key(self, date: str) -> bytes:
         # SigV4's key derivation, with the signer's own HMAC (as SigV4Auth.signature does it).
@@ -234,33 +263,77 @@ class _ServerSigV4(SigV4Auth):
         return self._sign(k_service, "aws4_request")
 
 
+# botocore's canonical forms that need no credentials, from a signer that has none.
+_CANONICAL_FORMS = SigV4Auth(None, "sagemaker", "us-east-1")
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_path(path: str) -> str:
+    return _CANONICAL_FORMS._normalize_url_path(path)
+
+
+@functools.lru_cache(maxsize=1024)
+def _canonical_query(url: str) -> str:
+    return _CANONICAL_FORMS._canonical_query_string_url(urlsplit(url))
+
+
+@functools.lru_cache(maxsize=256)
+def _signed_header_names(names: tuple[str, ...]) -> str:
+    return _CANONICAL_FORMS.signed_headers(names)
+
+
+class Signers:
+    """botocore signers by key and scope (access key id, secret, service, region): the
+    signing key's four HMACs run once a day per key instead of on every request, and no
+    signer is built per request. The scope's service and region are checked against the
+    platform's before a signer is asked for; ``LIMIT`` bounds the rest."""
+
+    LIMIT = 1024
+
+    def __init__(self) -> None:
+        self._signers: dict[tuple[str, str, str, str], _ServerSigV4] = {}
+
+    def get(self, access_key_id: str, secret: str, service: str, region: str) -> _ServerSigV4:
+        scope = (access_key_id, secret, service, region)
+        signer = self._signers.get(scope)
+        if signer is None:
+            if len(self._signers) >= self.LIMIT:
+                self._signers.clear()
+            signer = self._signers[scope] = _ServerSigV4(ReadOnlyCredentials(access_key_id, secret, None),
+                                                         service, region)
+        return signer
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_canonical_path(raw_path: str) -> bool:
+    """Whether ``raw_path`` is signed as sent: no empty, '.' or '..' segments (which
+    botocore's canonicalisation removes and the router would not)."""
+    return urlsplit(f"http://signed-host{raw_path}").path == raw_path and normalize_url_path(raw_path) == raw_path
+
+
 def expected_signature(request: IncomingRequest, header: AuthorizationHeader, timestamp: str, secret: str,
-                       keys: SigningKeys | None = None) -> str:
+                       signers: Signers | None = None) -> str:
     """The signature botocore computes for ``request`` with ``secret`` and the header's scope."""
     if request.method != request.method.upper():
         # botocore upper-cases the method it signs; HTTP methods are case-sensitive.
         raise InvalidSignature(_BAD_SIGNATURE)
-    url = f"http://signed-host{request.raw_path}" + (f"?{request.query}" if request.query else "")
-    if urlsplit(url).path != request.raw_path or normalize_url_path(request.raw_path) != request.raw_path:
-        # Empty, '.' and '..' segments are signed as if removed; the router would not remove them.
+    if not _is_canonical_path(request.raw_path):
         raise InvalidSignature(
             "The request path is not in canonical form (it has empty, '.' or '..' segments): "
             "send the path that is signed.")
+    url = f"http://signed-host{request.raw_path}" + (f"?{request.query}" if request.query else "")
     values = request.values
-    signed = _Headers({name: values[name] for name in header.signed_headers if name in values})
-    wire = _Request(request.method, url, _Headers(values), timestamp)
-    signer = _ServerSigV4(
-        ReadOnlyCredentials(header.access_key_id, secret, None), header.service, header.region,
-        signed, payload_hash(request), keys or SigningKeys(),
-    )
+    signed = _SignedHeaders({name: values[name] for name in header.signed_headers if name in values})
+    wire = _Request(request.method, url, _Headers(values), timestamp, signed, payload_hash(request))
+    signer = (signers or Signers()).get(header.access_key_id, secret, header.service, header.region)
     canonical = signer.canonical_request(wire)
     return signer.signature(signer.string_to_sign(wire, canonical), wire)
 
 
 def verify_signature(request: IncomingRequest, header: AuthorizationHeader, timestamp: str, secret: str,
-                     keys: SigningKeys | None = None) -> None:
+                     signers: Signers | None = None) -> None:
     """``InvalidSignature`` unless ``header.signature`` is the request's signature under ``secret``."""
-    expected = expected_signature(request, header, timestamp, secret, keys)
+    expected = expected_signature(request, header, timestamp, secret, signers)
     if not hmac.compare_digest(expected.encode(), header.signature.encode()):
         raise InvalidSignature(_BAD_SIGNATURE)
 
