@@ -90,7 +90,11 @@ def _invoke(runtime, name: str, body: dict | str, content_type: str = "applicati
 
 
 def _replicas(url: str, name: str) -> float:
-    text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
+    """Serve replicas of ``name``; infinity while /metrics does not answer (a busy machine)."""
+    try:
+        text = urllib.request.urlopen(f"{url}/metrics", timeout=30).read().decode()
+    except OSError:
+        return float("inf")
     return _metric_sum(text, "serverless_ray_replicas", endpoint_name=name)
 
 
