@@ -282,17 +282,27 @@ class BenchmarkRunner:
             starts, total_us = after[0] - before[0], after[1] - before[1]
             if starts > 0:  # one sample per round: the mean of the replica starts it waited for
                 setup_ms.append(total_us / starts / 1000.0)
-            # Serve's own replica has taken over from the standby that answered: the next
-            # round's scale-to-zero leaves nothing warm behind.
-            if scenario.provisioned == 0 and any(c.outcome is Outcome.OK for c in round_calls):
-                self._wait(lambda: self._running(endpoint) >= 1, SETTLE_TIMEOUT_S)
+            # Before the next round, Serve's own replica has taken over from the standby
+            # that answered, or the autoscaler has given it up (the keep-warm window ran
+            # out first): a replica still starting would answer the next "cold" call warm.
+            last = round_number == self._spec.cold_starts
+            if not last and scenario.provisioned == 0 and any(c.outcome is Outcome.OK for c in round_calls):
+                self._wait(lambda: self._settled_after_cold_start(endpoint), SETTLE_TIMEOUT_S)
         return calls, setup_ms
 
+    def _settled_after_cold_start(self, endpoint: str) -> bool:
+        running, target = self._capacity(endpoint)
+        return running >= 1 or target == 0
+
     def _running(self, endpoint: str) -> int:
+        return self._capacity(endpoint)[0]
+
+    def _capacity(self, endpoint: str) -> tuple[int, int]:
+        """(running, target) replicas of ``endpoint``; (0, 0) if it has none."""
         for item in self._admin.call("ListEndpointCapacity")["Endpoints"]:
             if item["EndpointName"] == endpoint:
-                return item["RunningReplicas"]
-        return 0
+                return item["RunningReplicas"], item["TargetReplicas"] or 0
+        return 0, 0
 
     def _standbys_in_use(self) -> float:
         return _sample(self._admin.metrics_text(), "serverless_ray_standby_replicas", state="in_use") or 0.0
