@@ -13,8 +13,11 @@ NAMESPACE = "serverless-ray"
 CONTROLLER_NAME = "serverless-ray-controller"
 QUOTA_LEDGER_NAME = "serverless-ray-quota"
 GATEWAY_NAME_PREFIX = "serverless-ray-gateway-"
-"""Gateways started by hand (tests, benchmarks) are named this plus their id; the
-controller's own gateways are owned by it and unnamed."""
+"""Gateways started by hand (tests, benchmarks) are named this plus their id."""
+FLEET_GATEWAY_PREFIX = "serverless-ray-fleet-gateway-"
+"""The controller's own gateways (one per node) are named this plus their id: they are
+detached, so that they outlive a controller that dies, and a restarted controller finds
+them by this prefix."""
 
 APP_PREFIX = "sr-"
 """Every Serve application of an endpoint deployment starts with this."""

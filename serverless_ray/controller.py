@@ -6,12 +6,20 @@ it starts: the quota ledger and the entry points (one gateway per node, see
 ``gateway/fleet.py``), each handed this actor's and the ledger's handles. Gateways on any
 node call it for ``SageMaker.*`` and ``AnyScaleFrontendService.*`` operations, long-poll
 it for routes and report demand to it.
+
+The data plane does not share its fate. The ledger and the gateways are detached named
+actors, and Serve's replicas belong to Serve. If this process dies, Ray restarts it (same
+actor, same handle); the new process rebuilds everything from the store, finds the ledger
+and the running gateways by name and adopts them, and adopts the running Serve apps as an
+`up` on an existing state directory does. Until then the gateways serve the endpoints they
+know and answer control-plane calls with ``ServiceUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
@@ -37,9 +45,9 @@ from serverless_ray.control.rollout import Rollout
 from serverless_ray.control.route_board import RouteBoard
 from serverless_ray.control.serve_backend import ServeBackend
 from serverless_ray.control.telemetry import Telemetry
-from serverless_ray.errors import ServiceError
+from serverless_ray.errors import ServiceError, ServiceUnavailable
 from serverless_ray.gateway.fleet import GatewayFleet, GatewayInfo
-from serverless_ray.gateway.ray_fleet import RayGatewayLauncher, alive_nodes
+from serverless_ray.gateway.ray_fleet import RayGatewayLauncher, alive_nodes, end_leftovers, fleet_gateway_names
 from serverless_ray.messages import LogLine, MetricDatum, Route
 from serverless_ray.metrics.platform import PlatformMetrics
 from serverless_ray.quota.ledger_actor import QuotaLedger
@@ -54,25 +62,37 @@ HOUSEKEEPING_INTERVAL_S = 1.0
 GAUGE_IDLE_REFRESH_S = 15.0
 # How soon a node that joined gets its gateway (and a dead node's gateway is forgotten).
 NODE_WATCH_INTERVAL_S = 5.0
+# How long a control-plane call waits for a restarted controller to be ready before it is
+# answered ServiceUnavailable (gateways stop sending them once they see it down).
+READY_WAIT_S = 10.0
 # Usage older than this is kept per hour instead of per minute (checked once an hour).
 USAGE_MINUTES_KEPT_S = 2 * 86400
 USAGE_COMPACT_INTERVAL_S = 3600.0
 
 
-@ray.remote(num_cpus=0, max_concurrency=1000)
+# Restarted by Ray whenever it dies; calls that were running on the dead process fail
+# (they are not retried: an operation may have been half done), new ones wait for the
+# new process.
+def _log_failed_start(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the restarted controller could not start", exc_info=task.exception())
+
+
+@ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=-1)
 class PlatformController:
     """Remote methods return values, never raise: a ``ServiceError`` comes back as a value
     so that its wire identity crosses the process boundary intact."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         logging.basicConfig(level=logging.INFO)
+        self._restarted = ray.get_runtime_context().was_current_actor_reconstructed
         self._settings = settings
         self._store = Store(settings.database_path)
         self._telemetry = Telemetry(settings)
         self._journal = LifecycleJournal(self._endpoint_states())
         self._backend = ServeBackend(vcpu_per_gb=settings.vcpu_per_gb)
         self._autoscaler = Autoscaler(self._scale, keep_warm_s=settings.scale_to_zero_after_s)
-        self._routes = RouteBoard()
+        self._routes = RouteBoard(first_version=time.time_ns() // 1_000_000)  # see RouteBoard
         self._rollout = Rollout(settings, self._store, self._backend, self._autoscaler, self._routes)
         self._floors = FloorWatch()
         self._plane = ControlPlane(settings, self._store, self._rollout, floors=self._floors)
@@ -105,21 +125,63 @@ class PlatformController:
         self._gauge_converged = False
         self._gauge_seen: tuple[int, int] = (-1, -1)
         self._gauge_due = 0.0
+        self._ready = asyncio.Event()
+        self._starting: asyncio.Task | None = None
+        if self._restarted:
+            # Nobody calls start() on a process Ray restarted: it starts itself.
+            log.warning("the controller was restarted; rebuilding from %s", settings.database_path)
+            self._starting = asyncio.get_event_loop().create_task(self._start())
+            self._starting.add_done_callback(_log_failed_start)
 
     async def start(self) -> None:
         """Start the quota ledger, bring stored endpoints back, and start a gateway on
         every alive node; returns once those gateways answer."""
-        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self._ledger = QuotaLedger.options(
-            name=QUOTA_LEDGER_NAME, namespace=NAMESPACE, scheduling_strategy=here
-        ).remote(self._settings.pool)
+        if self._starting is None:
+            self._starting = asyncio.create_task(self._start())
+        await asyncio.shield(self._starting)
+
+    async def _start(self) -> None:
+        """Start (or, after a restart, find) the ledger and the gateways, then adopt or
+        redeploy every stored endpoint."""
+        if self._restarted:
+            self._ledger = self._find_ledger()
+        else:
+            # A platform that died without stopping may have left its detached actors.
+            stale = end_leftovers([QUOTA_LEDGER_NAME, *fleet_gateway_names()])
+            if stale:
+                log.warning("ended actors of an earlier platform: %s", ", ".join(stale))
+        if self._ledger is None:
+            here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+            self._ledger = QuotaLedger.options(
+                name=QUOTA_LEDGER_NAME, namespace=NAMESPACE, lifetime="detached", scheduling_strategy=here
+            ).remote(self._settings.pool)
         launcher = RayGatewayLauncher(
             self._settings, controller=ray.get_runtime_context().current_actor, ledger=self._ledger
         )
         self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes, scheme=self._settings.scheme)
+        if self._restarted:
+            adopted = await self._fleet.adopt()
+            log.warning("the restarted controller adopted %d running gateway(s)", adopted)
         await self._rollout.reconcile_all()
+        self._ready.set()  # routes are published: gateways may follow them again
         await self._fleet.sync()
         self._background = [asyncio.create_task(self._housekeep()), asyncio.create_task(self._watch_nodes())]
+
+    @staticmethod
+    def _find_ledger() -> Any:
+        try:
+            return ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
+        except ValueError:
+            return None
+
+    async def ping(self) -> bool:
+        """True once started (a restarted controller answers when it has rebuilt)."""
+        await self._ready.wait()
+        return True
+
+    async def pid(self) -> int:
+        """This controller's process (for fault-injection tests)."""
+        return os.getpid()
 
     async def settings(self) -> PlatformSettings:
         return self._settings
@@ -134,15 +196,22 @@ class PlatformController:
 
     async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError:
         """An awsJson operation of ``service`` (``SageMaker`` or ``AnyScaleFrontendService``)."""
+        if not await self._started_within(READY_WAIT_S):
+            return ServiceUnavailable("The control plane is starting; try again shortly.")
         return await run_operation(self._services, service, operation, payload)
 
     async def watch_routes(self, version: int, timeout_s: float = 30.0) -> tuple[int, dict[str, Route]]:
+        # Not before the stored endpoints' routes are published: a gateway must never
+        # take a restarted controller's empty board for the truth.
+        await self._ready.wait()
         return await self._routes.wait_newer(version, timeout_s)
 
     async def route(self, endpoint: str) -> Route | None:
+        await self._ready.wait()
         return self._routes.get(endpoint)
 
     async def report_demand(self, gateway_id: str, reports: dict[str, tuple[int, int]]) -> None:
+        await self._ready.wait()
         await self._autoscaler.report(
             gateway_id, {name: DemandReport(in_flight=c, peak=p) for name, (c, p) in reports.items()}
         )
@@ -165,6 +234,15 @@ class PlatformController:
     async def ingest_logs(self, lines: list[LogLine]) -> None:
         """Lines a replica or standby wrote, for their endpoints' log groups."""
         await self._telemetry.ingest_logs(lines)
+
+    async def _started_within(self, timeout_s: float) -> bool:
+        if self._ready.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     async def wait_idle(self) -> None:
         """Wait until no lifecycle work is running (used by tests and shutdown)."""

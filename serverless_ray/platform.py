@@ -12,11 +12,12 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from serverless_ray.auth.credentials import internal_principal
-from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE
+from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE, QUOTA_LEDGER_NAME
 from serverless_ray.control.serve_backend import ensure_serve_started
 from serverless_ray.controller import PlatformController
 from serverless_ray.gateway.fleet import GatewayInfo
 from serverless_ray.gateway.gateway_actor import Gateway
+from serverless_ray.gateway.ray_fleet import end_leftovers, fleet_gateway_names
 from serverless_ray.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 # far past its cores a worker process alone can take longer, and the fleet tries again
 # every few seconds, so the platform comes up late rather than not at all.
 GATEWAY_WAIT_S = 300.0
+# A platform actor that does not answer a ping this soon counts as down (it is restarting).
+PING_TIMEOUT_S = 5.0
 
 
 class PlatformAlreadyRunning(RuntimeError):
@@ -152,6 +155,29 @@ class Platform:
         self._extra_gateways.append(gateway)
         return gateway, bound
 
+    def controller_pid(self) -> int:
+        """The controller's process id (Ray restarts it in a new process if it dies)."""
+        return ray.get(self._controller.pid.remote())
+
+    def unavailable(self, timeout_s: float = PING_TIMEOUT_S) -> dict[str, str | None]:
+        """The controller and the quota ledger → why each does not answer now (None: it
+        does). For :class:`~serverless_ray.platform_watch.PlatformWatch`."""
+        state: dict[str, str | None] = {}
+        pings = {"controller": lambda: self._controller}
+        pings["quota ledger"] = lambda: ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
+        for name, handle_of in pings.items():
+            try:
+                ray.get(handle_of().ping.remote(), timeout=timeout_s)
+            except ray.exceptions.GetTimeoutError:
+                state[name] = f"no answer within {timeout_s:.0f} s"
+            except ValueError:
+                state[name] = "not found on the cluster"
+            except ray.exceptions.RayError as exc:
+                state[name] = type(exc).__name__
+            else:
+                state[name] = None
+        return state
+
     def wait_idle(self) -> None:
         """Block until no endpoint lifecycle work is in progress."""
         ray.get(self._controller.wait_idle.remote())
@@ -170,11 +196,16 @@ class Platform:
         if self._controller is not None:
             try:
                 ray.get(self._controller.shutdown.remote(teardown), timeout=60)
-            except ray.exceptions.RayActorError:
-                pass  # stopped already, e.g. by `serverless-ray down` from another process
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                pass  # stopped already (`serverless-ray down` from another process), or dying
             finally:
                 ray.kill(self._controller, no_restart=True)
                 self._controller = None
+        # The ledger and the gateways are detached: they outlive whatever did not stop
+        # them (a controller that died during its shutdown), so they are ended by name.
+        leftovers = end_leftovers([QUOTA_LEDGER_NAME, *fleet_gateway_names()])
+        if leftovers:
+            log.info("ended the platform's remaining actors: %s", ", ".join(leftovers))
         if self._owns_ray:
             from ray import serve
 

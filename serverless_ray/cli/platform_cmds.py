@@ -53,6 +53,7 @@ def _serve(settings, apply_files, prices, log_path: Path) -> None:
     from serverless_ray.cli.summary import print_summary
     from serverless_ray.declarative import apply_file, in_cluster_access
     from serverless_ray.platform import Platform
+    from serverless_ray.platform_watch import WATCH_INTERVAL_S, PlatformWatch
 
     console = terminal().out
     with console.status("Starting Ray and the platform…"):
@@ -67,7 +68,10 @@ def _serve(settings, apply_files, prices, log_path: Path) -> None:
                 apply_file(path, platform.url, access=in_cluster_access(platform.settings),
                            echo=lambda line: (status.update(f"Applying {path}: {line}"), console.print(f"  {line}")))
         print_summary(console, platform, prices, log_path)
-        stop.wait()
+        # A platform actor that dies is restarted by Ray: this process says so and serves on.
+        watch = PlatformWatch(platform.unavailable)
+        while not stop.wait(WATCH_INTERVAL_S):
+            watch.poll()
     finally:
         with console.status("Stopping (the state directory keeps every endpoint)…"):
             platform.stop()

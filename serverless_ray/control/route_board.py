@@ -10,9 +10,12 @@ from serverless_ray.messages import Route
 class RouteBoard:
     """Versioned routes with long-poll waits, so entry points learn changes at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_version: int = 0) -> None:
+        """Gateways wait while their version equals the board's: the board of a restarted
+        controller starts at a ``first_version`` past any version the one before it handed
+        out, so that no gateway takes its routes for ones it already has."""
         self._routes: dict[str, Route] = {}
-        self._version = 0
+        self._version = first_version
         self._changed = asyncio.Event()
 
     @property

@@ -43,6 +43,10 @@ _UNSERVED = {"async-invocations": "InvokeEndpointAsync"}
 async def healthz(request: Request) -> Response:
     if not request.app.state.ready():
         return JSONResponse({"status": "starting"}, status_code=503)
+    down = request.app.state.unavailable()
+    if down:
+        # Invocations of running endpoints are still served; the platform is not whole.
+        return JSONResponse({"status": "unavailable", "unavailable": down}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 
@@ -66,10 +70,12 @@ def build_app(
     control: ControlPlaneClient,
     metrics_text: Callable[[], Awaitable[bytes]],
     ready: Callable[[], bool],
+    unavailable: Callable[[], dict[str, str]] = dict,
     authenticator: Authenticator | None = None,
 ) -> Starlette:
     """The gateway's app over its invocation service and its client of the controller;
-    ``metrics_text`` renders ``/metrics``, ``ready`` says whether ``/healthz`` is ok. With
+    ``metrics_text`` renders ``/metrics``, ``ready`` says whether ``/healthz`` is ok,
+    ``unavailable`` which platform actors it cannot reach (``/healthz`` then says 503, why). With
     an ``authenticator`` every route but those two needs a signed, allowed request."""
     middleware = [] if authenticator is None else [
         Middleware(RequireSignature, authenticator=authenticator, refuse=_service_error),
@@ -95,6 +101,7 @@ def build_app(
     app.state.control = control
     app.state.metrics = metrics_text
     app.state.ready = ready
+    app.state.unavailable = unavailable
     return app
 
 

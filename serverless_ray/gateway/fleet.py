@@ -1,10 +1,12 @@
 """One entry point on every node of the cluster, including nodes that join later.
 
-The controller owns the gateways: it starts a node-affine gateway on each alive node it
+The controller keeps the gateways: it starts a node-affine gateway on each alive node it
 has not seen yet, forgets the gateway of a node that died, and replaces a gateway that
-died on a node that is still alive. Gateways are owned by the controller's process, so
-they live exactly as long as the platform does. How a gateway is started, pinged and
-stopped is the :class:`GatewayLauncher`'s business (Ray actors: ``ray_fleet.py``).
+died on a node that is still alive. Gateways do not die with the controller: a
+controller that was restarted *adopts* the gateways still running (``adopt()``) instead
+of starting more, and the platform's stop ends them. How a gateway is started, found,
+pinged and stopped is the :class:`GatewayLauncher`'s business (Ray actors:
+``ray_fleet.py``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class GatewayLauncher(Protocol):
 
     async def stop(self, handle: Any) -> None:
         """Stop the gateway (in-flight requests finish first) and end it."""
+        ...
+
+    async def running(self) -> list[tuple[str, str, int, Any]]:
+        """Gateways started earlier (by a controller that has since died) that still
+        serve: (gateway id, node id, port, handle) of each."""
         ...
 
 
@@ -120,6 +127,23 @@ class GatewayFleet:
         url = gateway_url(self._host, node.address, port, self._scheme)
         self._gateways[node.node_id] = GatewayInfo(gateway_id, node.node_id, url, port, handle)
         log.info("gateway %s listening on %s", gateway_id, url)
+
+    async def adopt(self) -> int:
+        """Take over the gateways still running from before (this controller restarted):
+        one per alive node, extra ones stopped. Returns how many were adopted."""
+        nodes = {node.node_id: node for node in await asyncio.to_thread(self._list_nodes)}
+        adopted = 0
+        for gateway_id, node_id, port, handle in await self._launcher.running():
+            node = nodes.get(node_id)
+            if node is None or node_id in self._gateways:
+                log.info("stopping gateway %s: its node has another or is gone", gateway_id)
+                await self._launcher.stop(handle)
+                continue
+            url = gateway_url(self._host, node.address, port, self._scheme)
+            self._gateways[node_id] = GatewayInfo(gateway_id, node_id, url, port, handle)
+            adopted += 1
+            log.info("adopted gateway %s listening on %s", gateway_id, url)
+        return adopted
 
     async def stop(self) -> None:
         """Stop every gateway (in-flight requests finish first) and end them."""

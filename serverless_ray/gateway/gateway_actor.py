@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from typing import Any
 
 import ray
 import uvicorn
+from prometheus_client import generate_latest
 
 from serverless_ray.auth.authenticator import Authenticator
 from serverless_ray.auth.tls import uvicorn_tls_options
@@ -24,13 +26,14 @@ from serverless_ray.errors import ServiceError
 from serverless_ray.gateway import serve_replicas
 from serverless_ray.gateway.app import build_app
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
-from serverless_ray.gateway.controller_client import ControllerClient
+from serverless_ray.gateway.controller_client import CONTROLLER, ControllerClient
 from serverless_ray.gateway.demand import DemandTracker
 from serverless_ray.gateway.dispatch import ReplicaDispatcher
 from serverless_ray.gateway.in_flight import InFlight
 from serverless_ray.gateway.invocation_types import InvocationReply, InvocationRequest
 from serverless_ray.gateway.invocations import InvocationService
 from serverless_ray.gateway.metering import MeteringHook
+from serverless_ray.gateway.platform_health import PlatformHealth
 from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
@@ -40,7 +43,8 @@ from serverless_ray.observability.invocation_recorder import InvocationMetricsHo
 from serverless_ray.observability.recorder import MetricRecorder
 from serverless_ray.quota.admission import LocalAdmission
 from serverless_ray.quota.ledger import Reclaimed
-from serverless_ray.quota.ledger_client import HEARTBEAT_S, LedgerActorClient
+
+from serverless_ray.quota.ledger_client import HEARTBEAT_S, LEDGER, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
 # Serve's handles re-record their own gauges every 100 ms by default, each of them: with
@@ -56,8 +60,14 @@ class Gateway:
         ledger (the ledger may be None when concurrency limits are not enforced)."""
         self._settings = settings
         self._gateway_id = gateway_id
-        self._controller = ControllerClient(controller)
+        pings = {CONTROLLER: lambda: controller.ping.remote()}
+        if ledger is not None:
+            pings[LEDGER] = lambda: ledger.ping.remote()
+        # Both actors may be restarted by Ray while this gateway serves on.
+        self._health = PlatformHealth(pings)
+        self._controller = ControllerClient(controller, self._health)
         self._ledger = ledger
+        self._port: int | None = None
         self._server: uvicorn.Server | None = None
         self._serving: asyncio.Task | None = None
         self._service: InvocationService | None = None
@@ -119,12 +129,19 @@ class Gateway:
         shipper.start()
 
         async def metrics_text() -> bytes:
-            # The whole cluster's series, this gateway's counted up to this moment.
-            return await controller.metrics(gateway_id, shipper.snapshot())
+            # The whole cluster's series, this gateway's counted up to this moment; only
+            # this gateway's while the controller is down.
+            try:
+                return await controller.metrics(gateway_id, shipper.snapshot())
+            except ServiceError:
+                return generate_latest(metrics.registry)
 
         app = build_app(invocations=self._service, control=controller, metrics_text=metrics_text,
-                        ready=lambda: self._ready, authenticator=_authenticator(settings))
-        return await self._serve(app, reuse_port=reuse_port)
+                        ready=lambda: self._ready, unavailable=self._health.down,
+                        authenticator=_authenticator(settings))
+        self._health.start()
+        self._port = await self._serve(app, reuse_port=reuse_port)
+        return self._port
 
     async def _serve(self, app, *, reuse_port: bool) -> int:
         settings = self._settings
@@ -176,6 +193,19 @@ class Gateway:
         """Liveness, for the controller's gateway fleet."""
         return True
 
+    async def describe(self) -> tuple[str, str, int | None]:
+        """(gateway id, node id, port): what a restarted controller needs to adopt this
+        gateway (the port is None until it serves)."""
+        return self._gateway_id, ray.get_runtime_context().get_node_id(), self._port
+
+    async def pid(self) -> int:
+        """This gateway's process (for fault-injection tests)."""
+        return os.getpid()
+
+    async def unavailable(self) -> dict[str, str]:
+        """Platform actors this gateway cannot reach now, and why."""
+        return self._health.down()
+
     async def invoke(
         self, endpoint: str, body: bytes, *, content_type: str | None = None, accept: str | None = None,
         custom_attributes: str | None = None, target_variant: str | None = None,
@@ -226,6 +256,7 @@ class Gateway:
 
     async def stop(self) -> None:
         self._ready = False
+        self._health.stop()
         if self._shipper is not None:
             await self._shipper.stop()  # what it counted reaches the controller before it goes
         for part in (self._routes, self._demand, self._admission, self._upkeep):

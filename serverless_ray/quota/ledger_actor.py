@@ -1,5 +1,8 @@
 """The ledger as one Ray actor, restarted by Ray if it dies.
 
+It is detached and named (``cluster_names.QUOTA_LEDGER_NAME``): it does not die with the
+controller that started it, and a restarted controller finds it by name.
+
 A restarted ledger knows nothing: for one recovery period it grants nothing while the
 gateways learn from their next call that it forgot them and re-report what they hold, so
 limits hold across the restart.
@@ -25,6 +28,9 @@ class QuotaLedger:
         ledger = Ledger(pool, lease_ttl_s=LEASE_TTL_S, recovery_s=2 * HEARTBEAT_S if restarted else 0.0)
         self._desk = LedgerDesk(ledger, ask_back=self._ask_back)
         self._gateways: dict[str, object] = {}
+
+    async def ping(self) -> bool:
+        return True
 
     async def register(self, gateway: str, handle) -> None:
         """Where to reach ``gateway`` when others need its idle tokens."""

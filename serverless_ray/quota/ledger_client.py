@@ -5,6 +5,8 @@ from __future__ import annotations
 from serverless_ray.quota.ledger import Reply
 
 HEARTBEAT_S = 1.0  # gateways holding tokens call the ledger at least this often
+LEDGER = "ledger"
+"""The ledger's name in a gateway's view of the platform's health."""
 
 
 class LedgerActorClient:
