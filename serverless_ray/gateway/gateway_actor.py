@@ -202,6 +202,13 @@ class Gateway:
         """This gateway's process (for fault-injection tests)."""
         return os.getpid()
 
+    async def standby_pids(self) -> list[int]:
+        """Processes of this node's idle standbys (for fault-injection tests)."""
+        if self._pool is None:
+            return []
+        pids = await asyncio.gather(*(s.pid() for s in self._pool.idle_standbys()), return_exceptions=True)
+        return [pid for pid in pids if isinstance(pid, int)]  # a dead one is left out
+
     async def unavailable(self) -> dict[str, str]:
         """Platform actors this gateway cannot reach now, and why."""
         return self._health.down()

@@ -17,9 +17,14 @@ from serverless_ray.messages import ReplicaCall, ReplicaReply, ReplicaSpec
 log = logging.getLogger(__name__)
 
 RESPAWN_BACKOFF_S = 5.0
+# How often idle standbys are checked: one that died (killed, out of memory) is replaced
+# rather than handed to a cold endpoint.
+CHECK_INTERVAL_S = 2.0
+STANDBY_PING_TIMEOUT_S = 10.0
 
 
 class Standby(Protocol):
+    async def alive(self) -> bool: ...
     async def adopt(self, spec: ReplicaSpec) -> float: ...
     async def invoke(self, call: ReplicaCall) -> ReplicaReply: ...
     def stream(self, call: ReplicaCall) -> AsyncIterator[Any]: ...
@@ -30,9 +35,11 @@ SpawnFn = Callable[[], Awaitable[Standby]]
 
 
 class StandbyPool:
-    def __init__(self, size: int, spawn: SpawnFn) -> None:
+    def __init__(self, size: int, spawn: SpawnFn, *, check_interval_s: float = CHECK_INTERVAL_S) -> None:
         self._size = size
         self._spawn = spawn
+        self._check_interval_s = check_interval_s
+        self._checking: asyncio.Task | None = None
         self._idle: list[Standby] = []
         self._adopted: set[Standby] = set()  # taken, not yet released
         self._spawning: set[asyncio.Task] = set()
@@ -47,8 +54,32 @@ class StandbyPool:
     def in_use(self) -> int:
         return len(self._adopted)
 
+    def idle_standbys(self) -> list[Standby]:
+        """The standbys ready to adopt a model now (for fault-injection tests)."""
+        return list(self._idle)
+
     def start(self) -> None:
         self._fill()
+        self._checking = asyncio.get_running_loop().create_task(self._check_idle())
+
+    async def check(self) -> int:
+        """Drop idle standbys that died and start others in their place; how many died."""
+        dead = [standby for standby in list(self._idle) if not await standby.alive()]
+        for standby in dead:
+            if standby in self._idle:
+                self._idle.remove(standby)
+        if dead:
+            log.warning("%d idle standby replica(s) died; starting new ones", len(dead))
+            self._fill()
+        return len(dead)
+
+    async def _check_idle(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(self._check_interval_s)
+            try:
+                await self.check()
+            except Exception:
+                log.warning("checking the standby replicas failed", exc_info=True)
 
     def take(self) -> Standby | None:
         """A ready standby, or None if none is ready (never waits)."""
@@ -66,6 +97,8 @@ class StandbyPool:
 
     def stop(self) -> None:
         self._stopped = True
+        if self._checking is not None:
+            self._checking.cancel()
         for task in self._spawning:
             task.cancel()
         for standby in [*self._idle, *self._adopted]:
@@ -109,6 +142,21 @@ class RayStandby:
 
     async def adopt(self, spec: ReplicaSpec) -> float:
         return await self._handle.adopt.remote(spec)
+
+    async def pid(self) -> int:
+        return await self._handle.pid.remote()
+
+    async def alive(self) -> bool:
+        """False only if its process is gone (a busy standby is alive)."""
+        import ray
+
+        try:
+            await asyncio.wait_for(self._handle.ready.remote(), STANDBY_PING_TIMEOUT_S)
+        except ray.exceptions.RayActorError:
+            return False
+        except asyncio.TimeoutError:
+            pass
+        return True
 
     async def invoke(self, call: ReplicaCall) -> ReplicaReply:
         return await self._handle.invoke.remote(*call.args())

@@ -48,6 +48,12 @@ class StandbyReplica:
     def ready(self) -> bool:
         return True
 
+    def pid(self) -> int:
+        """This standby's process (for fault-injection tests)."""
+        import os
+
+        return os.getpid()
+
     def adopt(self, spec: ReplicaSpec) -> float:
         """Load ``spec``'s model; returns the seconds it took (the ModelSetupTime sample)."""
         if self._replica is not None:

@@ -35,7 +35,11 @@ class FakeStandby:
         self.world = world
         self.adopted: ReplicaSpec | None = None
         self.killed = False
+        self.died = False  # its process is gone (the pool has not killed it)
         self.served: list[bytes] = []
+
+    async def alive(self) -> bool:
+        return not self.died
 
     async def adopt(self, spec: ReplicaSpec) -> float:
         await self.world.adopt_gate.wait()
@@ -319,5 +323,20 @@ def test_a_warm_endpoints_stream_goes_to_serve():
         world = await World().start()
         world.counts[APP] = 1
         assert await world.bridge.lease(route(), call()) is None
+
+    run(scenario())
+
+
+def test_an_idle_standby_that_died_is_replaced_not_handed_out():
+    async def scenario():
+        world = await World(pool_size=2).start()
+        idle = world.pool.idle_standbys()
+        assert len(idle) == 2
+        idle[0].died = True
+        assert await world.pool.check() == 1
+        await settle()
+        assert world.pool.idle == 2
+        assert idle[0] not in world.pool.idle_standbys()
+        world.pool.stop()
 
     run(scenario())

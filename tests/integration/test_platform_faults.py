@@ -1,0 +1,253 @@
+"""Fault injection: SIGKILL of one platform process at a time, under traffic.
+
+A few clients call a warm endpoint (ProvisionedConcurrency 1) in a loop, each on its own
+keep-alive connection, while one process is killed: the controller, the quota ledger, the
+endpoint's Serve replica, an idle standby. Only calls in flight on the killed process may
+fail (none, for the controller and the ledger, which no invocation waits on); no slot is
+leaked; what the control plane answered 200 before is still there after; the platform
+answers control-plane calls again within ``RECOVERY_BOUND_S`` (the time taken is printed).
+
+One platform (the session's) serves every case; each case ends with the platform whole
+again, so the next one starts from a recovered platform.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import boto3
+import pytest
+import ray
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from support import Deployer, serve_replicas, unique, wait_for
+
+from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
+
+CLIENTS = 3
+PAUSE_S = 0.05
+# Ray starts the new process: seconds on an idle machine, far longer on a loaded one.
+RECOVERY_BOUND_S = 120.0
+CALL_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Call:
+    started: float
+    ended: float
+    code: str  # "ok", an error code, or "connection"
+    detail: str
+    pid: int | None = None  # the process that answered (the echo model says)
+
+
+def _client(service: str, url: str, *, attempts: int = 1):
+    return boto3.client(
+        service, endpoint_url=url, region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
+                      read_timeout=CALL_TIMEOUT_S, connect_timeout=5),
+    )
+
+
+class Traffic:
+    """``CLIENTS`` threads invoking ``endpoint`` in a loop until stopped."""
+
+    def __init__(self, url: str, endpoint: str) -> None:
+        self._url = url
+        self._endpoint = endpoint
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.calls: list[Call] = []
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
+
+    def _run(self) -> None:
+        runtime = _client("sagemaker-runtime", self._url)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                reply = runtime.invoke_endpoint(EndpointName=self._endpoint, ContentType="application/json",
+                                                Body=b"{}")
+                body = json.loads(reply["Body"].read())
+                call = Call(started, time.monotonic(), "ok", "", body.get("pid"))
+            except ClientError as exc:
+                call = Call(started, time.monotonic(), exc.response["Error"]["Code"], exc.response["Error"]["Message"])
+            except BotoCoreError as exc:
+                call = Call(started, time.monotonic(), "connection", str(exc))
+            with self._lock:
+                self.calls.append(call)
+            self._stop.wait(PAUSE_S)
+
+    def ok_count(self) -> int:
+        with self._lock:
+            return sum(c.code == "ok" for c in self.calls)
+
+    def failures(self) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.code != "ok"]
+
+    def __enter__(self) -> "Traffic":
+        for thread in self._threads:
+            thread.start()
+        wait_for(lambda: self.ok_count() >= CLIENTS, timeout_s=60, what="traffic flowing")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=CALL_TIMEOUT_S + 5)
+
+    def keep_going(self, more_ok: int = 2 * CLIENTS) -> None:
+        """Wait until ``more_ok`` more calls were answered ok (the platform serves again)."""
+        target = self.ok_count() + more_ok
+        wait_for(lambda: self.ok_count() >= target, timeout_s=RECOVERY_BOUND_S, what="calls answered ok again")
+
+
+def _healthz(url: str) -> tuple[int, dict]:
+    parts = urlparse(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def _ledger():
+    return ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
+
+
+def _ledger_snapshot() -> dict:
+    try:
+        return ray.get(_ledger().snapshot.remote(), timeout=10)
+    except Exception:  # restarting
+        return {}
+
+
+def _no_leaked_slots() -> None:
+    """Once traffic stopped, every slot goes back to the ledger."""
+    wait_for(lambda: _ledger_snapshot().get("total") == 0, timeout_s=20, what="every slot returned to the ledger")
+
+
+@pytest.fixture(scope="module")
+def warm(platform, model_urls):
+    """A warm endpoint (ProvisionedConcurrency 1) and a Deployer for the module."""
+    sm = _client("sagemaker", platform.url)
+    deployer = Deployer(sm)
+    name = deployer.serverless(model_urls["echo"], max_concurrency=4, provisioned=1)
+    yield name, deployer
+    deployer.cleanup()
+
+
+def test_killed_controller_does_not_touch_invocations(platform, warm, model_urls):
+    endpoint, deployer = warm
+    platform_ = platform.platform
+    sm = _client("sagemaker", platform.url)
+    written = deployer.model(model_urls["echo"], name=unique("before-kill"))
+    killed = platform_.controller_pid()
+    answers: list[str] = []
+    health: list[tuple[int, dict]] = []
+    with Traffic(platform.url, endpoint) as traffic:
+        killed_at = time.monotonic()
+        os.kill(killed, signal.SIGKILL)
+        while True:
+            try:
+                sm.describe_endpoint(EndpointName=endpoint)
+                answers.append("ok")
+            except ClientError as exc:
+                answers.append(f'{exc.response["Error"]["Code"]} {exc.response["ResponseMetadata"]["HTTPStatusCode"]}')
+            except BotoCoreError as exc:
+                answers.append(f"connection {exc}")
+            health.append(_healthz(platform.url))
+            elapsed = time.monotonic() - killed_at
+            if answers[-1] == "ok" and (len(answers) > 1 or elapsed > 5):
+                break
+            assert elapsed < RECOVERY_BOUND_S, f"the control plane did not recover: {answers[-5:]}"
+            time.sleep(0.2)
+        recovered_s = time.monotonic() - killed_at
+        print(f"\ncontroller SIGKILL: control plane answered again after {recovered_s:.1f} s "
+              f"({len(answers)} DescribeEndpoint calls: {sorted(set(answers))})")
+        traffic.keep_going()
+    calls = traffic.calls
+    during = [c for c in calls if c.started >= killed_at and c.started <= killed_at + recovered_s]
+    print(f"controller SIGKILL: {len(calls)} invocations, {len(during)} while it was down, "
+          f"{len(traffic.failures())} failed")
+    assert traffic.failures() == []
+    # While it was down: ServiceUnavailable (503, which botocore retries), never anything else.
+    assert set(answers) <= {"ok", "ServiceUnavailable 503"}, answers
+    assert "ServiceUnavailable 503" in answers
+    assert any(status == 503 and "controller" in body.get("unavailable", {}) for status, body in health), health
+    wait_for(lambda: _healthz(platform.url)[0] == 200, timeout_s=30, what="/healthz ok again")
+    assert platform_.controller_pid() != killed
+    # What the control plane answered 200 before the kill is there after it.
+    assert sm.describe_model(ModelName=written)["ModelName"] == written
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    _no_leaked_slots()
+
+
+def test_killed_ledger_does_not_touch_invocations(platform, warm):
+    endpoint, _ = warm
+    killed = _ledger_snapshot()["pid"]
+    with Traffic(platform.url, endpoint) as traffic:
+        killed_at = time.monotonic()
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: _ledger_snapshot().get("pid") not in (None, killed), timeout_s=RECOVERY_BOUND_S,
+                 what="Ray to restart the ledger")
+        recovered_s = time.monotonic() - killed_at
+        wait_for(lambda: _healthz(platform.url)[0] == 200, timeout_s=30, what="/healthz ok again")
+        traffic.keep_going()
+    print(f"\nledger SIGKILL: back after {recovered_s:.1f} s; {len(traffic.calls)} invocations, "
+          f"{len(traffic.failures())} failed")
+    assert traffic.failures() == []
+    _no_leaked_slots()
+
+
+def test_killed_replica_fails_only_its_calls_in_flight(platform, warm):
+    endpoint, _ = warm
+    running = [r for r in serve_replicas(endpoint) if r["state"] == "RUNNING"]
+    assert running, serve_replicas(endpoint)
+    killed = running[0]["pid"]
+    with Traffic(platform.url, endpoint) as traffic:
+        killed_at = time.monotonic()
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: any(r["state"] == "RUNNING" and r["pid"] != killed for r in serve_replicas(endpoint)),
+                 timeout_s=RECOVERY_BOUND_S, what="Serve to replace the replica")
+        print(f"\nreplica SIGKILL: Serve replaced it after {time.monotonic() - killed_at:.1f} s")
+        traffic.keep_going()
+    failures = traffic.failures()
+    print(f"replica SIGKILL: {len(traffic.calls)} invocations, {len(failures)} failed: "
+          f"{sorted({c.code for c in failures})}")
+    in_flight = [c for c in failures if c.started <= killed_at <= c.ended]
+    assert failures == in_flight, [(c.code, c.detail, c.started - killed_at) for c in failures]
+    assert len(failures) <= CLIENTS
+    _no_leaked_slots()
+
+
+def test_killed_standby_is_replaced_and_cold_starts_still_answer(platform, warm, model_urls):
+    endpoint, deployer = warm
+    gateway = platform.platform.gateway
+    pids = ray.get(gateway.standby_pids.remote())
+    if not pids:
+        pytest.skip("this platform keeps no standbys")
+    cold = deployer.serverless(model_urls["echo"], max_concurrency=2)  # no replica until called
+    with Traffic(platform.url, endpoint) as traffic:
+        killed_at = time.monotonic()
+        os.kill(pids[0], signal.SIGKILL)
+        # The pool drops it and starts another in its place.
+        wait_for(lambda: pids[0] not in (now := ray.get(gateway.standby_pids.remote())) and len(now) >= len(pids),
+                 timeout_s=RECOVERY_BOUND_S, what="a new standby in the dead one's place")
+        print(f"\nstandby SIGKILL: replaced after {time.monotonic() - killed_at:.1f} s")
+        # A cold start goes to a standby that is alive (or to Serve): never a failure.
+        runtime = _client("sagemaker-runtime", platform.url)
+        reply = runtime.invoke_endpoint(EndpointName=cold, ContentType="application/json", Body=b"{}")
+        assert json.loads(reply["Body"].read())["pid"] != pids[0]
+        traffic.keep_going()
+    assert traffic.failures() == []
+    _no_leaked_slots()
