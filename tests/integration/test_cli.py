@@ -165,6 +165,14 @@ def test_up_and_down(tmp_path):
         summary = "".join(out)
         assert "serverless-ray is up at http://127.0.0.1:" in summary, (summary, up.poll())
         assert "authentication" in summary and "endpoints       none yet" in summary
+        # The controller dies: `up` logs it and serves on while Ray restarts it.
+        url = re.search(r"serverless-ray is up at (http://127\.0\.0\.1:\d+)", summary).group(1)
+        killed = _descendant(up.pid, "ray::PlatformController")
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: _descendant(up.pid, "ray::PlatformController") not in (None, killed), timeout_s=120,
+                 what="Ray to restart the controller")
+        wait_for(lambda: _healthz(url) == 200, timeout_s=60, what="the platform whole again")
+        assert up.poll() is None
         # A Ray that `up` started itself writes no ray_current_cluster file: the summary names it.
         address = re.search(r"serverless-ray down --address (\S+?)\)", summary).group(1)
         # `down` from another shell with the same Ray settings.
@@ -184,3 +192,41 @@ def test_up_and_down(tmp_path):
         assert ray_line not in printed
     log = (state / "logs" / "serverless-ray.log").read_text()
     assert "Started a local Ray instance" in log and "Serve" in log
+    assert "the controller is down" in log and "the controller is back after" in log
+
+
+def _descendant(root: int, title: str) -> int | None:
+    """The pid of a process under ``root`` whose command line starts with ``title``."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    stack = list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if f.read().startswith(title.encode()):
+                    return pid
+        except OSError:
+            pass
+        stack.extend(children.get(pid, []))
+    return None
+
+
+def _healthz(url: str) -> int | None:
+    from urllib.error import HTTPError, URLError
+    from urllib.request import urlopen
+
+    try:
+        with urlopen(f"{url}/healthz", timeout=10) as response:
+            return response.status
+    except HTTPError as exc:
+        return exc.code
+    except URLError:
+        return None

@@ -217,8 +217,8 @@ def test_killed_replica_fails_only_its_calls_in_flight(platform, warm):
     with Traffic(platform.url, endpoint) as traffic:
         killed_at = time.monotonic()
         os.kill(killed, signal.SIGKILL)
-        wait_for(lambda: any(r["state"] == "RUNNING" and r["pid"] != killed for r in serve_replicas(endpoint)),
-                 timeout_s=RECOVERY_BOUND_S, what="Serve to replace the replica")
+        wait_for(lambda: killed not in (pids := [r["pid"] for r in serve_replicas(endpoint) if r["state"] == "RUNNING"])
+                 and pids, timeout_s=RECOVERY_BOUND_S, what="Serve to replace the replica")
         print(f"\nreplica SIGKILL: Serve replaced it after {time.monotonic() - killed_at:.1f} s")
         traffic.keep_going()
     failures = traffic.failures()
