@@ -13,6 +13,7 @@ import logging
 from contextlib import contextmanager
 from typing import Awaitable, Callable, Iterator
 
+from serverless_ray.errors import ServiceError
 from serverless_ray.gateway.in_flight import InFlight
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ class DemandTracker:
             self._reported[endpoint] = current
         try:
             await self._report(reports)
-        except Exception:  # the controller may be restarting; the next report catches up
-            log.warning("demand report failed", exc_info=True)
+        except Exception as exc:  # the controller may be restarting; the next report catches up
+            log.warning("demand report failed: %s", exc, exc_info=not isinstance(exc, ServiceError))
             for endpoint in endpoints:
                 self._reported[endpoint] = 0

@@ -12,6 +12,7 @@ import logging
 import time
 from typing import Callable, Protocol
 
+from serverless_ray.errors import ServiceError
 from serverless_ray.messages import Route
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class RouteCache:
                 self._set(*await self._source.watch_routes(self._version, 30.0))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("route watch failed; retrying", exc_info=True)
+            except Exception as exc:
+                # The controller restarting is expected: one line, no traceback.
+                log.warning("route watch failed; retrying: %s", exc, exc_info=not isinstance(exc, ServiceError))
                 await asyncio.sleep(1.0)

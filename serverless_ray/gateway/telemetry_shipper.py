@@ -14,6 +14,7 @@ import logging
 import time
 from typing import Awaitable, Callable, Sequence
 
+from serverless_ray.errors import ServiceError
 from serverless_ray.messages import MetricDatum
 from serverless_ray.observability.federation import SnapshotRow, snapshot
 from serverless_ray.observability.recorder import MetricRecorder
@@ -74,5 +75,6 @@ class TelemetryShipper:
                 continue
             try:
                 await self.flush()
-            except Exception:
-                log.warning("shipping datapoints to the controller failed; retrying", exc_info=True)
+            except Exception as exc:
+                log.warning("shipping datapoints to the controller failed; retrying: %s", exc,
+                            exc_info=not isinstance(exc, ServiceError))

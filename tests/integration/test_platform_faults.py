@@ -146,14 +146,29 @@ def warm(platform, model_urls):
     deployer.cleanup()
 
 
+def _invoke_once(url: str, endpoint: str) -> Call:
+    started = time.monotonic()
+    try:
+        reply = _client("sagemaker-runtime", url).invoke_endpoint(
+            EndpointName=endpoint, ContentType="application/json", Body=b"{}")
+        return Call(started, time.monotonic(), "ok", "", json.loads(reply["Body"].read()).get("pid"))
+    except ClientError as exc:
+        return Call(started, time.monotonic(), exc.response["Error"]["Code"], exc.response["Error"]["Message"])
+    except BotoCoreError as exc:
+        return Call(started, time.monotonic(), "connection", str(exc))
+
+
 def test_killed_controller_does_not_touch_invocations(platform, warm, model_urls):
     endpoint, deployer = warm
     platform_ = platform.platform
     sm = _client("sagemaker", platform.url)
     written = deployer.model(model_urls["echo"], name=unique("before-kill"))
+    cold = deployer.serverless(model_urls["echo"], max_concurrency=2)  # no replica until called
     killed = platform_.controller_pid()
     answers: list[str] = []
     health: list[tuple[int, dict]] = []
+    cold_call: list[Call] = []
+    cold_thread = threading.Thread(target=lambda: cold_call.append(_invoke_once(platform.url, cold)), daemon=True)
     with Traffic(platform.url, endpoint) as traffic:
         killed_at = time.monotonic()
         os.kill(killed, signal.SIGKILL)
@@ -166,6 +181,8 @@ def test_killed_controller_does_not_touch_invocations(platform, warm, model_urls
             except BotoCoreError as exc:
                 answers.append(f"connection {exc}")
             health.append(_healthz(platform.url))
+            if answers[-1].startswith("ServiceUnavailable") and not cold_thread.is_alive() and not cold_call:
+                cold_thread.start()  # a cold endpoint, called while the gateway knows the controller is down
             elapsed = time.monotonic() - killed_at
             if answers[-1] == "ok" and (len(answers) > 1 or elapsed > 5):
                 break
@@ -175,11 +192,16 @@ def test_killed_controller_does_not_touch_invocations(platform, warm, model_urls
         print(f"\ncontroller SIGKILL: control plane answered again after {recovered_s:.1f} s "
               f"({len(answers)} DescribeEndpoint calls: {sorted(set(answers))})")
         traffic.keep_going()
+        cold_thread.join(timeout=CALL_TIMEOUT_S + 5)
     calls = traffic.calls
     during = [c for c in calls if c.started >= killed_at and c.started <= killed_at + recovered_s]
     print(f"controller SIGKILL: {len(calls)} invocations, {len(during)} while it was down, "
           f"{len(traffic.failures())} failed")
     assert traffic.failures() == []
+    # Scaled from zero with the controller down: a standby adopted it (or Serve started it).
+    assert [c.code for c in cold_call] == ["ok"], cold_call
+    print(f"controller SIGKILL: a cold endpoint called {cold_call[0].started - killed_at:.1f} s after the kill "
+          f"answered in {cold_call[0].ended - cold_call[0].started:.1f} s")
     # While it was down: ServiceUnavailable (503, which botocore retries), never anything else.
     assert set(answers) <= {"ok", "ServiceUnavailable 503"}, answers
     assert "ServiceUnavailable 503" in answers

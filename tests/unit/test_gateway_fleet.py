@@ -18,6 +18,7 @@ class FakeLauncher:
         self.failing: set[str] = set()  # node ids whose gateway cannot start
         self.gate: asyncio.Event | None = None
         self._ports = itertools.count(9000)
+        self.left_running: list[tuple[str, str, int, str]] = []  # gateways of an earlier controller
 
     async def start(self, node: NodeInfo, gateway_id: str):
         self.started.append((node.node_id, gateway_id))
@@ -32,6 +33,9 @@ class FakeLauncher:
 
     async def stop(self, handle) -> None:
         self.stopped.append(handle)
+
+    async def running(self):
+        return list(self.left_running)
 
 
 class Cluster:
@@ -127,3 +131,18 @@ def test_stop_stops_every_gateway():
     handles = {g.handle for g in fleet.registry().values()}
     asyncio.run(fleet.stop())
     assert set(launcher.stopped) == handles and fleet.registry() == {}
+
+
+def test_a_restarted_controller_adopts_the_running_gateways_instead_of_starting_more():
+    cluster, launcher = Cluster(HEAD, WORKER), FakeLauncher()
+    launcher.left_running = [
+        ("old-head", HEAD.node_id, 8100, "old-head"),
+        ("old-head-twin", HEAD.node_id, 8101, "old-head-twin"),  # one per node: the second goes
+        ("old-gone", "a-node-that-left", 8102, "old-gone"),
+    ]
+    fleet = _fleet(cluster, launcher)
+    assert asyncio.run(fleet.adopt()) == 1
+    assert sorted(launcher.stopped) == ["old-gone", "old-head-twin"]
+    assert fleet.registry()[HEAD.node_id].url == "http://10.0.0.1:8100"
+    asyncio.run(fleet.sync())  # only the node without a gateway gets a new one
+    assert [node for node, _ in launcher.started] == [WORKER.node_id]
