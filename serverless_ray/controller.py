@@ -70,14 +70,14 @@ USAGE_MINUTES_KEPT_S = 2 * 86400
 USAGE_COMPACT_INTERVAL_S = 3600.0
 
 
-# Restarted by Ray whenever it dies; calls that were running on the dead process fail
-# (they are not retried: an operation may have been half done), new ones wait for the
-# new process.
 def _log_failed_start(task: asyncio.Task) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("the restarted controller could not start", exc_info=task.exception())
 
 
+# Restarted by Ray whenever it dies; calls that were running on the dead process fail
+# (they are not retried: an operation may have been half done), new ones wait for the
+# new process.
 @ray.remote(num_cpus=0, max_concurrency=1000, max_restarts=-1)
 class PlatformController:
     """Remote methods return values, never raise: a ``ServiceError`` comes back as a value
@@ -160,8 +160,11 @@ class PlatformController:
         )
         self._fleet = GatewayFleet(self._settings.host, launcher, list_nodes=alive_nodes, scheme=self._settings.scheme)
         if self._restarted:
-            adopted = await self._fleet.adopt()
-            log.warning("the restarted controller adopted %d running gateway(s)", adopted)
+            try:
+                adopted = await self._fleet.adopt()
+                log.warning("the restarted controller adopted %d running gateway(s)", adopted)
+            except Exception:  # the fleet's sync starts gateways where none was adopted
+                log.exception("adopting the running gateways failed")
         await self._rollout.reconcile_all()
         self._ready.set()  # routes are published: gateways may follow them again
         await self._fleet.sync()
