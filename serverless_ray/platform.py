@@ -169,7 +169,7 @@ class Platform:
             try:
                 ray.get(handle_of().ping.remote(), timeout=timeout_s)
             except ray.exceptions.GetTimeoutError:
-                state[name] = f"no answer within {timeout_s:.0f} s"
+                state[name] = f"no answer within {timeout_s:.0f} s (restarting, or busy)"
             except ValueError:
                 state[name] = "not found on the cluster"
             except ray.exceptions.RayError as exc:
