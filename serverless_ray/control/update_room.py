@@ -78,7 +78,10 @@ def room_verdict(
     running replicas hold together (None: it runs none); ``old_idle``: no invocation of
     the endpoint is in flight. Where the old replicas run is not known, so releasing them
     is counted as room on whichever node it helps most (exact on a single node; on
-    several, a release may leave the new replica waiting all the same).
+    several, a release may leave the new replica waiting all the same). Serve learns a
+    replica's node only once its process runs, so one whose process is still starting
+    (its runtime environment installing) counts as waiting: on a full cluster the idle
+    old version may then go a little before it had to.
     """
     totals = [node.total for node in nodes]
     for part in new:
