@@ -25,6 +25,15 @@ class ReplicaResources:
     memory_bytes: int
     num_gpus: int = 0
 
+    def times(self, count: int) -> ReplicaResources:
+        """What ``count`` such replicas reserve together."""
+        return ReplicaResources(self.num_cpus * count, self.memory_bytes * count, self.num_gpus * count)
+
+    def plus(self, other: ReplicaResources) -> ReplicaResources:
+        """What this and ``other`` reserve together."""
+        return ReplicaResources(self.num_cpus + other.num_cpus, self.memory_bytes + other.memory_bytes,
+                                self.num_gpus + other.num_gpus)
+
     def ray_actor_options(self) -> dict:
         options: dict = {"num_cpus": self.num_cpus, "memory": self.memory_bytes}
         if self.num_gpus:
@@ -48,6 +57,35 @@ def instance_resources(instance_type: str) -> ReplicaResources:
     return ReplicaResources(num_cpus=float(spec.vcpus), memory_bytes=spec.memory_bytes, num_gpus=spec.gpus)
 
 
+@dataclass(frozen=True)
+class NodeRoom:
+    """One live node's resources (Ray's ``CPU``, ``GPU``, ``memory``): its total, and what
+    is unclaimed now (a resource with nothing left may be absent from ``available``)."""
+
+    total: Mapping[str, float]
+    available: Mapping[str, float]
+
+
+def fits(needed: ReplicaResources, node: Mapping[str, float]) -> bool:
+    """Whether one such replica fits in ``node``'s resources."""
+    return (node.get("CPU", 0) >= needed.num_cpus and node.get("memory", 0) >= needed.memory_bytes
+            and node.get("GPU", 0) >= needed.num_gpus)
+
+
+def fits_on_some_node(
+    needed: ReplicaResources, nodes: Sequence[Mapping[str, float]], *, freed: ReplicaResources | None = None
+) -> bool:
+    """Whether one such replica fits on some node of ``nodes`` (available resources, say),
+    if ``freed`` were returned to that node first (None: nothing is)."""
+    for node in nodes:
+        if freed is not None:
+            node = {key: node.get(key, 0) + extra for key, extra in
+                    (("CPU", freed.num_cpus), ("memory", freed.memory_bytes), ("GPU", freed.num_gpus))}
+        if fits(needed, node):
+            return True
+    return False
+
+
 def capacity_shortfall(needed: ReplicaResources, nodes: Sequence[Mapping[str, float]]) -> str | None:
     """Why no node of the cluster could ever hold one such replica (None if one could).
 
@@ -60,10 +98,8 @@ def capacity_shortfall(needed: ReplicaResources, nodes: Sequence[Mapping[str, fl
             f"it needs {needed.num_gpus} GPU(s) per instance, but the Ray cluster has no GPU resources; "
             "add GPU nodes to the cluster or choose a CPU instance type"
         )
-    for node in nodes:
-        if (node.get("CPU", 0) >= needed.num_cpus and node.get("memory", 0) >= needed.memory_bytes
-                and node.get("GPU", 0) >= needed.num_gpus):
-            return None
+    if fits_on_some_node(needed, nodes):
+        return None
     largest = max(nodes, key=lambda n: (n.get("CPU", 0), n.get("memory", 0)), default={})
     gpus = f", {needed.num_gpus} GPU(s)" if needed.num_gpus else ""
     return (

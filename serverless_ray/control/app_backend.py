@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from serverless_ray.messages import ReplicaSpec
-from serverless_ray.resources import ReplicaResources
+from serverless_ray.resources import NodeRoom, ReplicaResources
 
 AppStatus = Literal["deploying", "running", "failed", "deleting", "missing"]
 
@@ -23,6 +23,7 @@ class AppState:
     status: AppStatus
     message: str
     running_replicas: int
+    unplaced_replicas: int = 0  # started but still waiting for a node with room for them
 
 
 MISSING = AppState("missing", "", 0)
@@ -40,6 +41,10 @@ class AppBackend(abc.ABC):
     @abc.abstractmethod
     def node_resources(self) -> list[dict[str, float]]:
         """Total resources of every live node of the cluster."""
+
+    @abc.abstractmethod
+    def node_available(self) -> list[NodeRoom]:
+        """Total and unclaimed resources of every live node of the cluster."""
 
     @abc.abstractmethod
     def deploy(

@@ -117,11 +117,7 @@ class Launcher:
         resources = self.resources(variant)
         shortfall = capacity_shortfall(resources, nodes) if nodes else None
         if shortfall is not None:
-            kind = f"instance type {variant.InstanceType}" if variant.InstanceType else "the variant"
-            return (
-                f"Unable to provision requested ML compute capacity for production variant {name}: "
-                f"{kind} cannot be placed, as {shortfall}."
-            )[:1024]
+            return placement_failure(variant, shortfall)
         spec = self.replica_spec(endpoint, deployment, name)
         try:
             requirements = await asyncio.to_thread(
@@ -158,6 +154,15 @@ class Launcher:
                 return LaunchResult(False, f"Scaling production variant {variant.VariantName} to {count} "
                                            f"instances failed: {_last_error_line(state.message)}"[:1024])
         return LaunchResult(True)
+
+
+def placement_failure(variant: ProductionVariant, shortfall: str) -> str:
+    """The FailureReason of a variant no node of the cluster could ever hold."""
+    kind = f"instance type {variant.InstanceType}" if variant.InstanceType else "the variant"
+    return (
+        f"Unable to provision requested ML compute capacity for production variant {variant.VariantName}: "
+        f"{kind} cannot be placed, as {shortfall}."
+    )[:1024]
 
 
 def health_check_failure(variant_name: str, state: AppState) -> str:

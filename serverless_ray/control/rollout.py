@@ -2,7 +2,9 @@
 
 Creating → InService | Failed, Updating → InService (the old version serves until the
 new one has loaded its model; a failed update rolls back), Deleting → gone. The same
-code reconciles after a restart: whatever the store says is brought back.
+code reconciles after a restart: whatever the store says is brought back. While an
+update's new version waits for room the idle old version holds, the old version is
+released at once (see :mod:`~serverless_ray.control.update_room`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from serverless_ray.cluster_names import is_platform_app
 from serverless_ray.control.app_backend import AppBackend
 from serverless_ray.control.launch import Launcher, LaunchResult
 from serverless_ray.control.route_board import RouteBoard
+from serverless_ray.control.update_room import ROOM_CHECK_S, NewVariant, OldApp, RoomWatch
 from serverless_ray.messages import Route, VariantRoute
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec.endpoint import EndpointStatus
@@ -38,8 +41,12 @@ class Rollout:
         routes: RouteBoard,
         *,
         clock: Callable[[], float] = time.time,
+        room_check_s: float | None = ROOM_CHECK_S,
     ) -> None:
+        """``room_check_s``: how often an update's launch checks whether the old version
+        holds the room the new one waits for (None: never; the new one waits)."""
         self._settings = settings
+        self._room_check_s = room_check_s
         self._clock = clock  # wall-clock time of status changes
         self._store = store
         self._backend = backend
@@ -48,6 +55,7 @@ class Rollout:
         self._launcher = Launcher(settings, backend)
         self._tasks: dict[str, asyncio.Task] = {}
         self._again: set[str] = set()
+        self._released: set[str] = set()  # endpoints whose old version gave up its floor for an update
 
     # --- task management -------------------------------------------------------------
 
@@ -111,12 +119,13 @@ class Rollout:
             running = self._autoscaler.target(record.name) or 0
             result = LaunchResult(result.ok, result.reason, {deployment.app_name: running})
         else:
-            result = await self._launcher.launch(record.name, deployment)
+            result = await self._launch_beside(record, deployment)
         latest = self._store.endpoints.get(record.name)
         if latest is None or latest.pending != deployment:
             # Deleted or superseded while loading; whoever changed it owns what runs now.
             if not in_place and (latest is None or latest.current != deployment):
                 self._delete_apps(deployment)
+            self._restore_floor(record.name)
             return
         now = self._clock()
         if result.ok:
@@ -126,6 +135,7 @@ class Rollout:
                 "failure_reason": None,
             })
             self._store.endpoints.put(latest.name, latest)
+            self._released.discard(latest.name.lower())
             self._track(latest.name, deployment, running=result.running)
             self.publish_routes()
             if previous is not None and previous.app_name != deployment.app_name:
@@ -143,7 +153,63 @@ class Rollout:
                       "failure_reason": f"Update to endpoint configuration '{deployment.config_name}' failed "
                                         f"and was rolled back. {result.reason}"[:1024]}
         self._store.endpoints.put(latest.name, latest.model_copy(update=update))
+        self._restore_floor(latest.name)
         self.publish_routes()
+
+    async def _launch_beside(self, record: EndpointRecord, deployment: Deployment) -> LaunchResult:
+        """Launch ``deployment``; if an old version serves, watch for room meanwhile."""
+        launch = asyncio.ensure_future(self._launcher.launch(record.name, deployment))
+        watch = self._room_watch(record, deployment)
+        if watch is None:
+            return await launch
+        watching = asyncio.ensure_future(watch.run())
+        try:
+            await asyncio.wait({launch, watching}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            launch.cancel()
+            watching.cancel()
+            raise
+        if launch.done() or watching.exception() is not None:
+            watching.cancel()
+            return await launch
+        # The watch ended first: the new version can never fit, so stop waiting for it.
+        launch.cancel()
+        await asyncio.gather(launch, return_exceptions=True)
+        return LaunchResult(False, watching.result())
+
+    def _room_watch(self, record: EndpointRecord, deployment: Deployment) -> RoomWatch | None:
+        current = record.current
+        if self._room_check_s is None or current is None or not current.is_serverless:
+            return None  # instance-based versions keep their instances; they have no cold path
+        key = record.name.lower()
+
+        async def release() -> bool:
+            self._released.add(key)
+            self._autoscaler.set_limits(key, floor=0)
+            before = self._autoscaler.target(key)
+            return await self._autoscaler.release_warm(key) != before
+
+        return RoomWatch(
+            self._backend,
+            new=[NewVariant(v, deployment.app_for(v.VariantName), self._launcher.resources(v))
+                 for v in deployment.variants],
+            old=[OldApp(current.app_name, self._launcher.resources(current.variant))],
+            is_idle=lambda: self._autoscaler.demand(key) == 0,
+            release=release,
+            check_s=self._room_check_s,
+        )
+
+    def _restore_floor(self, endpoint: str) -> None:
+        """An update that released the old version and did not replace it: the old
+        version's provisioned floor holds again (the next tick scales back up to it)."""
+        key = endpoint.lower()
+        if key not in self._released:
+            return
+        self._released.discard(key)
+        record = self._store.endpoints.get(endpoint)
+        serverless = record.current.variant.ServerlessConfig if record and record.current else None
+        if serverless is not None:
+            self._autoscaler.set_limits(key, floor=serverless.ProvisionedConcurrency or 0)
 
     async def _ensure_running(self, record: EndpointRecord, deployment: Deployment) -> None:
         states = await asyncio.to_thread(self._backend.app_states)

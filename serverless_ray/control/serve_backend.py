@@ -13,6 +13,7 @@ import threading
 
 import ray
 from ray import serve
+from ray._private import state as ray_state
 from ray.serve._private.common import DeploymentID
 from ray.serve.config import RequestRouterConfig
 from ray.serve.context import _get_global_client
@@ -20,7 +21,7 @@ from ray.serve.context import _get_global_client
 from serverless_ray.cluster_names import DEPLOYMENT_NAME, ROUTER_CLASS, is_platform_app
 from serverless_ray.control.app_backend import AppBackend, AppState, AppStatus
 from serverless_ray.messages import ReplicaSpec
-from serverless_ray.resources import ReplicaResources, replica_resources
+from serverless_ray.resources import NodeRoom, ReplicaResources, replica_resources
 from serverless_ray.runtime.replica import ModelReplica
 
 class ServeBackend(AppBackend):
@@ -42,6 +43,16 @@ class ServeBackend(AppBackend):
     def node_resources(self) -> list[dict[str, float]]:
         """Total resources of every live node of the Ray cluster."""
         return [dict(node["Resources"]) for node in ray.nodes() if node.get("Alive")]
+
+    def node_available(self) -> list[NodeRoom]:
+        """Total and unclaimed resources of every live node, as the GCS last heard them.
+
+        Ray has no public per-node view of what is unclaimed; this is its developer API
+        (``ray.available_resources()`` sums the cluster, which says nothing of where a
+        replica fits)."""
+        available = ray_state.available_resources_per_node()
+        return [NodeRoom(total=dict(total), available=dict(available.get(node_id, {})))
+                for node_id, total in ray_state.total_resources_per_node().items()]
 
     def deploy(
         self,
@@ -110,12 +121,16 @@ class ServeBackend(AppBackend):
             if not is_platform_app(name):
                 continue
             deployment = (app.get("deployments") or {}).get(DEPLOYMENT_NAME)
-            running = 0
+            running = unplaced = 0
             if deployment:
-                running = sum(1 for r in deployment.get("replicas") or () if _value(r.get("state")) == "RUNNING")
+                replicas = deployment.get("replicas") or ()
+                running = sum(1 for r in replicas if _value(r.get("state")) == "RUNNING")
+                # A starting replica gets its node once Ray has placed it and started its process.
+                unplaced = sum(1 for r in replicas if _value(r.get("state")) == "STARTING" and not r.get("node_id"))
             # The deployment's message carries the replica's traceback; the app's only a summary.
             message = (deployment.get("message") if deployment else "") or app.get("message") or ""
-            states[name] = AppState(status=_status(_value(app.get("status"))), message=message, running_replicas=running)
+            states[name] = AppState(status=_status(_value(app.get("status"))), message=message,
+                                    running_replicas=running, unplaced_replicas=unplaced)
         return states
 
     def delete(self, app_name: str) -> None:
