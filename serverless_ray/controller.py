@@ -177,10 +177,11 @@ class PlatformController:
         except ValueError:
             return None
 
-    async def ping(self) -> bool:
-        """True once started (a restarted controller answers when it has rebuilt)."""
+    async def ping(self) -> int:
+        """This process's id, once started (a restarted controller answers when it has
+        rebuilt); a watcher that sees it change knows the controller was restarted."""
         await self._ready.wait()
-        return True
+        return os.getpid()
 
     async def pid(self) -> int:
         """This controller's process (for fault-injection tests)."""

@@ -18,6 +18,7 @@ from serverless_ray.controller import PlatformController
 from serverless_ray.gateway.fleet import GatewayInfo
 from serverless_ray.gateway.gateway_actor import Gateway
 from serverless_ray.gateway.ray_fleet import end_leftovers, fleet_gateway_names
+from serverless_ray.platform_watch import Probed
 from serverless_ray.settings import PlatformSettings
 
 log = logging.getLogger(__name__)
@@ -159,23 +160,23 @@ class Platform:
         """The controller's process id (Ray restarts it in a new process if it dies)."""
         return ray.get(self._controller.pid.remote())
 
-    def unavailable(self, timeout_s: float = PING_TIMEOUT_S) -> dict[str, str | None]:
-        """The controller and the quota ledger → why each does not answer now (None: it
-        does). For :class:`~serverless_ray.platform_watch.PlatformWatch`."""
-        state: dict[str, str | None] = {}
+    def unavailable(self, timeout_s: float = PING_TIMEOUT_S) -> dict[str, Probed]:
+        """The controller and the quota ledger → whether each answers now: why not, or the
+        process that answered. For :class:`~serverless_ray.platform_watch.PlatformWatch`."""
+        state: dict[str, Probed] = {}
         pings = {"controller": lambda: self._controller}
         pings["quota ledger"] = lambda: ray.get_actor(QUOTA_LEDGER_NAME, namespace=NAMESPACE)
         for name, handle_of in pings.items():
             try:
-                ray.get(handle_of().ping.remote(), timeout=timeout_s)
+                pid = ray.get(handle_of().ping.remote(), timeout=timeout_s)
             except ray.exceptions.GetTimeoutError:
-                state[name] = f"no answer within {timeout_s:.0f} s (restarting, or busy)"
+                state[name] = Probed(down=f"no answer within {timeout_s:.0f} s (restarting, or busy)")
             except ValueError:
-                state[name] = "not found on the cluster"
+                state[name] = Probed(down="not found on the cluster")
             except ray.exceptions.RayError as exc:
-                state[name] = type(exc).__name__
+                state[name] = Probed(down=type(exc).__name__)
             else:
-                state[name] = None
+                state[name] = Probed(pid=pid)
         return state
 
     def wait_idle(self) -> None:

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 log = logging.getLogger("serverless_ray.platform")
 
 WATCH_INTERVAL_S = 2.0
 
-Probe = Callable[[], dict[str, "str | None"]]
-"""Actor name → why it does not answer now, or None if it does."""
+
+
+@dataclass(frozen=True)
+class Probed:
+    """One actor at one probe: why it does not answer (``down``), or the process that did."""
+
+    down: str | None = None
+    pid: int | None = None
+
+
+Probe = Callable[[], dict[str, Probed]]
+"""Actor name → what the probe found."""
 
 
 class PlatformWatch:
@@ -26,13 +37,16 @@ class PlatformWatch:
         self._clock = clock
         self._log = logger
         self._down_since: dict[str, float] = {}
+        self._pids: dict[str, int | None] = {}
+        self._last_poll: float | None = None
 
     def down(self) -> list[str]:
         """The actors down at the last poll."""
         return list(self._down_since)
 
     def poll(self) -> dict[str, str]:
-        """Probe once; log every actor that went down or came back since the last poll.
+        """Probe once; log every actor that went down or came back since the last poll
+        (one that answers from another process than before was restarted in between).
         Returns name → why for those down now."""
         try:
             state = self._probe()
@@ -40,15 +54,27 @@ class PlatformWatch:
             self._log.warning("could not check the platform's actors: %s", exc)
             return {}
         now = self._clock()
+        previous_poll, self._last_poll = self._last_poll, now
         down = {}
-        for name, reason in state.items():
-            if reason is not None:
-                down[name] = reason
-                if name not in self._down_since:
-                    self._down_since[name] = now
-                    self._log.warning("the %s is down (%s); Ray restarts it, invocations of running "
-                                      "endpoints go on", name, reason)
-            elif name in self._down_since:
+        for name, probed in state.items():
+            if probed.down is not None:
+                down[name] = probed.down
+                self._went_down(name, probed.down, now)
+                continue
+            pid, last_pid = probed.pid, self._pids.get(name)
+            self._pids[name] = pid
+            if name not in self._down_since and last_pid is not None and pid != last_pid:
+                # Ray restarted it between two polls, faster than a ping gives up: the
+                # new process answers. It was down for at most the time since the last poll.
+                self._went_down(name, f"its process {last_pid} ended; process {pid} answers now",
+                                previous_poll if previous_poll is not None else now)
+            if name in self._down_since:
                 since = self._down_since.pop(name)
                 self._log.warning("the %s is back after %.1f s", name, now - since)
         return down
+
+    def _went_down(self, name: str, reason: str, since: float) -> None:
+        if name not in self._down_since:
+            self._down_since[name] = since
+            self._log.warning("the %s is down (%s); Ray restarts it, invocations of running "
+                              "endpoints go on", name, reason)

@@ -37,8 +37,8 @@ class ControllerClient:
         self._handle = handle  # ActorHandle of serverless_ray.controller.PlatformController
         self._health = health if health is not None else PlatformHealth({})
 
-    async def ping(self) -> bool:
-        """True once the controller is up and serving (waits while it restarts)."""
+    async def ping(self) -> int:
+        """The controller's process id, once it is up and serving (waits while it restarts)."""
         return await self._handle.ping.remote()
 
     async def call(self, service: str, operation: str, payload: Any) -> dict[str, Any] | ServiceError:

@@ -29,8 +29,9 @@ class QuotaLedger:
         self._desk = LedgerDesk(ledger, ask_back=self._ask_back)
         self._gateways: dict[str, object] = {}
 
-    async def ping(self) -> bool:
-        return True
+    async def ping(self) -> int:
+        """This process's id: a watcher that sees it change knows the ledger was restarted."""
+        return os.getpid()
 
     async def register(self, gateway: str, handle) -> None:
         """Where to reach ``gateway`` when others need its idle tokens."""

@@ -12,7 +12,7 @@ from ray.exceptions import ActorUnavailableError
 from serverless_ray.errors import ServiceUnavailable
 from serverless_ray.gateway.controller_client import CONTROLLER, ControllerClient
 from serverless_ray.gateway.platform_health import PlatformHealth
-from serverless_ray.platform_watch import PlatformWatch
+from serverless_ray.platform_watch import PlatformWatch, Probed
 
 
 class Flaky:
@@ -103,21 +103,42 @@ def test_a_dead_controller_makes_calls_answer_service_unavailable_at_once_until_
 
 
 def test_the_watch_logs_each_going_down_and_coming_back_once(caplog):
-    state = {"controller": None, "quota ledger": None}
+    state = {"controller": Probed(pid=10), "quota ledger": Probed(pid=11)}
     now = [100.0]
     watch = PlatformWatch(lambda: dict(state), clock=lambda: now[0])
     with caplog.at_level(logging.WARNING, logger="serverless_ray.platform"):
         assert watch.poll() == {}
-        state["controller"] = "ActorDiedError"
+        state["controller"] = Probed(down="ActorDiedError")
         assert watch.poll() == {"controller": "ActorDiedError"}
         now[0] += 7.5
         watch.poll()
-        state["controller"] = None
+        state["controller"] = Probed(pid=12)
         assert watch.poll() == {}
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
     assert "the controller is down (ActorDiedError)" in messages[0]
     assert "the controller is back after 7.5 s" in messages[1]
+
+
+def test_a_restart_between_two_polls_is_logged_as_down_and_back(caplog):
+    """Ray restarted the ledger faster than a ping gives up: no poll saw it down, but
+    another process answers."""
+    state = {"quota ledger": Probed(pid=20)}
+    now = [50.0]
+    watch = PlatformWatch(lambda: dict(state), clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="serverless_ray.platform"):
+        watch.poll()
+        now[0] += 2.0
+        watch.poll()  # the same process: nothing to say
+        state["quota ledger"] = Probed(pid=21)
+        now[0] += 2.0
+        assert watch.poll() == {}
+        now[0] += 2.0
+        watch.poll()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2, messages
+    assert "the quota ledger is down (its process 20 ended; process 21 answers now)" in messages[0]
+    assert "the quota ledger is back after 2.0 s" in messages[1]
 
 
 def test_a_probe_that_fails_is_not_a_transition():
