@@ -10,6 +10,9 @@ one), deploys the example model once and compares the two:
 - throughput: ``--clients`` concurrent clients (no more than MaxConcurrency, so that
   none is throttled) turn from one gateway to the other every ``--window`` seconds until
   each has had ``--seconds``, ``--rounds`` times (which goes first alternates by round);
+- gateway CPU per call: the CPU time each gateway's process spent during the warm
+  calls, per call (its own work, whatever else the machine runs; a gateway's idle
+  background work is included alike on both sides);
 - the check itself: what the authenticated gateway's check (header, key, signature,
   policy) costs per request in this process, without HTTP.
 
@@ -37,6 +40,8 @@ import time
 from pathlib import Path
 
 import boto3
+import psutil
+import ray
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -146,6 +151,11 @@ def _throughput(ports: dict[str, int], headers: dict[str, str], clients: int, se
     return rates, sum(c.throttled for by_label in callers for c in by_label.values())
 
 
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
 def _check_cost(settings: PlatformSettings, port: int, n: int) -> tuple[float, float]:
     """Seconds the authenticated gateway's check takes per request in this process: wall
     time, and CPU time (what it costs, whatever else the machine runs)."""
@@ -189,7 +199,9 @@ def main() -> None:
             label: PlatformSettings.model_validate({**common, "port": 0, "credentials_file": file})
             for label, file in (("off", None), ("on", None if args.baseline else credentials))
         }
-        ports = {label: platform.add_gateway(f"bench-{label}", settings=s)[1] for label, s in gateway_settings.items()}
+        added = {label: platform.add_gateway(f"bench-{label}", settings=s) for label, s in gateway_settings.items()}
+        ports = {label: port for label, (_, port) in added.items()}
+        processes = {label: psutil.Process(ray.get(handle.pid.remote())) for label, (handle, _) in added.items()}
         auth_port = ports["on"]
         sm = boto3.client("sagemaker", endpoint_url=platform.url, region_name="us-east-1",
                           aws_access_key_id="x", aws_secret_access_key="x")
@@ -198,11 +210,15 @@ def main() -> None:
         warm: dict[str, list[float]] = {"off": [], "on": []}
         rps: dict[str, list[float]] = {"off": [], "on": []}
         throttled = 0
+        cpu_s = dict.fromkeys(ports, 0.0)
         for round_ in range(args.rounds):
             headers = _signed_headers(auth_port)  # both send the same headers; only one checks them
             order = list(ports) if round_ % 2 == 0 else list(reversed(ports))
             in_order = {label: ports[label] for label in order}
+            before = {label: _cpu_s(process) for label, process in processes.items()}
             samples, retried = _warm_samples(in_order, headers, args.warm)
+            for label, process in processes.items():
+                cpu_s[label] += _cpu_s(process) - before[label]
             throttled += retried
             rates, retried = _throughput(in_order, headers, args.clients, args.seconds, args.window)
             throttled += retried
@@ -224,6 +240,9 @@ def main() -> None:
               f"{throughput['on'] / throughput['off']:.2f}x the throughput (goal >= 0.95x); "
               f"{args.clients} clients, MaxConcurrency {args.max_concurrency}, {args.rounds} rounds of "
               f"{args.warm} calls and {args.seconds:.0f} s; {throttled} throttled calls retried")
+        per_call = {label: cpu_s[label] / len(warm[label]) * 1e6 for label in ports}
+        print(f"gateway CPU per warm call: {per_call['off']:.0f} us {titles[0][1].strip()}, {per_call['on']:.0f} us "
+              f"{titles[1][1].strip()} ({per_call['on'] - per_call['off']:+.0f} us)")
         if check is not None:
             print(f"the check alone (header, key, SigV4 signature, policy): {check[0] * 1e6:.0f} us wall time, "
                   f"{check[1] * 1e6:.0f} us CPU time per request")
