@@ -99,9 +99,18 @@ class EndpointHandle:
     """Invoke an endpoint from Python through a gateway actor, without HTTP. Admission,
     limits and errors are those of InvokeEndpoint."""
 
-    def __init__(self, name: str, gateway) -> None:
+    def __init__(self, name: str, gateway=None, *, gateway_of: Callable[[], Any] | None = None) -> None:
+        """``gateway``: the gateway actor to call; or ``gateway_of``: what gives the one to
+        call now (a platform's ``gateway``, which follows its node's gateway when one dies
+        and is replaced)."""
+        if (gateway is None) == (gateway_of is None):
+            raise ValueError("give either gateway or gateway_of")
         self.name = name
-        self._gateway = gateway
+        self._gateway_of = gateway_of or (lambda: gateway)
+
+    @property
+    def _gateway(self):
+        return self._gateway_of()
 
     def invoke(self, body: bytes | str, *, content_type: str = "application/json", accept: str | None = None) -> bytes:
         """The model's reply; raises the ``ServiceError`` InvokeEndpoint would answer with."""
@@ -164,7 +173,7 @@ def run(*apps: EndpointApp, platform=None, settings=None, code_root: str | Path 
     root = Path(code_root) if code_root else platform.settings.state_dir / "python-endpoints"
     apply_declarations([app.declaration(root) for app in apps], platform.url, echo=lambda _: None,
                        access=in_cluster_access(platform.settings))
-    handles = [EndpointHandle(app.name, platform.gateway) for app in apps]
+    handles = [EndpointHandle(app.name, gateway_of=lambda: platform.gateway) for app in apps]
     return handles[0] if len(handles) == 1 else handles
 
 

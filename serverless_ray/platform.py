@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 GATEWAY_WAIT_S = 300.0
 # A platform actor that does not answer a ping this soon counts as down (it is restarting).
 PING_TIMEOUT_S = 5.0
+# How long ``gateway`` waits for the successor of this node's gateway that died (the fleet
+# starts it at once; a worker process takes seconds to start on a loaded machine).
+SUCCESSOR_WAIT_S = 60.0
 
 
 class PlatformAlreadyRunning(RuntimeError):
@@ -37,7 +40,11 @@ class PlatformAlreadyRunning(RuntimeError):
 
 class Platform:
     """A running platform; ``start()`` returns once the entry point on every alive node
-    answers ``/healthz``. ``attach()`` takes over a platform already running on the cluster."""
+    answers ``/healthz``. ``attach()`` takes over a platform already running on the cluster.
+
+    It follows its node's entry point: when that gateway dies, the controller's fleet
+    starts another on the same port, and ``gateway``, ``url`` and ``port`` give the new
+    one from then on."""
 
     def __init__(self, settings: PlatformSettings) -> None:
         update = {
@@ -53,22 +60,28 @@ class Platform:
         self._owns_ray = False
         self._controller = None
         self._gateway: GatewayInfo | None = None
+        self._gateway_death = None  # ObjectRef of its never-ending watch(): ready once it died
         self._extra_gateways: list = []
 
     @property
     def gateway(self):
-        """The actor handle of this node's entry point (for Python handles)."""
-        return self._gateway.handle if self._gateway else None
+        """The actor handle of this node's entry point (for Python handles); if it died,
+        its successor's (waiting up to ``SUCCESSOR_WAIT_S`` for it)."""
+        gateway = self._current_gateway(wait_s=SUCCESSOR_WAIT_S)
+        return gateway.handle if gateway else None
 
     @property
     def port(self) -> int | None:
-        return self._gateway.port if self._gateway else None
+        gateway = self._current_gateway()
+        return gateway.port if gateway else None
 
     @property
     def url(self) -> str:
-        """This node's entry point."""
-        assert self._gateway is not None, "the platform has not started"
-        return self._gateway.url
+        """This node's entry point (the same while its gateway is replaced: the successor
+        binds the dead one's port)."""
+        gateway = self._current_gateway()
+        assert gateway is not None, "the platform has not started"
+        return gateway.url
 
     def gateways(self) -> dict[str, GatewayInfo]:
         """Node id → that node's entry point, for every node of the cluster."""
@@ -128,12 +141,53 @@ class Platform:
         while True:
             gateways = self.gateways()
             # A process on a node that joined a moment ago uses another node's gateway until its own is up.
-            self._gateway = gateways.get(here) or next(iter(gateways.values()), None)
-            if self._gateway is not None:
+            found = gateways.get(here) or next(iter(gateways.values()), None)
+            if found is not None:
+                self._use(found)
                 return
             if time.monotonic() >= deadline:
                 raise RuntimeError(f"the platform has no running gateway (waited {wait_s:.0f} s for one)")
             time.sleep(0.5)
+
+    def _use(self, gateway: GatewayInfo) -> None:
+        self._gateway = gateway
+        # One call that never returns, outstanding while the gateway lives: Ray fails it
+        # when the gateway dies, and a look at it (``ray.wait``, no round trip) says so.
+        self._gateway_death = gateway.handle.watch.remote()
+
+    def _current_gateway(self, wait_s: float = 0.0) -> GatewayInfo | None:
+        """The gateway in use; its successor if it died and the fleet has started one
+        (waiting up to ``wait_s`` for it)."""
+        if self._gateway is None or self._gateway_death is None:
+            return self._gateway
+        if ray.wait([self._gateway_death], timeout=0)[0]:
+            self._follow_successor(wait_s)
+        return self._gateway
+
+    def _follow_successor(self, wait_s: float) -> None:
+        """Switch to the gateway the fleet started on the dead one's node; if none after
+        ``wait_s``, to another node's when waiting was asked for, else keep the dead one's
+        (its successor will listen on the same port) and look again next time."""
+        dead = self._gateway
+        assert dead is not None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                gateways = ray.get(self._controller.gateways.remote(), timeout=PING_TIMEOUT_S)
+            except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError):
+                gateways = {}  # the controller is restarting
+            successor = gateways.get(dead.node_id)
+            if successor is not None and successor.gateway_id != dead.gateway_id:
+                log.info("this node's gateway %s died; following its successor %s on %s",
+                         dead.gateway_id, successor.gateway_id, successor.url)
+                self._use(successor)
+                return
+            if time.monotonic() >= deadline:
+                others = [g for g in gateways.values() if g.gateway_id != dead.gateway_id]
+                if wait_s > 0 and others:
+                    self._use(others[0])
+                return
+            time.sleep(0.2)
 
     def add_gateway(self, gateway_id: str, *, node_id: str | None = None, port: int | None = None,
                     settings: PlatformSettings | None = None, **settings_changes):
@@ -193,7 +247,7 @@ class Platform:
                 pass
             ray.kill(gateway)
         self._extra_gateways = []
-        self._gateway = None
+        self._gateway = self._gateway_death = None
         if self._controller is not None:
             try:
                 ray.get(self._controller.shutdown.remote(teardown), timeout=60)

@@ -47,10 +47,13 @@ from serverless_ray.quota.ledger import Reclaimed
 from serverless_ray.quota.ledger_client import HEARTBEAT_S, LEDGER, LedgerActorClient
 from serverless_ray.settings import PlatformSettings
 
+log = logging.getLogger(__name__)
+
 # Serve's handles re-record their own gauges every 100 ms by default, each of them: with
 # a handle per endpoint that is most of an idle entry point's CPU. Ray exports metrics
 # every few seconds anyway.
 _HANDLE_METRICS_ENV = {"RAY_SERVE_METRICS_EXPORT_INTERVAL_MS": "5000"}
+LISTEN_BACKLOG = 2048  # uvicorn's
 
 
 @ray.remote(num_cpus=0, max_concurrency=100_000, runtime_env={"env_vars": _HANDLE_METRICS_ENV})
@@ -82,9 +85,17 @@ class Gateway:
         self._unsubscribe = lambda: None
         self._ready = False
 
-    async def start(self, *, reuse_port: bool = False) -> int:
-        """Bind, start serving and return the port (useful when ``settings.port`` is 0)."""
+    async def start(self, *, reuse_port: bool = False, port: int | None = None) -> int:
+        """Bind, start serving and return the port (useful when ``settings.port`` is 0).
+        ``port``: bind this one instead of ``settings.port`` (a dead gateway's, so that
+        its clients' URL stays valid), or ``settings.port`` if it is taken."""
         settings, controller, gateway_id = self._settings, self._controller, self._gateway_id
+        # Bound first: the port is this gateway's from now on. Listening too (unless other
+        # gateways share the port, which should take its connections meanwhile): clients
+        # that connect while it starts wait in the backlog instead of being refused.
+        sock = self._bind(reuse_port, port)
+        if not reuse_port:
+            sock.listen(LISTEN_BACKLOG)
         in_flight = InFlight()
         metrics = InvocationMetrics()
         metrics.watch_in_flight(in_flight.by_variant)
@@ -140,19 +151,25 @@ class Gateway:
                         ready=lambda: self._ready, unavailable=self._health.down,
                         authenticator=_authenticator(settings))
         self._health.start()
-        self._port = await self._serve(app, reuse_port=reuse_port)
+        self._port = await self._serve(app, sock)
         return self._port
 
-    async def _serve(self, app, *, reuse_port: bool) -> int:
+    def _bind(self, reuse_port: bool, port: int | None) -> socket.socket:
+        """A socket bound to ``port`` if given and free, else to the configured port."""
+        host = self._settings.host
+        if port is not None and port != self._settings.port:
+            try:
+                return _bound_socket(host, port, reuse_port)
+            except OSError as exc:
+                log.warning("gateway %s cannot bind port %d again (%s); binding %d", self._gateway_id, port, exc,
+                            self._settings.port)
+        return _bound_socket(host, self._settings.port, reuse_port)
+
+    async def _serve(self, app, sock: socket.socket) -> int:
         settings = self._settings
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if reuse_port:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind((settings.host, settings.port))
         logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
         config = uvicorn.Config(
-            app, host=settings.host, port=settings.port, loop="none",
+            app, host=settings.host, port=sock.getsockname()[1], loop="none",
             lifespan="off", access_log=False, log_config=None, timeout_keep_alive=60,
             **uvicorn_tls_options(settings.tls_cert, settings.tls_key),
         )
@@ -192,6 +209,12 @@ class Gateway:
     async def ping(self) -> bool:
         """Liveness, for the controller's gateway fleet."""
         return True
+
+    async def watch(self) -> None:
+        """Never returns: the controller's fleet keeps one call outstanding, which Ray
+        fails the moment this gateway dies (and the platform object in the caller's
+        process does the same to find this node's next gateway)."""
+        await asyncio.Event().wait()
 
     async def describe(self) -> tuple[str, str, int | None]:
         """(gateway id, node id, port): what a restarted controller needs to adopt this
@@ -279,6 +302,20 @@ class Gateway:
             await asyncio.wait_for(self._serving, timeout=10)
         if self._meter is not None:
             await self._meter.stop()  # after the server: invocations that finished while it stopped are sent too
+
+
+def _bound_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        # A dead gateway's connections may linger in TIME_WAIT; its successor binds anyway.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _authenticator(settings: PlatformSettings) -> Authenticator | None:

@@ -24,6 +24,7 @@ GATEWAY_START_TIMEOUT_S = 60.0
 GATEWAY_PING_TIMEOUT_S = 10.0
 GATEWAY_STOP_TIMEOUT_S = 15.0
 GATEWAY_DESCRIBE_TIMEOUT_S = 10.0
+GATEWAY_WATCH_RETRY_S = 1.0
 
 
 def alive_nodes() -> list[NodeInfo]:
@@ -39,20 +40,31 @@ class RayGatewayLauncher:
         self._controller = controller
         self._ledger = ledger
 
-    async def start(self, node: NodeInfo, gateway_id: str) -> tuple[Any, int]:
+    async def start(self, node: NodeInfo, gateway_id: str, port: int | None = None) -> tuple[Any, int]:
         gateway = Gateway.options(
             name=f"{FLEET_GATEWAY_PREFIX}{gateway_id}", namespace=NAMESPACE, lifetime="detached",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node.node_id, soft=False),
         ).remote(self._settings, gateway_id, self._controller, self._ledger)
         try:
             # On one host several nodes' gateways share a fixed port; port 0 gives each its own.
-            port = await asyncio.wait_for(
-                gateway.start.remote(reuse_port=self._settings.port != 0), GATEWAY_START_TIMEOUT_S
+            bound = await asyncio.wait_for(
+                gateway.start.remote(reuse_port=self._settings.port != 0, port=port), GATEWAY_START_TIMEOUT_S
             )
         except BaseException:
             ray.kill(gateway)
             raise
-        return gateway, port
+        return gateway, bound
+
+    async def wait_dead(self, handle: Any) -> None:
+        # One call that never returns, outstanding for the gateway's whole life: Ray fails
+        # it the moment the actor dies, far sooner than any periodic ping would notice.
+        while True:
+            try:
+                await handle.watch.remote()
+            except ray.exceptions.ActorDiedError:
+                return
+            except ray.exceptions.RayActorError:  # unreachable for a moment, not dead
+                await asyncio.sleep(GATEWAY_WATCH_RETRY_S)
 
     async def is_alive(self, handle: Any) -> bool:
         try:

@@ -131,6 +131,7 @@ def test_a_dead_gateway_on_a_live_node_is_replaced(platform, workers, endpoints)
     ray.kill(old.handle)
     new = wait_for(lambda: (g := platform.platform.gateways().get(node_id)) and g.gateway_id != old.gateway_id and g,
                    timeout_s=60, what="a new gateway on the node")
+    assert new.url == old.url  # the successor binds the dead one's port
     assert _call(_client("sagemaker-runtime", new.url), spread)[0] == "ok"
 
 

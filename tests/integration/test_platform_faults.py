@@ -2,10 +2,12 @@
 
 A few clients call a warm endpoint (ProvisionedConcurrency 1) in a loop, each on its own
 keep-alive connection, while one process is killed: the controller, the quota ledger, the
-endpoint's Serve replica, an idle standby. Only calls in flight on the killed process may
-fail (none, for the controller and the ledger, which no invocation waits on); no slot is
-leaked; what the control plane answered 200 before is still there after; the platform
-answers control-plane calls again within ``RECOVERY_BOUND_S`` (the time taken is printed).
+endpoint's Serve replica, an idle standby, Serve's controller, the node's gateway. Only
+calls in flight on the killed process may fail (none, for the controllers and the ledger,
+which no invocation waits on; none either for the gateway, whose clients retry as
+botocore does); no slot is leaked; what the control plane answered 200 before is still
+there after; the platform answers control-plane calls again within ``RECOVERY_BOUND_S``
+(the time taken is printed).
 
 One platform (the session's) serves every case; each case ends with the platform whole
 again, so the next one starts from a recovered platform.
@@ -30,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from support import Deployer, serve_replicas, unique, wait_for
 
 from serverless_ray.cluster_names import NAMESPACE, QUOTA_LEDGER_NAME
+from serverless_ray.gateway.fleet import GatewayInfo
 from serverless_ray.gateway.ray_fleet import fleet_gateway_names
 
 CLIENTS = 3
@@ -37,6 +40,12 @@ PAUSE_S = 0.05
 # Ray starts the new process: seconds on an idle machine, far longer on a loaded one.
 RECOVERY_BOUND_S = 120.0
 CALL_TIMEOUT_S = 30
+# Client attempts when the gateway is killed, as a user who wants calls to outlive a
+# gateway restart would configure them: botocore's standard mode waits a random part of
+# 0.05, 0.1, 0.2, ... s, at most 20 s, between attempts (about 50 s in all, on average,
+# for 14 attempts). The successor listens once its worker process has started: 3 s on an
+# idle machine, more than 20 s on a loaded one.
+GATEWAY_KILL_ATTEMPTS = 14
 
 
 @dataclass(frozen=True)
@@ -52,24 +61,26 @@ def _client(service: str, url: str, *, attempts: int = 1):
     return boto3.client(
         service, endpoint_url=url, region_name="us-east-1",
         aws_access_key_id="testing", aws_secret_access_key="testing",
-        config=Config(retries={"total_max_attempts": attempts, "mode": "standard"},
+        config=Config(retries={"mode": "standard", "max_attempts": attempts - 1},
                       read_timeout=CALL_TIMEOUT_S, connect_timeout=5),
     )
 
 
 class Traffic:
-    """``CLIENTS`` threads invoking ``endpoint`` in a loop until stopped."""
+    """``CLIENTS`` threads invoking ``endpoint`` in a loop until stopped (each call tried
+    up to ``attempts`` times, botocore's standard retries)."""
 
-    def __init__(self, url: str, endpoint: str) -> None:
+    def __init__(self, url: str, endpoint: str, *, attempts: int = 1) -> None:
         self._url = url
         self._endpoint = endpoint
+        self._attempts = attempts
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.calls: list[Call] = []
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(CLIENTS)]
 
     def _run(self) -> None:
-        runtime = _client("sagemaker-runtime", self._url)
+        runtime = _client("sagemaker-runtime", self._url, attempts=self._attempts)
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -279,3 +290,86 @@ def test_killed_standby_is_replaced_and_cold_starts_still_answer(platform, warm,
         traffic.keep_going()
     assert traffic.failures() == []
     _no_leaked_slots()
+
+
+def _serve_controller():
+    from ray.serve._private.constants import SERVE_CONTROLLER_NAME, SERVE_NAMESPACE
+
+    return ray.get_actor(SERVE_CONTROLLER_NAME, namespace=SERVE_NAMESPACE)
+
+
+def _serve_controller_pid(timeout_s: float = 10) -> int | None:
+    try:
+        return ray.get(_serve_controller().__ray_call__.remote(lambda _: os.getpid()), timeout=timeout_s)
+    except Exception:  # restarting
+        return None
+
+
+def test_killed_serve_controller_does_not_touch_invocations(platform, warm, model_urls):
+    endpoint, deployer = warm
+    sm = _client("sagemaker", platform.url)
+    killed = _serve_controller_pid()
+    assert killed is not None
+    with Traffic(platform.url, endpoint) as traffic:
+        killed_at = time.monotonic()
+        os.kill(killed, signal.SIGKILL)
+        # Serve's handles keep routing to the replicas they know while Ray restarts it.
+        wait_for(lambda: _serve_controller_pid(timeout_s=2) not in (None, killed), timeout_s=RECOVERY_BOUND_S,
+                 interval_s=0.1, what="Ray to restart Serve's controller")
+        recovered_s = time.monotonic() - killed_at
+        traffic.keep_going()
+    print(f"\nServe controller SIGKILL: back after {recovered_s:.1f} s; {len(traffic.calls)} invocations, "
+          f"{len(traffic.failures())} failed")
+    assert traffic.failures() == []
+    # The control plane drives the restarted Serve controller: a new endpoint is deployed and
+    # starts from zero.
+    started = time.monotonic()
+    fresh = deployer.serverless(model_urls["echo"], max_concurrency=1)
+    assert _invoke_once(platform.url, fresh).code == "ok"
+    print(f"Serve controller SIGKILL: a new endpoint InService and answering {time.monotonic() - started:.1f} s "
+          f"after the restart")
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    _no_leaked_slots()
+
+
+def test_killed_gateway_is_replaced_on_the_same_url(platform, warm):
+    """SIGKILL of the node's gateway under traffic from clients that retry as botocore's
+    standard mode does: its successor listens on the same URL within seconds, no call
+    fails, its slots come back."""
+    endpoint, _ = warm
+    platform_ = platform.platform
+    url = platform.url
+    here = ray.get_runtime_context().get_node_id()
+    old: GatewayInfo = platform_.gateways()[here]
+    assert old.url == url
+    killed = ray.get(old.handle.pid.remote())
+    with Traffic(url, endpoint, attempts=GATEWAY_KILL_ATTEMPTS) as traffic:
+        held = _ledger_snapshot()["gateways"].get(old.gateway_id, {})
+        killed_at = time.monotonic()
+        os.kill(killed, signal.SIGKILL)
+        while True:
+            try:
+                if _healthz(url)[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() - killed_at < RECOVERY_BOUND_S, "no gateway answers on the URL"
+            time.sleep(0.05)
+        gap_s = time.monotonic() - killed_at
+        traffic.keep_going()
+    failures = traffic.failures()
+    print(f"\ngateway SIGKILL: {url} answered again after {gap_s:.1f} s; {len(traffic.calls)} invocations, "
+          f"{len(failures)} failed (clients retry up to {GATEWAY_KILL_ATTEMPTS} attempts); the slowest call "
+          f"took {max(c.ended - c.started for c in traffic.calls):.1f} s")
+    assert failures == [], [(c.code, c.detail, c.started - killed_at) for c in failures]
+    new = platform_.gateways()[here]
+    assert new.gateway_id != old.gateway_id and new.url == url
+    # The platform object follows the successor (later tests use it).
+    assert platform_.url == url and ray.get(platform_.gateway.pid.remote()) != killed
+    # The dead gateway's slots come back when its lease runs out; none is leaked.
+    print(f"gateway SIGKILL: it held {held} in the ledger when killed")
+    _no_leaked_slots()
+    assert old.gateway_id not in _ledger_snapshot()["gateways"]
+    # The control plane answers through the successor.
+    sm = _client("sagemaker", url)
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"

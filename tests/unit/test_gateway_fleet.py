@@ -1,6 +1,7 @@
 """The gateway fleet's node sync over a fake launcher: one gateway per alive node, the
-gateways of dead nodes forgotten, dead gateways replaced under new ids, failed starts
-retried, no node started twice at once."""
+gateways of dead nodes forgotten, dead gateways replaced under new ids on the same port
+(at once, without waiting for a sync), failed starts retried, no node started twice at
+once."""
 
 from __future__ import annotations
 
@@ -13,23 +14,36 @@ from serverless_ray.gateway.fleet import GatewayFleet, NodeInfo
 class FakeLauncher:
     def __init__(self) -> None:
         self.started: list[tuple[str, str]] = []  # (node id, gateway id)
+        self.asked_ports: list[int | None] = []
         self.stopped: list[str] = []
         self.dead: set[str] = set()
         self.failing: set[str] = set()  # node ids whose gateway cannot start
+        self.taken: set[int] = set()  # ports another process holds
         self.gate: asyncio.Event | None = None
         self._ports = itertools.count(9000)
+        self._deaths: dict[str, asyncio.Event] = {}
         self.left_running: list[tuple[str, str, int, str]] = []  # gateways of an earlier controller
 
-    async def start(self, node: NodeInfo, gateway_id: str):
+    async def start(self, node: NodeInfo, gateway_id: str, port: int | None = None):
         self.started.append((node.node_id, gateway_id))
+        self.asked_ports.append(port)
         if self.gate is not None:
             await self.gate.wait()
         if node.node_id in self.failing:
             raise RuntimeError("no room on the node")
-        return gateway_id, next(self._ports)  # the gateway's id stands in for its handle
+        bound = port if port is not None and port not in self.taken else next(self._ports)
+        return gateway_id, bound  # the gateway's id stands in for its handle
 
     async def is_alive(self, handle) -> bool:
         return handle not in self.dead
+
+    async def wait_dead(self, handle) -> None:
+        await self._deaths.setdefault(handle, asyncio.Event()).wait()
+
+    def kill(self, handle) -> None:
+        """The gateway's process dies: its watch fails at once."""
+        self.dead.add(handle)
+        self._deaths.setdefault(handle, asyncio.Event()).set()
 
     async def stop(self, handle) -> None:
         self.stopped.append(handle)
@@ -48,6 +62,12 @@ class Cluster:
 
 HEAD = NodeInfo("head-node-0000000000", "10.0.0.1")
 WORKER = NodeInfo("worker-node-111111111", "10.0.0.2")
+
+
+async def _settle() -> None:
+    """Let the fleet's watches and the syncs they start run (node listing runs in a thread)."""
+    for _ in range(10):
+        await asyncio.sleep(0.01)
 
 
 def _fleet(cluster, launcher, host="0.0.0.0"):
@@ -94,6 +114,91 @@ def test_a_dead_gateway_on_a_live_node_is_replaced_under_a_new_id():
     new = fleet.registry()[HEAD.node_id]
     assert new.gateway_id != old.gateway_id
     assert [gateway_id for _, gateway_id in launcher.started] == [old.gateway_id, new.gateway_id]
+
+
+def test_a_gateway_that_dies_is_replaced_at_once_on_the_same_port():
+    async def scenario():
+        cluster, launcher = Cluster(HEAD, WORKER), FakeLauncher()
+        fleet = _fleet(cluster, launcher)
+        await fleet.sync()
+        old = fleet.registry()[WORKER.node_id]
+        launcher.kill(old.handle)
+        await _settle()  # no sync: the fleet's own watch replaces it
+        new = fleet.registry()[WORKER.node_id]
+        await fleet.stop()
+        return launcher, old, new
+
+    launcher, old, new = asyncio.run(scenario())
+    assert new.gateway_id != old.gateway_id
+    assert (new.port, new.url) == (old.port, old.url)
+    assert launcher.asked_ports == [None, None, old.port]
+    assert [node for node, _ in launcher.started] == [HEAD.node_id, WORKER.node_id, WORKER.node_id]
+
+
+def test_a_replacement_whose_port_was_taken_listens_elsewhere_and_the_next_one_asks_for_none():
+    async def scenario():
+        cluster, launcher = Cluster(HEAD), FakeLauncher()
+        fleet = _fleet(cluster, launcher)
+        await fleet.sync()
+        old = fleet.registry()[HEAD.node_id]
+        launcher.taken.add(old.port)
+        launcher.kill(old.handle)
+        await _settle()
+        moved = fleet.registry()[HEAD.node_id]
+        launcher.kill(moved.handle)
+        await _settle()
+        await fleet.stop()
+        return launcher, old, moved
+
+    launcher, old, moved = asyncio.run(scenario())
+    assert moved.port != old.port
+    assert launcher.asked_ports == [None, old.port, moved.port]
+
+
+def test_a_death_seen_by_both_the_watch_and_a_sync_starts_one_successor():
+    async def scenario():
+        cluster, launcher = Cluster(HEAD), FakeLauncher()
+        fleet = _fleet(cluster, launcher)
+        await fleet.sync()
+        launcher.kill(fleet.registry()[HEAD.node_id].handle)
+        await asyncio.gather(fleet.sync(), fleet.sync())
+        await _settle()
+        await fleet.stop()
+        return launcher
+
+    assert len(asyncio.run(scenario()).started) == 2
+
+
+def test_stopped_gateways_are_not_replaced():
+    async def scenario():
+        cluster, launcher = Cluster(HEAD, WORKER), FakeLauncher()
+        fleet = _fleet(cluster, launcher)
+        await fleet.sync()
+        handles = [g.handle for g in fleet.registry().values()]
+        await fleet.stop()
+        for handle in handles:  # stopping ends them: their watches fail
+            launcher.kill(handle)
+        await _settle()
+        await fleet.sync()
+        return launcher
+
+    assert len(asyncio.run(scenario()).started) == 2
+
+
+def test_an_adopted_gateway_is_watched_too():
+    async def scenario():
+        cluster, launcher = Cluster(HEAD), FakeLauncher()
+        launcher.left_running = [("old-head", HEAD.node_id, 8100, "old-head")]
+        fleet = _fleet(cluster, launcher)
+        await fleet.adopt()
+        launcher.kill("old-head")
+        await _settle()
+        new = fleet.registry()[HEAD.node_id]
+        await fleet.stop()
+        return launcher, new
+
+    launcher, new = asyncio.run(scenario())
+    assert new.gateway_id != "old-head" and new.port == 8100 and launcher.asked_ports == [8100]
 
 
 def test_a_gateway_that_could_not_start_is_tried_again_at_the_next_sync():
