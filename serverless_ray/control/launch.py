@@ -18,7 +18,7 @@ from pathlib import Path
 from serverless_ray.control.app_backend import AppBackend, AppState
 from serverless_ray.isolation.messages import not_ready
 from serverless_ray.messages import ArtifactPolicy, ReplicaLimits, ReplicaSpec
-from serverless_ray.resources import MIB, ReplicaResources, capacity_shortfall, instance_resources
+from serverless_ray.resources import GIB, MIB, ReplicaResources, capacity_shortfall, instance_resources
 from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import ProductionVariant
@@ -92,8 +92,24 @@ class Launcher:
         try:
             return await asyncio.wait_for(self._launch(endpoint, deployment), timeout)
         except asyncio.TimeoutError:
+            unplaced = await self._never_placed(deployment, timeout)
+            if unplaced is not None:
+                return LaunchResult(False, unplaced)
             state = AppState("failed", not_ready(timeout), 0)
             return LaunchResult(False, health_check_failure(deployment.variants[0].VariantName, state))
+
+    async def _never_placed(self, deployment: Deployment, timeout_s: float) -> str | None:
+        """The FailureReason of a launch that timed out because a variant's replica never
+        got a node (other replicas held the room), rather than a model that was slow to load."""
+        try:
+            states = await asyncio.to_thread(self._backend.app_states)
+        except Exception:  # no better reason to give than the timeout
+            return None
+        for variant in deployment.variants:
+            state = states.get(deployment.app_for(variant.VariantName))
+            if state is not None and state.unplaced_replicas and not state.running_replicas:
+                return waited_for_room(variant, self.resources(variant), timeout_s)
+        return None
 
     async def _launch(self, endpoint: str, deployment: Deployment) -> LaunchResult:
         nodes = await asyncio.to_thread(self._backend.node_resources)
@@ -162,6 +178,17 @@ def placement_failure(variant: ProductionVariant, shortfall: str) -> str:
     return (
         f"Unable to provision requested ML compute capacity for production variant {variant.VariantName}: "
         f"{kind} cannot be placed, as {shortfall}."
+    )[:1024]
+
+
+def waited_for_room(variant: ProductionVariant, needed: ReplicaResources, timeout_s: float) -> str:
+    """The FailureReason of a variant whose replica waited the whole model-ready timeout
+    for a node with room (the cluster could hold it, but other replicas filled it)."""
+    return (
+        f"Unable to provision requested ML compute capacity for production variant {variant.VariantName}: "
+        f"no node of the Ray cluster had room for a replica ({needed.num_cpus:g} CPUs, "
+        f"{needed.memory_bytes / GIB:g} GiB of memory) within the {timeout_s:g} s model-ready timeout; "
+        "other endpoints' replicas hold the cluster's CPUs and memory."
     )[:1024]
 
 

@@ -21,9 +21,9 @@ class Platform:
     """The controller's lifecycle parts, as the controller wires them, without Ray."""
 
     def __init__(self, tmp_path, backend: FakeServeBackend | None = None, *,
-                 room_check_s: float | None = ROOM_CHECK_S) -> None:
+                 room_check_s: float | None = ROOM_CHECK_S, model_ready_timeout_s: float = 5) -> None:
         self.settings = PlatformSettings(state_dir=tmp_path / "state", artifact_cache_dir=tmp_path / "cache",
-                                         model_ready_timeout_s=5)
+                                         model_ready_timeout_s=model_ready_timeout_s)
         self.store = Store(self.settings.database_path)
         self.backend = backend or FakeServeBackend()
         self.autoscaler = Autoscaler(self.backend.scale, keep_warm_s=60)

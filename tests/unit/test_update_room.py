@@ -62,8 +62,9 @@ def test_fits_on_some_node_counts_what_a_release_would_free():
 # --- the lifecycle on a two-CPU node: 2048 MB (1 CPU) and 4096 MB (2 CPUs) do not fit together ---
 
 
-def _platform(tmp_path, room_check_s: float | None = 0.005) -> Platform:
-    return Platform(tmp_path, FakeServeBackend(cpus=2, memory_gib=16, placement=True), room_check_s=room_check_s)
+def _platform(tmp_path, room_check_s: float | None = 0.005, **settings) -> Platform:
+    return Platform(tmp_path, FakeServeBackend(cpus=2, memory_gib=16, placement=True), room_check_s=room_check_s,
+                    **settings)
 
 
 async def _update_2048_to_4096(p: Platform, *, provisioned: int | None = None) -> None:
@@ -160,3 +161,27 @@ def test_a_size_the_cluster_can_no_longer_hold_fails_the_update_and_the_old_vers
         "4 GiB of memory per replica, but no node of the Ray cluster is that large (largest: 1 CPUs")
     assert p.route_app() == "sr-ep-g1" and p.backend.deleted == ["sr-ep-g2"]
     assert p.autoscaler.floor("ep") == 1 and p.backend.scaled[-1] == ("sr-ep-g1", 1)  # provisioned again
+
+
+def test_a_create_whose_replica_never_gets_a_node_says_so_when_it_times_out(tmp_path):
+    """Other endpoints fill the node: the new endpoint's replica waits unplaced for the
+    whole model-ready timeout, and the FailureReason names the room it needed, not a model
+    that was slow to load."""
+    async def scenario():
+        p = _platform(tmp_path, room_check_s=None, model_ready_timeout_s=0.3)
+        await p.config("big", memory=4096)  # 2 CPUs: the whole node
+        await p.call("CreateEndpoint", {"EndpointName": "other", "EndpointConfigName": "big"})
+        await p.settle()
+        await p.config("c1", memory=2048)
+        await p.call("CreateEndpoint", {"EndpointName": "ep", "EndpointConfigName": "c1"})
+        await asyncio.wait_for(p.settle(), 3)
+        return p
+
+    p = run(scenario)
+    assert p.status("other") == EndpointStatus.IN_SERVICE
+    record = p.store.endpoints.get("ep")
+    assert record.status == EndpointStatus.FAILED
+    assert record.failure_reason == (
+        "Unable to provision requested ML compute capacity for production variant AllTraffic: no node of the Ray "
+        "cluster had room for a replica (1 CPUs, 2 GiB of memory) within the 0.3 s model-ready timeout; other "
+        "endpoints' replicas hold the cluster's CPUs and memory.")
