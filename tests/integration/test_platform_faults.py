@@ -7,7 +7,8 @@ calls in flight on the killed process may fail (none, for the controllers and th
 which no invocation waits on; none either for the gateway, whose clients retry as
 botocore does); no slot is leaked; what the control plane answered 200 before is still
 there after; the platform answers control-plane calls again within ``RECOVERY_BOUND_S``
-(the time taken is printed).
+(the time taken is printed). A rollout under way when the controller dies is finished by
+its successor, and a scheduled action that fell due while it was down is applied.
 
 One platform (the session's) serves every case; each case ends with the platform whole
 again, so the next one starts from a recovered platform.
@@ -22,6 +23,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlparse
 
 import boto3
@@ -46,6 +48,7 @@ CALL_TIMEOUT_S = 30
 # for 14 attempts). The successor listens once its worker process has started: 3 s on an
 # idle machine, more than 20 s on a loaded one.
 GATEWAY_KILL_ATTEMPTS = 14
+PROVISIONED = "sagemaker:variant:DesiredProvisionedConcurrency"
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,67 @@ def test_killed_controller_does_not_touch_invocations(platform, warm, model_urls
     # What the control plane answered 200 before the kill is there after it.
     assert sm.describe_model(ModelName=written)["ModelName"] == written
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    _no_leaked_slots()
+
+
+def _control_plane_back(sm, endpoint: str, killed_at: float) -> float:
+    """Seconds from the kill until the control plane answers again (ServiceUnavailable,
+    which botocore retries, until then)."""
+    while True:
+        try:
+            sm.describe_endpoint(EndpointName=endpoint)
+            return time.monotonic() - killed_at
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ServiceUnavailable", exc.response["Error"]
+        except BotoCoreError:
+            pass
+        assert time.monotonic() - killed_at < RECOVERY_BOUND_S, "the control plane did not recover"
+        time.sleep(0.2)
+
+
+def test_rollout_and_missed_schedule_resume_after_a_killed_controller(platform, warm, model_urls):
+    """The controller is killed right after UpdateEndpoint answered and before a scheduled
+    action is due: the restarted controller finishes the rollout (invocations answered all
+    along) and applies the action that fell due while it was down."""
+    _, deployer = warm
+    sm = _client("sagemaker", platform.url)
+    aas = _client("application-autoscaling", platform.url)
+    rolling = deployer.serverless(model_urls["echo"], memory=1024, max_concurrency=3)
+    scheduled = deployer.serverless(model_urls["echo"], max_concurrency=3, provisioned=1)
+    resource = f"endpoint/{scheduled}/variant/AllTraffic"
+    aas.register_scalable_target(ServiceNamespace="sagemaker", ResourceId=resource,
+                                 ScalableDimension=PROVISIONED, MinCapacity=1, MaxCapacity=3)
+    bigger = deployer.config(deployer.model(model_urls["echo"]), memory=2048, max_concurrency=3)
+    with Traffic(platform.url, rolling) as traffic:
+        fire_at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=3)
+        aas.put_scheduled_action(
+            ServiceNamespace="sagemaker", ResourceId=resource, ScalableDimension=PROVISIONED,
+            ScheduledActionName="while-the-controller-is-down", Schedule=f"at({fire_at:%Y-%m-%dT%H:%M:%S})",
+            ScalableTargetAction={"MinCapacity": 2},
+        )
+        sm.update_endpoint(EndpointName=rolling, EndpointConfigName=bigger)
+        killed = platform.platform.controller_pid()
+        killed_at = time.monotonic()
+        os.kill(killed, signal.SIGKILL)
+        back_s = _control_plane_back(sm, rolling, killed_at)
+        back_wall = datetime.now(timezone.utc)
+        print(f"\ncontroller SIGKILL during a rollout: control plane back after {back_s:.1f} s")
+        # The action fell due while the controller was down (Ray takes seconds to restart it).
+        assert fire_at < back_wall, (fire_at, back_wall)
+        wait_for(lambda: sm.describe_endpoint(EndpointName=rolling)["EndpointStatus"] != "Updating",
+                 timeout_s=RECOVERY_BOUND_S, what="the rollout to finish")
+        finished_s = time.monotonic() - killed_at
+        traffic.keep_going()
+    described = sm.describe_endpoint(EndpointName=rolling)
+    assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+    assert described["EndpointConfigName"] == bigger
+    assert described["ProductionVariants"][0]["CurrentServerlessConfig"]["MemorySizeInMB"] == 2048
+    wait_for(lambda: sm.describe_endpoint(EndpointName=scheduled)["ProductionVariants"][0]
+             ["CurrentServerlessConfig"].get("ProvisionedConcurrency") == 2,
+             timeout_s=60, what="the action missed while the controller was down applied")
+    print(f"controller SIGKILL during a rollout: InService on the new config {finished_s:.1f} s after the kill; "
+          f"{len(traffic.calls)} invocations, {len(traffic.failures())} failed")
+    assert traffic.failures() == []
     _no_leaked_slots()
 
 
