@@ -15,8 +15,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
-from ray import serve
 from ray.exceptions import RayActorError, RayTaskError
+from ray.serve.handle import DeploymentHandle
 
 from serverless_ray.cluster_names import DEPLOYMENT_NAME
 from serverless_ray.gateway.cold_start_bridge import ColdStartBridge
@@ -38,11 +38,15 @@ class ReplicaDispatcher:
         self._bridge = bridge
         self._verdicts = verdicts or (lambda _: None)
         self._handles: dict[str, object] = {}
+        self._closing: set[asyncio.Task] = set()
 
     def _handle(self, app_name: str):
         handle = self._handles.get(app_name)
         if handle is None:
-            handle = serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app_name)
+            # Not ``serve.get_deployment_handle``: it asks Serve's controller whether the
+            # deployment exists (a blocking call, stuck while that controller restarts) and
+            # keeps every handle it made for the life of the process.
+            handle = DeploymentHandle(DEPLOYMENT_NAME, app_name)
             self._handles[app_name] = handle
         return handle
 
@@ -54,10 +58,23 @@ class ReplicaDispatcher:
         """
         live = {app for route in routes.values() for _, app in route.targets()}
         for app_name in set(self._handles) - live:
-            del self._handles[app_name]
+            self._shut_down(self._handles.pop(app_name))
             REPLICA_COUNTS.forget(app_name)
         for app_name in live - set(self._handles):
             self._handle(app_name)._init()
+
+    def _shut_down(self, handle) -> None:
+        """Stop a dropped handle's router: until then it keeps reporting metrics to Serve's
+        controller and stays subscribed to its deployment, and neither it nor its replicas'
+        actor handles are freed (memory that grew with every endpoint ever deleted).
+        Calls still in flight on it finish."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop, no router running
+            return
+        task = loop.create_task(handle.shutdown_async())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def invoke(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         assert route.app_name is not None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import ray
 from botocore.exceptions import ClientError, WaiterError
-from support import unique, wait_in_service
+from support import unique, wait_for, wait_in_service
 
 
 def test_create_invoke_update_delete(sm, runtime, deployer, model_urls):
@@ -105,3 +106,31 @@ def test_waiter_fails_on_failed_endpoint(sm, deployer, model_urls):
     assert "AllTraffic" in described["FailureReason"]
     with pytest.raises(ClientError, match="only InService endpoints can be updated"):
         sm.update_endpoint(EndpointName=name, EndpointConfigName=config)
+
+
+def _serve_routers(gateway) -> set[str]:
+    """The applications the gateway's process holds a live Serve router for."""
+
+    def routers(_) -> set[str]:
+        import gc
+
+        from ray.serve._private.router import AsyncioRouter
+
+        gc.collect()
+        return {o.deployment_id.app_name for o in gc.get_objects() if isinstance(o, AsyncioRouter)}
+
+    return ray.get(gateway.__ray_call__.remote(routers))
+
+
+def test_a_deleted_endpoint_leaves_no_serve_router_in_the_gateway(platform, sm, runtime, deployer, model_urls):
+    """A router lives as long as its handle and keeps reporting to Serve's controller:
+    one left behind per deleted endpoint grew the gateway with every endpoint ever made."""
+    gateway = platform.platform.gateway
+    before = _serve_routers(gateway)
+    name = deployer.serverless(model_urls["echo"], max_concurrency=1)
+    runtime.invoke_endpoint(EndpointName=name, ContentType="application/json", Body=b"{}")["Body"].read()
+    added = _serve_routers(gateway) - before
+    assert len(added) == 1, added
+    sm.delete_endpoint(EndpointName=name)
+    sm.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    wait_for(lambda: not (_serve_routers(gateway) & added), timeout_s=30, what="the deleted endpoint's router freed")
