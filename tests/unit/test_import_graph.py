@@ -158,6 +158,8 @@ PURE = [
     "serverless_ray.isolation.verdicts",
     "serverless_ray.isolation.reaper",
     "serverless_ray.isolation.utilization",
+    "serverless_ray.frameworks",
+    "serverless_ray.frameworks.images",
 ]
 
 

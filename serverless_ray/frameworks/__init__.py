@@ -1,0 +1,13 @@
+"""The image decides the serving stack.
+
+* :mod:`.images` recognises a SageMaker framework container's image URI
+  (:func:`~.images.recognise` → :class:`~.images.ServingImage`, or ``None`` for an image
+  that keeps the inference-script contract).
+
+Nothing here imports a framework, Ray, boto3 or yaml: these modules decide, the runtime
+environments run.
+"""
+
+from .images import Framework, ServingImage, recognise
+
+__all__ = ["Framework", "ServingImage", "recognise"]
