@@ -3,11 +3,14 @@
 * :mod:`.images` recognises a SageMaker framework container's image URI
   (:func:`~.images.recognise` → :class:`~.images.ServingImage`, or ``None`` for an image
   that keeps the inference-script contract).
+* :mod:`.packages` names the pip requirements of the Ray runtime environment that serves
+  a recognised image (:func:`~.packages.requirements`).
 
 Nothing here imports a framework, Ray, boto3 or yaml: these modules decide, the runtime
 environments run.
 """
 
 from .images import Framework, ServingImage, recognise
+from .packages import requirements
 
-__all__ = ["Framework", "ServingImage", "recognise"]
+__all__ = ["Framework", "ServingImage", "recognise", "requirements"]

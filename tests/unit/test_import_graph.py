@@ -160,6 +160,7 @@ PURE = [
     "serverless_ray.isolation.utilization",
     "serverless_ray.frameworks",
     "serverless_ray.frameworks.images",
+    "serverless_ray.frameworks.packages",
 ]
 
 
