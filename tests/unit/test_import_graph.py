@@ -161,6 +161,7 @@ PURE = [
     "serverless_ray.frameworks",
     "serverless_ray.frameworks.images",
     "serverless_ray.frameworks.packages",
+    "serverless_ray.frameworks.recordio",
 ]
 
 
