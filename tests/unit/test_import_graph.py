@@ -162,6 +162,7 @@ PURE = [
     "serverless_ray.frameworks.images",
     "serverless_ray.frameworks.packages",
     "serverless_ray.frameworks.recordio",
+    "serverless_ray.frameworks.xgboost_codecs",
 ]
 
 
