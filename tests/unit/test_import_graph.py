@@ -158,6 +158,11 @@ PURE = [
     "serverless_ray.isolation.verdicts",
     "serverless_ray.isolation.reaper",
     "serverless_ray.isolation.utilization",
+    "serverless_ray.frameworks",
+    "serverless_ray.frameworks.images",
+    "serverless_ray.frameworks.packages",
+    "serverless_ray.frameworks.recordio",
+    "serverless_ray.frameworks.xgboost_codecs",
 ]
 
 
