@@ -21,8 +21,6 @@ from serverless_ray.runtime.handler import InferenceHandler
 from serverless_ray.runtime.streaming import drive
 
 log = logging.getLogger(__name__)
-
-log = logging.getLogger(__name__)
 # A model's Environment may turn the capture of its output off (e.g. to measure its cost).
 CAPTURE_LOGS_ENV = "SERVERLESS_RAY_CAPTURE_LOGS"
 
