@@ -72,6 +72,14 @@ class ReplicaDispatcher:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no loop, no router running
             return
+        # Serve's shutdown leaves the router's own long poll running: it stops only once
+        # the process's shared long poll takes the deployment over, which waits for the
+        # shared poll's next round (up to a minute), and its callbacks hold the router.
+        # Stopped, it ends with its current round: at the latest when the application is
+        # deleted, which comes after its route is gone.
+        own_poll = getattr(getattr(getattr(handle, "_router", None), "_asyncio_router", None), "long_poll_client", None)
+        if own_poll is not None:
+            own_poll.stop()
         task = loop.create_task(handle.shutdown_async())
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
