@@ -13,6 +13,9 @@ one), deploys the example model once and compares the two:
 - gateway CPU per call: the CPU time each gateway's process spent during the warm
   calls, per call (its own work, whatever else the machine runs; a gateway's idle
   background work is included alike on both sides);
+- the gateway alone: p50 and gateway CPU per request of a signed call of an endpoint
+  that does not exist (allowed by the policy; the gateway answers 400 without any
+  replica), alternating in blocks: what authentication costs the HTTP path by itself;
 - the check itself: what the authenticated gateway's check (header, key, signature,
   policy) costs per request in this process, without HTTP.
 
@@ -56,6 +59,7 @@ from bench_support import deploy
 ROOT = Path(__file__).resolve().parents[1]
 BODY = json.dumps({"inputs": [[1, 2, 3]]}).encode()
 PATH = "/endpoints/bench/invocations"
+UNKNOWN_PATH = "/endpoints/bench-none/invocations"  # allowed by the bench's policy, served by no endpoint
 KEY_ID, SECRET = "AKIABENCHMARK0000001", "bench-secret-0123456789abcdefgh"
 BLOCK = 25  # calls to one gateway before the p50 client turns to the other
 
@@ -90,8 +94,8 @@ class Caller:
         self._conn.close()
 
 
-def _signed_headers(port: int) -> dict[str, str]:
-    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}{PATH}", data=BODY,
+def _signed_headers(port: int, path: str = PATH) -> dict[str, str]:
+    request = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}{path}", data=BODY,
                          headers={"Content-Type": "application/json", "Accept": "application/json"})
     SigV4Auth(Credentials(KEY_ID, SECRET), "sagemaker", "us-east-1").add_auth(request)
     return dict(request.headers.items())
@@ -149,6 +153,38 @@ def _throughput(ports: dict[str, int], headers: dict[str, str], clients: int, se
         raise errors[0]
     rates = {label: sum(d[label] for d in done) / seconds for label in labels}
     return rates, sum(c.throttled for by_label in callers for c in by_label.values())
+
+
+def _gateway_alone(ports: dict[str, int], processes: dict[str, psutil.Process], headers: dict[str, str],
+                   n: int) -> tuple[dict[str, float], dict[str, float]]:
+    """p50 seconds and gateway CPU seconds per request of ``n`` calls per gateway of an
+    endpoint that does not exist, alternating in blocks."""
+    connections = {label: http.client.HTTPConnection("127.0.0.1", port, timeout=60) for label, port in ports.items()}
+
+    def call(label: str) -> None:
+        connections[label].request("POST", UNKNOWN_PATH, BODY, headers)
+        response = connections[label].getresponse()
+        response.read()
+        if response.status != 400:
+            raise RuntimeError(f"HTTP {response.status} for an unknown endpoint: {response.getheader('x-amzn-ErrorType')}")
+
+    for label in ports:  # the connection opens; the gateway learns the name is unknown
+        for _ in range(BLOCK):
+            call(label)
+    samples: dict[str, list[float]] = {label: [] for label in ports}
+    cpu_s = dict.fromkeys(ports, 0.0)
+    while any(len(s) < n for s in samples.values()):
+        for label in ports:
+            before = _cpu_s(processes[label])
+            for _ in range(min(BLOCK, n - len(samples[label]))):
+                started = time.perf_counter()
+                call(label)
+                samples[label].append(time.perf_counter() - started)
+            cpu_s[label] += _cpu_s(processes[label]) - before
+    for connection in connections.values():
+        connection.close()
+    return ({label: statistics.median(s) for label, s in samples.items()},
+            {label: cpu_s[label] / len(samples[label]) for label in ports})
 
 
 def _cpu_s(process: psutil.Process) -> float:
@@ -225,6 +261,7 @@ def main() -> None:
             for label in ports:
                 warm[label].extend(samples[label])
                 rps[label].append(rates[label])
+        alone_p50, alone_cpu = _gateway_alone(ports, processes, _signed_headers(auth_port, UNKNOWN_PATH), args.warm)
         check = None if args.baseline else _check_cost(gateway_settings["on"], auth_port, 2000)
 
         ms = lambda s: f"{s * 1000:.3f} ms"  # noqa: E731
@@ -243,6 +280,11 @@ def main() -> None:
         per_call = {label: cpu_s[label] / len(warm[label]) * 1e6 for label in ports}
         print(f"gateway CPU per warm call: {per_call['off']:.0f} us {titles[0][1].strip()}, {per_call['on']:.0f} us "
               f"{titles[1][1].strip()} ({per_call['on'] - per_call['off']:+.0f} us)")
+        print(f"the gateway alone (a signed call of an endpoint that does not exist, answered 400): p50 "
+              f"{ms(alone_p50['off'])} {titles[0][1].strip()}, {ms(alone_p50['on'])} {titles[1][1].strip()} "
+              f"({(alone_p50['on'] - alone_p50['off']) * 1000:+.3f} ms); gateway CPU per request "
+              f"{alone_cpu['off'] * 1e6:.0f} us and {alone_cpu['on'] * 1e6:.0f} us "
+              f"({(alone_cpu['on'] - alone_cpu['off']) * 1e6:+.0f} us)")
         if check is not None:
             print(f"the check alone (header, key, SigV4 signature, policy): {check[0] * 1e6:.0f} us wall time, "
                   f"{check[1] * 1e6:.0f} us CPU time per request")
