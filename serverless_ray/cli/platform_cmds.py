@@ -67,9 +67,12 @@ def _serve(settings, apply_files, prices, log_path: Path) -> None:
             with console.status(f"Applying {path}…") as status:
                 apply_file(path, platform.url, access=in_cluster_access(platform.settings),
                            echo=lambda line: (status.update(f"Applying {path}: {line}"), console.print(f"  {line}")))
-        print_summary(console, platform, prices, log_path)
         # A platform actor that dies is restarted by Ray: this process says so and serves on.
+        # The first look is taken before the platform is announced, so that a restart from
+        # then on shows as a new process even if no poll fell while it was down.
         watch = PlatformWatch(platform.unavailable)
+        watch.poll()
+        print_summary(console, platform, prices, log_path)
         while not stop.wait(WATCH_INTERVAL_S):
             watch.poll()
     finally:

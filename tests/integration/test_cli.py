@@ -172,6 +172,9 @@ def test_up_and_down(tmp_path):
         wait_for(lambda: _descendant(up.pid, "ray::PlatformController") not in (None, killed), timeout_s=120,
                  what="Ray to restart the controller")
         wait_for(lambda: _healthz(url) == 200, timeout_s=60, what="the platform whole again")
+        log_file = state / "logs" / "serverless-ray.log"
+        wait_for(lambda: "the controller is back after" in log_file.read_text(), timeout_s=30,
+                 what="`up` to log the controller's return")
         assert up.poll() is None
         # A Ray that `up` started itself writes no ray_current_cluster file: the summary names it.
         address = re.search(r"serverless-ray down --address (\S+?)\)", summary).group(1)
