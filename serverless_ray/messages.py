@@ -66,6 +66,10 @@ class ReplicaSpec:
     model_data_url: str | None
     cache_dir: str
     environment: dict[str, str] = field(default_factory=dict)
+    # The model's container image URI: a recognised framework container decides how the
+    # model is served (see serverless_ray.runtime.stacks); None or any other image: its
+    # inference script.
+    image: str | None = None
     # What the replica is held to (None: no limits, e.g. in-process tests).
     limits: ReplicaLimits | None = None
     artifact_policy: ArtifactPolicy | None = None

@@ -3,7 +3,8 @@
 For each variant: reserve its resources (memory-sized for serverless, the instance
 type's for instance-based), check that some node could hold a replica, read the model's
 ``code/requirements.txt`` (streamed from the model data, which the controller never
-downloads whole: only replicas load models), deploy, and wait until it has loaded its
+downloads whole: only replicas load models) and, for a recognised framework container's
+image, add that framework's packages (:mod:`serverless_ray.frameworks`), deploy, and wait until it has loaded its
 model. Any variant's failure fails the whole deployment with a reason that names the
 variant. The model-ready timeout bounds all of it, and each replica is handed the limits
 it is held to (its tier, scratch disk, load deadline; see :mod:`serverless_ray.isolation`).
@@ -16,10 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serverless_ray.control.app_backend import AppBackend, AppState
+from serverless_ray.frameworks import requirements as framework_requirements
+from serverless_ray.frameworks import with_model_requirements
 from serverless_ray.isolation.messages import not_ready
 from serverless_ray.messages import ArtifactPolicy, ReplicaLimits, ReplicaSpec
 from serverless_ray.resources import GIB, MIB, ReplicaResources, capacity_shortfall, instance_resources
 from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
+from serverless_ray.runtime.stacks import served_image
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec import ProductionVariant
 from serverless_ray.store import Deployment
@@ -59,6 +63,7 @@ class Launcher:
             model_data_url=container.ModelDataUrl,
             cache_dir=str(Path(self._settings.artifact_cache_dir)),
             environment={"SAGEMAKER_REGION": self._settings.region, **container.Environment},
+            image=container.Image,
             limits=self.limits(variant),
             artifact_policy=self.artifact_policy(),
             capture_logs=self._settings.observability,
@@ -142,6 +147,9 @@ class Launcher:
             )
         except ArtifactError as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
+        image = served_image(spec.image)
+        if image is not None:  # the framework container's packages, under the model's own
+            requirements = with_model_requirements(framework_requirements(image), requirements)
         if variant.ServerlessConfig is not None:
             replicas = max(1, variant.ServerlessConfig.ProvisionedConcurrency or 0)
         else:

@@ -13,6 +13,6 @@ environments run.
 """
 
 from .images import Framework, ServingImage, recognise
-from .packages import requirements
+from .packages import requirements, with_model_requirements
 
-__all__ = ["Framework", "ServingImage", "recognise", "requirements"]
+__all__ = ["Framework", "ServingImage", "recognise", "requirements", "with_model_requirements"]

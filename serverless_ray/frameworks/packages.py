@@ -11,7 +11,10 @@ reason for every entry that differs from the container's own release.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from typing import Mapping, Sequence
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from .images import Framework, ServingImage
 
@@ -121,6 +124,24 @@ def requirements(image: ServingImage) -> tuple[str, ...]:
         release = _release(image.version, TENSORFLOW_RELEASES)
         return (f"tensorflow-cpu=={_nearest(release, TENSORFLOW_CPU_CP311)}",)
     raise ValueError(f"no requirements known for {image.framework!r}")
+
+
+def with_model_requirements(framework: Sequence[str], model: Sequence[str]) -> list[str]:
+    """A runtime environment's pip list: the framework's pins, then the model's own
+    ``code/requirements.txt`` lines. As in the container, where the model's requirements
+    are installed over the framework, a project the model names itself is the model's
+    choice: the framework's pin of it is dropped (pip refuses two pins of one project)."""
+    named = {_project(line) for line in model} - {None}
+    return [pin for pin in framework if _project(pin) not in named] + list(model)
+
+
+def _project(line: str) -> str | None:
+    """The normalised project name of a requirement line; ``None`` for a path, a URL or an
+    option (``-r``, ``--index-url``), which name no project here."""
+    try:
+        return canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return None
 
 
 def _torch(version: str) -> str:

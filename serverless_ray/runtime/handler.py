@@ -1,9 +1,11 @@
-"""Runs SageMaker-style ``code/inference.py`` handlers.
+"""Runs SageMaker-style ``code/inference.py`` handlers, and framework containers' models.
 
 The contract follows the SageMaker inference toolkit: ``model_fn`` once at
 load, then per request either ``transform_fn`` or
 ``input_fn`` → ``predict_fn`` → ``output_fn``, with toolkit-like defaults for
-the hooks the user does not define.
+the hooks the user does not define. A recognised framework container (a
+:class:`~serverless_ray.runtime.stacks.ServingStack`) supplies its own defaults, and
+serves a model that brings no script where the container does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from serverless_ray.messages import InvocationResult
 
 from . import codecs
+from .stacks import ServingStack
 from .streaming import HandlerStream, as_bytes, closing_chain, parts
 from .usercode import (
     BoundHook,
@@ -83,12 +86,15 @@ class InferenceHandler:
         hooks: Mapping[str, BoundHook],
         model_dir: Path,
         environment: Mapping[str, str],
+        default_accept: str = codecs.JSON,
+        default_content_type: str = codecs.OCTET_STREAM,
     ) -> None:
         self._model = model
         self._hooks = dict(hooks)
         self._model_dir = model_dir
         self._environment = dict(environment)
-        self._default_accept = self._environment.get(DEFAULT_ACCEPT_ENV) or codecs.JSON
+        self._default_accept = self._environment.get(DEFAULT_ACCEPT_ENV) or default_accept
+        self._default_content_type = default_content_type
 
     @property
     def model(self) -> Any:
@@ -106,25 +112,39 @@ class InferenceHandler:
         *,
         program: str | None = None,
         environment: Mapping[str, str] | None = None,
+        stack: ServingStack | None = None,
     ) -> InferenceHandler:
-        """Import ``<model_dir>/code/<program>`` and load the model.
+        """Load the model of ``model_dir`` with its inference script or its ``stack``.
 
-        ``program`` defaults to ``$SAGEMAKER_PROGRAM`` from ``environment``,
-        then ``inference.py``.  ``environment`` (default: a snapshot of
-        ``os.environ``) is exposed to hooks as ``context.environment`` and
-        supplies ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``; it is not written
-        into ``os.environ``.
+        Without a ``stack`` (an image that is no recognised framework container), imports
+        ``<model_dir>/code/<program>``: ``program`` defaults to ``$SAGEMAKER_PROGRAM``
+        from ``environment``, then ``inference.py``. With a ``stack``, the framework
+        container decides: its script (``stack.program``) gets the container's default
+        hooks for those it does not define, and a model with no script is served by the
+        container's own hooks. ``environment`` (default: a snapshot of ``os.environ``) is
+        exposed to hooks as ``context.environment`` and supplies
+        ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``; it is not written into ``os.environ``.
 
         Runs ``pre_model_fn``, ``model_fn`` and ``model_warmup_fn``; any
         failure raises :class:`ModelLoadError` naming the failed step.
         """
         model_dir = Path(model_dir).resolve()
         env = dict(os.environ if environment is None else environment)
-        program = program or env.get(PROGRAM_ENV) or None
         if not model_dir.is_dir():
             raise ModelLoadError(f"model directory {model_dir} does not exist")
-        module = import_program(model_dir / "code", program)
-        hooks = bind_hooks(module, program)
+        if stack is not None and stack.program is None and stack.scriptless is not None:
+            hooks = {name: BoundHook(name, func, False) for name, func in stack.scriptless.items()}
+            served_by = f"the {stack.name} container"
+        else:
+            if stack is not None:
+                program = stack.program
+            program = program or env.get(PROGRAM_ENV) or None
+            defaults = {} if stack is None else {
+                name: BoundHook(name, func, False) for name, func in stack.script_defaults.items()}
+            hooks = bind_hooks(import_program(model_dir / "code", program), program, defaults=defaults)
+            served_by = f"code/{program_module_name(program)}.py"
+            if stack is not None:
+                served_by += f" in the {stack.name} container"
         context = InvocationContext(model_dir=str(model_dir), environment=env)
 
         def run(name: str, *args: Any) -> Any:
@@ -138,8 +158,10 @@ class InferenceHandler:
         model = run("model_fn", str(model_dir))
         if "model_warmup_fn" in hooks:
             run("model_warmup_fn", str(model_dir), model)
-        logger.info("loaded model from %s using code/%s.py", model_dir, program_module_name(program))
-        return cls(model=model, hooks=hooks, model_dir=model_dir, environment=env)
+        logger.info("loaded model from %s using %s", model_dir, served_by)
+        defaults_of_stack = {} if stack is None else {
+            "default_accept": stack.default_accept, "default_content_type": stack.default_content_type}
+        return cls(model=model, hooks=hooks, model_dir=model_dir, environment=env, **defaults_of_stack)
 
     def _resolve_accept(self, accept: str | None) -> str:
         if not accept or codecs.media_type(accept) in ("", codecs.ANY):
@@ -213,7 +235,7 @@ class InferenceHandler:
         self, context: InvocationContext, body: bytes, content_type: str | None, accept: str | None
     ) -> tuple[Any, str]:
         """The hooks' result (not yet bytes) and its content type."""
-        content_type = content_type or codecs.OCTET_STREAM
+        content_type = content_type or self._default_content_type
         accept = self._resolve_accept(accept)
         data = self._request_body(body, content_type)
         if "transform_fn" in self._hooks:

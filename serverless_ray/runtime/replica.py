@@ -18,6 +18,7 @@ from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import ReplicaReply, ReplicaSpec, StreamEnd
 from serverless_ray.runtime.artifacts import materialize
 from serverless_ray.runtime.handler import InferenceHandler
+from serverless_ray.runtime.stacks import served_image, stack_for
 from serverless_ray.runtime.streaming import drive
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,9 @@ class ModelReplica:
                                         pin=True)
                 environment = {**spec.environment}
                 os.environ.update(environment)
+                stack = stack_for(served_image(spec.image), environment)
                 self._handler = InferenceHandler.load(
-                    model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment
+                    model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment, stack=stack
                 )
         except Exception:
             if self._logs is not None:  # the reason goes to the endpoint's log group before the replica ends

@@ -22,6 +22,7 @@ from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import NotAdoptable, ReplicaReply, ReplicaSpec
 from serverless_ray.runtime.artifacts import materialize, read_requirements
 from serverless_ray.runtime.replica import ModelReplica, confine
+from serverless_ray.runtime.stacks import served_image
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,11 @@ class StandbyReplica:
         """Load ``spec``'s model; returns the seconds it took (the ModelSetupTime sample)."""
         if self._replica is not None:
             raise RuntimeError("a standby adopts one model in its life")
+        image = served_image(spec.image)
+        if image is not None:
+            # The framework is installed into a runtime environment of the endpoint's own
+            # replicas; this process does not have it.
+            raise NotAdoptable(f"endpoint {spec.endpoint_name} runs in the {image.framework.value} environment")
         model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy)
         if read_requirements(model_dir):
             # code/requirements.txt is installed into a runtime environment of the

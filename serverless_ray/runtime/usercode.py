@@ -7,6 +7,7 @@ import inspect
 import itertools
 import sys
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -165,8 +166,11 @@ class BoundHook:
         return self.func(*args)
 
 
-def bind_hooks(module: ModuleType, program: str | None) -> dict[str, BoundHook]:
-    """Collect the hooks the module defines and validate their combination."""
+def bind_hooks(
+    module: ModuleType, program: str | None, *, defaults: Mapping[str, BoundHook] | None = None
+) -> dict[str, BoundHook]:
+    """Collect the hooks the module defines and validate their combination; ``defaults``
+    (a framework container's) stand in for the hooks it does not define."""
     hooks: dict[str, BoundHook] = {}
     for name in HOOK_ARITY:
         func = getattr(module, name, None)
@@ -176,7 +180,7 @@ def bind_hooks(module: ModuleType, program: str | None) -> dict[str, BoundHook]:
             raise InvalidHandlerError(f"{name} in code/{program_module_name(program)}.py is not callable")
         hooks[name] = BoundHook(name, func, _takes_context(name, func))
     source = f"code/{program_module_name(program)}.py"
-    if "model_fn" not in hooks:
+    if "model_fn" not in hooks and "model_fn" not in (defaults or {}):
         raise ModelLoadError(
             f"{source} does not define model_fn(model_dir); "
             "no framework default model loader is available"
@@ -187,4 +191,4 @@ def bind_hooks(module: ModuleType, program: str | None) -> dict[str, BoundHook]:
             f"{source} defines transform_fn together with {', '.join(combined)}; "
             "define either transform_fn or input_fn/predict_fn/output_fn, not both"
         )
-    return hooks
+    return {**(defaults or {}), **hooks}

@@ -13,7 +13,11 @@ from serverless_ray.spec import names as n
 class ContainerDefinition(WireModel):
     """One container of a model: the image, the model data and its environment."""
 
-    Image: n.Image | None = Field(None, description="Image URI; framework images run the handler contract.")
+    Image: n.Image | None = Field(
+        None,
+        description="Image URI: a SageMaker framework container's image (XGBoost) decides how the model is "
+        "served; any other image runs the model's inference script.",
+    )
     ModelDataUrl: n.ModelDataUrl | None = Field(
         None, description="model.tar.gz (s3://, https://, file:// or a local path) or an unpacked directory."
     )

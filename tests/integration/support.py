@@ -52,9 +52,10 @@ class Deployer:
         self.configs: list[str] = []
         self.models: list[str] = []
 
-    def model(self, url: str, *, name: str | None = None, environment: dict | None = None) -> str:
+    def model(self, url: str, *, name: str | None = None, environment: dict | None = None,
+              image: str = "sagemaker-inference:test") -> str:
         name = name or unique("m")
-        container = {"Image": "sagemaker-inference:test", "ModelDataUrl": url}
+        container = {"Image": image, "ModelDataUrl": url}
         if environment:
             container["Environment"] = environment
         self.sm.create_model(ModelName=name, PrimaryContainer=container)

@@ -146,3 +146,20 @@ def test_every_requirement_is_a_valid_pin():
     for release in packages.TENSORFLOW_CPU_CP311:
         assert Version(release)
     assert _pins((packages.TORCH,))
+
+
+def test_the_models_own_pin_of_a_project_replaces_the_frameworks():
+    framework = ("xgboost==1.7.4", "numpy<2")
+    assert packages.with_model_requirements(framework, ["XGBoost==1.7.6", "pandas"]) == [
+        "numpy<2", "XGBoost==1.7.6", "pandas"]
+    assert packages.with_model_requirements(framework, ["Numpy[extra]>=1.26 ; python_version>'3'"]) == [
+        "xgboost==1.7.4", "Numpy[extra]>=1.26 ; python_version>'3'"]
+    # xgboost-cpu and xgboost are distinct projects; normalised names compare equal
+    assert packages.with_model_requirements(("xgboost-cpu==3.0.5",), ["xgboost_CPU"]) == ["xgboost_CPU"]
+    assert packages.with_model_requirements(("xgboost-cpu==3.0.5",), ["xgboost"]) == ["xgboost-cpu==3.0.5", "xgboost"]
+
+
+def test_lines_that_name_no_project_leave_the_frameworks_pins_alone():
+    lines = ["/wheels/tinydep-1.0-py3-none-any.whl", "--index-url https://example.invalid/simple", "-r other.txt"]
+    assert packages.with_model_requirements(("xgboost==1.7.4",), lines) == ["xgboost==1.7.4", *lines]
+    assert packages.with_model_requirements(("xgboost==1.7.4",), []) == ["xgboost==1.7.4"]

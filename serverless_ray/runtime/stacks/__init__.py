@@ -1,0 +1,49 @@
+"""Framework containers' default serving, chosen by the model's image.
+
+On SageMaker the container image decides how a model is loaded and how requests are
+decoded and answered. :func:`stack_for` makes the same choice from a recognised
+:class:`~serverless_ray.frameworks.ServingImage`: it returns the :class:`ServingStack`
+that :class:`~serverless_ray.runtime.InferenceHandler` serves the model with, or ``None``
+for an image that keeps the inference-script contract.
+
+Each stack imports its framework only when a replica loads a model, inside the runtime
+environment that has it (see :func:`serverless_ray.frameworks.requirements`); importing
+this package imports no framework.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Callable
+
+from serverless_ray.frameworks import Framework, ServingImage, recognise
+
+from .stack import ServingStack
+from .xgboost_stack import xgboost_stack
+
+_STACKS: dict[Framework, Callable[[ServingImage, Mapping[str, str]], ServingStack]] = {
+    Framework.XGBOOST: xgboost_stack,
+    Framework.XGBOOST_ALGORITHM: xgboost_stack,
+}
+
+#: The frameworks served by a stack of their own; the others' images keep the
+#: inference-script contract.
+SERVED: frozenset[Framework] = frozenset(_STACKS)
+
+
+def served_image(uri: str | None) -> ServingImage | None:
+    """The framework container ``uri`` names if a stack serves it, else ``None`` (the
+    inference-script contract, in the platform's own environment)."""
+    image = recognise(uri) if uri else None
+    return image if image is not None and image.framework in _STACKS else None
+
+
+def stack_for(image: ServingImage | None, environment: Mapping[str, str]) -> ServingStack | None:
+    """The serving stack of ``image`` (``None``: the inference-script contract), with the
+    model's ``environment`` (``SAGEMAKER_PROGRAM``, ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``)."""
+    if image is None or image.framework not in _STACKS:
+        return None
+    return _STACKS[image.framework](image, environment)
+
+
+__all__ = ["SERVED", "ServingStack", "served_image", "stack_for"]

@@ -1,0 +1,122 @@
+"""Models of the SageMaker XGBoost container deploy with its image URI and answer as the
+container does: the framework's packages come from the package registries into a runtime
+environment of their own, and the image decides how the model is served."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import tarfile
+from pathlib import Path
+
+import pytest
+import ray
+from sagemaker import image_uris
+
+from serverless_ray.frameworks import recognise, requirements
+
+IMAGE = image_uris.retrieve("xgboost", "us-east-1", "3.0-5")
+PIP = list(requirements(recognise(IMAGE)))
+FEATURES = 5
+
+
+@ray.remote(num_cpus=0, runtime_env={"pip": PIP})
+def _train(seed: int) -> dict:
+    """Two boosters trained on random data, saved as a training job and a user would save
+    them, and their predictions on a few rows: in the XGBoost environment the endpoints run
+    in (the same pip list: Ray builds it once on the node)."""
+    import numpy as np
+    import xgboost
+
+    rng = np.random.default_rng(seed)
+    features = rng.random((200, FEATURES))
+    labels = features @ np.arange(1.0, FEATURES + 1) + rng.normal(0, 0.1, 200)
+    data = xgboost.DMatrix(features, label=labels)
+    first = xgboost.train({"max_depth": 3, "eta": 0.3}, data, 20)
+    second = xgboost.train({"max_depth": 2, "eta": 0.5}, data, 10)
+    rows = rng.random((4, FEATURES))
+    test = xgboost.DMatrix(rows)
+    return {
+        "pickled": pickle.dumps(first),
+        "native": bytes(second.save_raw("ubj")),
+        "rows": rows.tolist(),
+        "first": first.predict(test).tolist(),
+        "second": second.predict(test).tolist(),
+        "version": xgboost.__version__,
+    }
+
+
+@pytest.fixture(scope="module")
+def trained(ray_cluster) -> dict:
+    return ray.get(_train.remote(7), timeout=240)
+
+
+def _archive(tmp_path: Path, files: dict[str, bytes]) -> str:
+    archive = tmp_path / "model.tar.gz"
+    root = tmp_path / "model"
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    with tarfile.open(archive, "w:gz") as tar:
+        for item in sorted(root.iterdir()):
+            tar.add(item, arcname=item.name)
+    return str(archive)
+
+
+def _csv(rows: list[list[float]]) -> bytes:
+    return "".join(",".join(repr(value) for value in row) + "\n" for row in rows).encode()
+
+
+def _invoke(runtime, endpoint: str, body: bytes, content_type: str, accept: str | None = None):
+    extra = {"Accept": accept} if accept else {}
+    reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType=content_type, **extra)
+    return reply["ContentType"], reply["Body"].read().decode()
+
+
+def test_a_trained_model_needs_no_inference_script(tmp_path, trained, runtime, deployer):
+    """The built-in algorithm's model data (``xgboost-model``, here beside a second booster:
+    an ensemble) with the image URI and nothing else, as the serverless example notebooks
+    deploy it."""
+    assert trained["version"] == "3.0.5"
+    url = _archive(tmp_path, {"xgboost-model": trained["pickled"], "xgboost-model-2": trained["native"]})
+    endpoint = deployer.endpoint(deployer.config(deployer.model(url, image=IMAGE)))
+    expected = [(a + b) / 2 for a, b in zip(trained["first"], trained["second"])]
+    rows = trained["rows"]
+
+    content_type, body = _invoke(runtime, endpoint, _csv(rows), "text/csv")  # no Accept: CSV
+    assert content_type == "text/csv"
+    assert [float(line) for line in body.splitlines()] == pytest.approx(expected, rel=1e-6)
+
+    instances = json.dumps({"instances": [{"features": row} for row in rows]}).encode()
+    content_type, body = _invoke(runtime, endpoint, instances, "application/json", "application/json")
+    assert content_type == "application/json"
+    assert [p["score"] for p in json.loads(body)["predictions"]] == pytest.approx(expected, rel=1e-6)
+
+    libsvm = "".join("0 " + " ".join(f"{i}:{v!r}" for i, v in enumerate(row)) + "\n" for row in rows).encode()
+    _, body = _invoke(runtime, endpoint, libsvm, "text/libsvm", "application/jsonlines")
+    assert [json.loads(line)["score"] for line in body.splitlines()] == pytest.approx(expected, rel=1e-6)
+
+    with pytest.raises(runtime.exceptions.ModelError) as refused:
+        _invoke(runtime, endpoint, b"a,b", "text/plain")
+    assert refused.value.response["OriginalStatusCode"] == 415
+    assert "text/csv" in refused.value.response["Error"]["Message"]
+
+
+def test_an_inference_script_gets_the_framework_defaults(tmp_path, trained, runtime, deployer):
+    """Framework mode: ``SAGEMAKER_PROGRAM`` names the script, which must load the model;
+    requests decode into a DMatrix and predictions are encoded as the toolkit does."""
+    url = _archive(tmp_path, {
+        "model.ubj": trained["native"],
+        "code/inference.py": (
+            b"import os, xgboost\n"
+            b"def model_fn(model_dir):\n"
+            b"    booster = xgboost.Booster()\n"
+            b"    booster.load_model(os.path.join(model_dir, 'model.ubj'))\n"
+            b"    return booster\n"
+        ),
+    })
+    model = deployer.model(url, image=IMAGE, environment={"SAGEMAKER_PROGRAM": "inference.py"})
+    endpoint = deployer.endpoint(deployer.config(model))
+    content_type, body = _invoke(runtime, endpoint, _csv(trained["rows"]), "text/csv")  # no Accept: JSON
+    assert content_type == "application/json"
+    assert json.loads(body) == pytest.approx(trained["second"], rel=1e-6)

@@ -1,0 +1,133 @@
+"""The image decides the serving stack: a stack serves a model without a script where its
+container does, and fills in the hooks a script leaves out (without any framework: the
+stacks here are made of plain functions; the XGBoost stack runs in integration tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sagemaker import image_uris
+
+from serverless_ray.frameworks import Framework, recognise
+from serverless_ray.frameworks import xgboost_codecs
+from serverless_ray.runtime import codecs
+from serverless_ray.runtime.handler import InferenceHandler
+from serverless_ray.runtime.stacks import SERVED, ServingStack, served_image, stack_for
+from serverless_ray.runtime.usercode import ModelLoadError
+
+from runtime_testutil import write_model_dir
+
+
+def _stack(program: str | None, *, scriptless: bool = True) -> ServingStack:
+    def load(model_dir):
+        return float((__import__("pathlib").Path(model_dir) / "weight").read_text())
+
+    return ServingStack(
+        name="Test 1.0",
+        program=program,
+        script_defaults={"input_fn": lambda body, content_type: [float(x) for x in body.split(",")],
+                         "predict_fn": lambda data, model: [x * model for x in data],
+                         "output_fn": lambda prediction, accept: (",".join(map(str, prediction)), "text/csv")},
+        scriptless={"model_fn": load,
+                    "input_fn": lambda body, content_type: [float(x) for x in body.split(",")],
+                    "predict_fn": lambda data, model: [x + model for x in data],
+                    "output_fn": lambda prediction, accept: json.dumps({"accept": accept, "p": prediction})}
+        if scriptless else None,
+        default_accept="text/csv",
+        default_content_type="text/csv",
+    )
+
+
+def test_a_model_without_a_script_is_served_by_the_stack(tmp_path):
+    model_dir = write_model_dir(tmp_path / "m", {"weight": "10"})
+    handler = InferenceHandler.load(model_dir, environment={}, stack=_stack(None))
+    result = handler.invoke(b"1,2", content_type=None, accept=None)
+    assert result.status == 200
+    # the stack's defaults stand in for a request that names no content type or Accept
+    assert json.loads(result.body) == {"accept": "text/csv", "p": [11.0, 12.0]}
+    assert result.content_type == "text/csv"
+
+
+def test_the_default_accept_setting_wins_over_the_stacks(tmp_path):
+    model_dir = write_model_dir(tmp_path / "m", {"weight": "1"})
+    env = {"SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "application/jsonlines"}
+    handler = InferenceHandler.load(model_dir, environment=env, stack=_stack(None))
+    assert json.loads(handler.invoke(b"1", content_type="text/csv", accept="*/*").body)["accept"] == (
+        "application/jsonlines")
+
+
+def test_a_script_gets_the_stacks_defaults_for_the_hooks_it_leaves_out(tmp_path):
+    model_dir = write_model_dir(tmp_path / "m", {
+        "code/serve.py": """
+            def model_fn(model_dir):
+                return 3.0
+            def output_fn(prediction, accept):
+                return "|".join(map(str, prediction)), "text/plain"
+        """,
+    })
+    handler = InferenceHandler.load(model_dir, environment={}, stack=_stack("serve.py"))
+    result = handler.invoke(b"1,2", content_type=None, accept=None)
+    assert (result.status, result.body, result.content_type) == (200, b"3.0|6.0", "text/plain")
+
+
+def test_a_script_with_transform_fn_runs_it_alone(tmp_path):
+    model_dir = write_model_dir(tmp_path / "m", {
+        "code/inference.py": """
+            def model_fn(model_dir):
+                return "m"
+            def transform_fn(model, body, content_type, accept):
+                return f"{model}:{body}:{content_type}:{accept}", "text/plain"
+        """,
+    })
+    handler = InferenceHandler.load(model_dir, environment={}, stack=_stack("inference.py"))
+    assert handler.invoke(b"x", content_type=None, accept=None).body == b"m:x:text/csv:text/csv"
+
+
+def test_a_script_must_load_the_model_where_the_container_has_no_loader(tmp_path):
+    model_dir = write_model_dir(tmp_path / "m", {
+        "code/inference.py": "def predict_fn(data, model):\n    return data\n"})
+    with pytest.raises(ModelLoadError, match=r"code/inference.py does not define model_fn"):
+        InferenceHandler.load(model_dir, environment={}, stack=_stack("inference.py"))
+
+
+def test_a_container_that_requires_a_script_imports_the_default_one(tmp_path):
+    model_dir = write_model_dir(tmp_path / "m", {"weight": "1"})
+    with pytest.raises(ModelLoadError, match=r"code/inference.py not found"):
+        InferenceHandler.load(model_dir, environment={}, stack=_stack(None, scriptless=False))
+
+
+def test_only_images_with_a_stack_are_served_by_one():
+    xgboost = image_uris.retrieve("xgboost", "eu-west-1", "1.7-1")
+    algorithm = image_uris.retrieve("xgboost", "eu-west-1", "1")
+    pytorch = image_uris.retrieve("pytorch", "eu-west-1", "2.1", image_scope="inference", instance_type="ml.m5.large",
+                                  py_version="py310")
+    assert served_image(xgboost) == recognise(xgboost)
+    assert served_image(algorithm).framework is Framework.XGBOOST_ALGORITHM
+    assert recognise(pytorch) is not None and Framework.PYTORCH not in SERVED
+    assert served_image(pytorch) is None  # recognised, but served by its script until it has a stack
+    assert served_image("sagemaker-inference:test") is None
+    assert served_image(None) is None and served_image("") is None
+
+
+def test_the_xgboost_container_runs_the_program_the_environment_names():
+    framework = served_image(image_uris.retrieve("xgboost", "us-east-1", "1.7-1"))
+    algorithm = served_image(image_uris.retrieve("xgboost", "us-east-1", "1"))
+    scriptless = stack_for(framework, {})
+    assert (scriptless.program, scriptless.default_accept) == (None, xgboost_codecs.CSV)
+    assert scriptless.default_content_type == xgboost_codecs.CSV
+    scripted = stack_for(framework, {"SAGEMAKER_PROGRAM": "serve.py"})
+    assert (scripted.program, scripted.default_accept) == ("serve.py", codecs.JSON)
+    assert "model_fn" not in scripted.script_defaults  # the container has no default loader
+    assert scripted.script_defaults["output_fn"] is codecs.encode
+    # the built-in algorithm runs no script, whatever the environment says
+    assert stack_for(algorithm, {"SAGEMAKER_PROGRAM": "serve.py"}).program is None
+
+
+def test_the_xgboost_stack_answers_as_the_container_of_its_version():
+    old = stack_for(served_image(image_uris.retrieve("xgboost", "us-east-1", "1.0-1")), {})
+    new = stack_for(served_image(image_uris.retrieve("xgboost", "us-east-1", "1.7-1")), {})
+    predictions = [0.5, 1.5]
+    assert old.scriptless["output_fn"](predictions, "application/json") == (b"0.5,1.5", "text/csv")
+    assert new.scriptless["output_fn"](predictions, "application/json") == (
+        b'{"predictions": [{"score": 0.5}, {"score": 1.5}]}', "application/json")
