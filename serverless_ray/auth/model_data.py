@@ -4,26 +4,33 @@ A model is code the platform runs, and a ``file://`` or plain-path ``ModelDataUr
 a replica read (and run) whatever that path holds on the node. Once callers are
 authenticated, such paths are accepted only under the directories the operator listed
 (``--model-data-root``). Every ``ModelDataUrl`` anywhere in a request is checked, so
-``CreateModel``'s containers and ``CreateModelPackage``'s inference specification alike.
+``CreateModel``'s containers and ``CreateModelPackage``'s inference specification alike,
+and so is every ``SAGEMAKER_SUBMIT_DIRECTORY`` (inference code shipped apart from the
+model data).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
 from serverless_ray.errors import ValidationException
+from serverless_ray.spec.container_environment import CONTAINER_MODEL_DIR, SUBMIT_DIRECTORY
 
 MEMBER = "ModelDataUrl"
 
 
-def model_data_urls(payload: Any) -> Iterator[str]:
-    """Every ``ModelDataUrl`` string at any depth of a request."""
+def model_data_urls(payload: Any) -> Iterator[tuple[str, str]]:
+    """Every place model code is read from, at any depth of a request, with the member that
+    names it: each ``ModelDataUrl``, and each container ``Environment``'s
+    ``SAGEMAKER_SUBMIT_DIRECTORY`` (code the SDK shipped apart from the model data)."""
     if isinstance(payload, dict):
         for key, value in payload.items():
             if key == MEMBER and isinstance(value, str):
-                yield value
+                yield MEMBER, value
+            elif key == "Environment" and isinstance(value, dict) and isinstance(value.get(SUBMIT_DIRECTORY), str):
+                yield f"Environment.{SUBMIT_DIRECTORY}", value[SUBMIT_DIRECTORY]
             else:
                 yield from model_data_urls(value)
     elif isinstance(payload, list):
@@ -51,10 +58,12 @@ class ModelDataFence:
 
     def check(self, payload: Any) -> None:
         """``ValidationException`` naming the allowed roots for any local ``ModelDataUrl`` outside them."""
-        for url in model_data_urls(payload):
+        for member, url in model_data_urls(payload):
             path = local_path(url)
+            if member != MEMBER and _in_container_model_dir(url):
+                continue  # the code inside the model data, fenced as that is
             if path is not None and not self._inside(path):
-                raise ValidationException(self._refusal(url))
+                raise ValidationException(self._refusal(member, url))
 
     def _inside(self, path: str) -> bool:
         candidate = Path(path).expanduser()
@@ -64,11 +73,16 @@ class ModelDataFence:
         resolved = candidate.resolve()
         return any(resolved == root or resolved.is_relative_to(root) for root in self._roots)
 
-    def _refusal(self, url: str) -> str:
+    def _refusal(self, member: str, url: str) -> str:
         if not self._roots:
-            return (f"{MEMBER} '{url}' is a local path; this platform reads local model data only under "
+            return (f"{member} '{url}' is a local path; this platform reads local model data only under "
                     "directories given with --model-data-root, and none is configured. Use s3:// or https:// "
                     "model data, or start the platform with --model-data-root DIR.")
         roots = ", ".join(str(root) for root in self._roots)
-        return (f"{MEMBER} '{url}' is outside the allowed model data roots ({roots}); local model data "
+        return (f"{member} '{url}' is outside the allowed model data roots ({roots}); local model data "
                 "(file:// or a path) must be an absolute path under one of them.")
+
+
+def _in_container_model_dir(value: str) -> bool:
+    path = PurePosixPath(value.strip())
+    return path == CONTAINER_MODEL_DIR or path.is_relative_to(CONTAINER_MODEL_DIR)

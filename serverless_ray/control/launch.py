@@ -25,6 +25,7 @@ from serverless_ray.resources import GIB, MIB, ReplicaResources, capacity_shortf
 from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
 from serverless_ray.runtime.stacks import served_image
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.container_environment import code_location
 from serverless_ray.spec import ProductionVariant
 from serverless_ray.store import Deployment
 
@@ -141,11 +142,13 @@ class Launcher:
             return placement_failure(variant, shortfall)
         spec = self.replica_spec(endpoint, deployment, name)
         try:
+            location = code_location(spec.environment)
             requirements = await asyncio.to_thread(
                 requirements_of, spec.model_data_url, Path(spec.cache_dir),
                 max_unpacked_bytes=spec.artifact_policy.max_unpacked_bytes if spec.artifact_policy else None,
+                location=location,
             )
-        except ArtifactError as exc:
+        except (ArtifactError, ValueError) as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
         image = served_image(spec.image)
         if image is not None:  # the framework container's packages, under the model's own

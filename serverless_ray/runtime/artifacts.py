@@ -19,13 +19,14 @@ from filelock import FileLock
 
 from serverless_ray.messages import ArtifactPolicy
 from serverless_ray.resources import MIB
+from serverless_ray.spec.container_environment import CodeLocation
 
 from . import artifact_cache
 from .sources import ArtifactError, Source, open_source
 
-__all__ = ["ArtifactError", "materialize", "read_requirements", "requirements_of"]
+__all__ = ["ArtifactError", "code_directory", "code_requirements", "materialize", "read_requirements", "requirements_of"]
 
-REQUIREMENTS_PATH = Path("code") / "requirements.txt"
+REQUIREMENTS_FILE = "requirements.txt"
 
 
 def materialize(
@@ -163,20 +164,36 @@ def _mb(size: int) -> str:
 
 
 def read_requirements(model_dir: Path) -> list[str]:
-    """Requirement lines of ``code/requirements.txt``; ``[]`` if absent.
+    """Requirement lines of the model data's ``code/requirements.txt``; ``[]`` if absent."""
+    return code_requirements(Path(model_dir) / "code")
+
+
+def code_requirements(code_dir: Path) -> list[str]:
+    """Requirement lines of ``requirements.txt`` in the code directory; ``[]`` if absent.
 
     Blank lines and comments (whole-line or trailing `` #``) are dropped.
     """
-    path = Path(model_dir) / REQUIREMENTS_PATH
-    if not path.is_file():
-        return []
-    return _requirement_lines(path.read_text(encoding="utf-8"))
+    return _read_lines(Path(code_dir) / REQUIREMENTS_FILE)
+
+
+def code_directory(
+    model_dir: Path, location: CodeLocation, cache_root: Path, *, policy: ArtifactPolicy | None = None,
+    pin: bool = False,
+) -> Path:
+    """The directory the inference code is in: under the model data, or code shipped apart
+    (a ``sourcedir.tar.gz``) fetched and unpacked like model data."""
+    if location.source is None:
+        assert location.in_model_data is not None
+        return Path(model_dir) / location.in_model_data
+    return materialize(location.source, cache_root, policy=policy, pin=pin)
 
 
 def requirements_of(
-    model_data_url: str | None, cache_root: Path, *, max_unpacked_bytes: int | None = None
+    model_data_url: str | None, cache_root: Path, *, max_unpacked_bytes: int | None = None,
+    location: CodeLocation = CodeLocation(),
 ) -> list[str]:
-    """Requirement lines of the model data's ``code/requirements.txt``, without unpacking it.
+    """Requirement lines of the code's ``requirements.txt``, without unpacking the archive
+    that holds it (the model data's, or the code's shipped apart: see ``location``).
 
     For the controller, which must know them to build the replicas' runtime environment
     but never runs the model: a directory is read in place, an archive already unpacked in
@@ -185,18 +202,31 @@ def requirements_of(
     members streamed past before that one that unpack to more than ``max_unpacked_bytes``
     fail it early (the replica, which unpacks the whole archive, checks all of them).
     """
-    if not model_data_url:
+    url = location.source or model_data_url
+    if not url:
         raise ArtifactError("ModelDataUrl is required: the model data must contain code/inference.py")
-    with open_source(model_data_url) as source:
+    member = _requirements_member(location)
+    with open_source(url) as source:
         if source.directory is not None:
-            return read_requirements(source.directory)
+            return _read_lines(source.directory / member)
         cached = Path(cache_root) / cache_key(source.identity)
         if cached.is_dir():
-            return read_requirements(cached)
+            return _read_lines(cached / member)
         assert source.open_stream is not None
         with source.open_stream() as stream:
-            text = member_text(stream, REQUIREMENTS_PATH, source.display, max_bytes=max_unpacked_bytes)
+            text = member_text(stream, member, source.display, max_bytes=max_unpacked_bytes)
     return _requirement_lines(text) if text is not None else []
+
+
+def _requirements_member(location: CodeLocation) -> Path:
+    if location.source is not None:
+        return Path(REQUIREMENTS_FILE)
+    assert location.in_model_data is not None
+    return Path(location.in_model_data) / REQUIREMENTS_FILE
+
+
+def _read_lines(path: Path) -> list[str]:
+    return _requirement_lines(path.read_text(encoding="utf-8")) if path.is_file() else []
 
 
 def member_text(stream, member: Path, display: str, *, max_bytes: int | None = None) -> str | None:

@@ -113,6 +113,7 @@ class InferenceHandler:
         program: str | None = None,
         environment: Mapping[str, str] | None = None,
         stack: ServingStack | None = None,
+        code_dir: Path | None = None,
     ) -> InferenceHandler:
         """Load the model of ``model_dir`` with its inference script or its ``stack``.
 
@@ -124,6 +125,7 @@ class InferenceHandler:
         container's own hooks. ``environment`` (default: a snapshot of ``os.environ``) is
         exposed to hooks as ``context.environment`` and supplies
         ``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT``; it is not written into ``os.environ``.
+        ``code_dir`` is where the script is (default: ``<model_dir>/code``).
 
         Runs ``pre_model_fn``, ``model_fn`` and ``model_warmup_fn``; any
         failure raises :class:`ModelLoadError` naming the failed step.
@@ -141,7 +143,8 @@ class InferenceHandler:
             program = program or env.get(PROGRAM_ENV) or None
             defaults = {} if stack is None else {
                 name: BoundHook(name, func, False) for name, func in stack.script_defaults.items()}
-            hooks = bind_hooks(import_program(model_dir / "code", program), program, defaults=defaults)
+            code = Path(code_dir) if code_dir is not None else model_dir / "code"
+            hooks = bind_hooks(import_program(code, program), program, defaults=defaults)
             served_by = f"code/{program_module_name(program)}.py"
             if stack is not None:
                 served_by += f" in the {stack.name} container"

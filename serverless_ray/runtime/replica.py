@@ -16,10 +16,11 @@ from typing import Any, AsyncGenerator, Iterator
 
 from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import ReplicaReply, ReplicaSpec, StreamEnd
-from serverless_ray.runtime.artifacts import materialize
+from serverless_ray.runtime.artifacts import code_directory, materialize
 from serverless_ray.runtime.handler import InferenceHandler
 from serverless_ray.runtime.stacks import served_image, stack_for
 from serverless_ray.runtime.streaming import drive
+from serverless_ray.spec.container_environment import PROGRAM, code_location
 
 log = logging.getLogger(__name__)
 # A model's Environment may turn the capture of its output off (e.g. to measure its cost).
@@ -53,10 +54,12 @@ class ModelReplica:
                 model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy,
                                         pin=True)
                 environment = {**spec.environment}
+                code = code_directory(model_dir, code_location(environment), Path(spec.cache_dir),
+                                      policy=spec.artifact_policy, pin=True)
                 os.environ.update(environment)
                 stack = stack_for(served_image(spec.image), environment)
                 self._handler = InferenceHandler.load(
-                    model_dir, program=environment.get("SAGEMAKER_PROGRAM"), environment=environment, stack=stack
+                    model_dir, program=environment.get(PROGRAM), environment=environment, stack=stack, code_dir=code,
                 )
         except Exception:
             if self._logs is not None:  # the reason goes to the endpoint's log group before the replica ends

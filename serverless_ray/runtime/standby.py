@@ -20,9 +20,10 @@ import ray
 
 from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import NotAdoptable, ReplicaReply, ReplicaSpec
-from serverless_ray.runtime.artifacts import materialize, read_requirements
+from serverless_ray.runtime.artifacts import code_directory, code_requirements, materialize
 from serverless_ray.runtime.replica import ModelReplica, confine
 from serverless_ray.runtime.stacks import served_image
+from serverless_ray.spec.container_environment import code_location
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,12 @@ class StandbyReplica:
             # replicas; this process does not have it.
             raise NotAdoptable(f"endpoint {spec.endpoint_name} runs in the {image.framework.value} environment")
         model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy)
-        if read_requirements(model_dir):
-            # code/requirements.txt is installed into a runtime environment of the
+        code = code_directory(model_dir, code_location(spec.environment), Path(spec.cache_dir),
+                              policy=spec.artifact_policy)
+        if code_requirements(code):
+            # The code's requirements.txt is installed into a runtime environment of the
             # endpoint's own replicas; this process does not have it.
-            raise NotAdoptable(f"endpoint {spec.endpoint_name} installs code/requirements.txt")
+            raise NotAdoptable(f"endpoint {spec.endpoint_name} installs the requirements.txt of its code")
         if spec.limits is not None:
             # From here on the process is held to the adopted endpoint's tier.
             self._confinement = confine(spec, self._confinement)

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from serverless_ray.spec.common import TagList, WireModel
 from serverless_ray.spec import names as n
+from serverless_ray.spec.container_environment import code_location
 
 
 class ContainerDefinition(WireModel):
@@ -15,8 +16,8 @@ class ContainerDefinition(WireModel):
 
     Image: n.Image | None = Field(
         None,
-        description="Image URI: a SageMaker framework container's image (XGBoost) decides how the model is "
-        "served; any other image runs the model's inference script.",
+        description="Image URI: a SageMaker framework container's image (XGBoost, scikit-learn) decides how "
+        "the model is served; any other image runs the model's inference script.",
     )
     ModelDataUrl: n.ModelDataUrl | None = Field(
         None, description="model.tar.gz (s3://, https://, file:// or a local path) or an unpacked directory."
@@ -33,6 +34,11 @@ class ContainerDefinition(WireModel):
     ModelDataSource: dict[str, Any] | None = None
     MultiModelConfig: dict[str, Any] | None = None
     InferenceSpecificationName: str | None = None
+
+    @model_validator(mode="after")
+    def _code_location(self):
+        code_location(self.Environment)  # a ValueError names the variable and what is allowed
+        return self
 
 
 class CreateModelInput(WireModel):

@@ -172,6 +172,20 @@ def model_urls(tmp_path_factory, s3_server, ray_cluster):
 
 
 @pytest.fixture
+def sdk_environment(platform, s3_server, monkeypatch):
+    """The SageMaker Python SDK pointed at the platform as any boto3-based tool is: per-service
+    endpoint URLs in the environment (the platform for SageMaker and its runtime, the local
+    S3 for S3, where the SDK uploads code and repacks models)."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", platform.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", platform.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
+    # Nothing here should leave the machine: any https request would go to a dead local proxy.
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
+
+
+@pytest.fixture
 def deployer(sm):
     d = Deployer(sm)
     yield d

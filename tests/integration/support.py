@@ -15,6 +15,19 @@ AWS = str(Path(sys.executable).parent / "aws")
 T = TypeVar("T")
 
 
+#: The execution role the SageMaker Python SDK is given (recorded, never assumed).
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+#: The SDK's defaults config (what ~/.config/sagemaker/config.yaml holds). It sends
+#: telemetry to AWS unless told not to; these tests stay on this machine. The SDK names its
+#: default bucket after the account, which it asks STS for at a fixed AWS address
+#: (``sts_regional_endpoint``), ignoring endpoint settings; so the bucket is named here
+#: (``DefaultS3Bucket``), as anyone without AWS STS does, and no STS call is needed.
+SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {
+    "TelemetryOptOut": True,
+    "Session": {"DefaultS3Bucket": "sagemaker-artifacts"},
+}}}}
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 

@@ -5,11 +5,6 @@ environment (AWS_ENDPOINT_URL_SAGEMAKER / _SAGEMAKER_RUNTIME for the platform,
 AWS_ENDPOINT_URL_S3 for a local moto server). S3 is real work for the SDK here: it
 creates its default bucket, downloads the model data, repacks it with the inference
 script and uploads the result, which the platform then fetches.
-
-The SDK names its default bucket after the account, which it asks STS for at a fixed
-AWS address (``sts_regional_endpoint``), ignoring endpoint settings; so the bucket is
-named in the SDK's own defaults config (``DefaultS3Bucket``), as anyone without AWS STS
-does, and no STS call is needed.
 """
 
 from __future__ import annotations
@@ -20,27 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 from conftest import EXAMPLE_MODEL
-from support import unique
+from support import ROLE, SDK_DEFAULTS, unique
 
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
-# The SDK's defaults config (what ~/.config/sagemaker/config.yaml holds). It sends
-# telemetry to AWS unless told not to; these tests stay on this machine.
-SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {
-    "TelemetryOptOut": True,
-    "Session": {"DefaultS3Bucket": "sagemaker-artifacts"},
-}}}}
-
-
-@pytest.fixture
-def sdk_environment(platform, s3_server, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", platform.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", platform.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
-    # Nothing here should leave the machine: any https request would go to a dead local proxy.
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
 
 
 def _weights_only_model(tmp_path: Path) -> str:

@@ -195,6 +195,25 @@ def test_local_model_data_outside_the_roots_is_refused_naming_them(gateway, tmp_
     assert [c[2]["ModelName"] for c in control.calls] == ["a", "b"]
 
 
+def test_code_shipped_apart_from_the_model_data_is_fenced_too(gateway, tmp_path):
+    client, _, control = gateway
+
+    def with_source(name: str, source: str):
+        body = json.dumps({"ModelName": name, "PrimaryContainer": {
+            "Image": "i", "ModelDataUrl": "s3://bucket/model.tar.gz",
+            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": source}}}).encode()
+        return send(client, "/", body, keys=ADMIN, target="SageMaker.CreateModel")
+
+    assert with_source("a", f"file://{tmp_path}/code/sourcedir.tar.gz").status_code == 200
+    assert with_source("b", "s3://bucket/code/sourcedir.tar.gz").status_code == 200
+    assert with_source("c", "/opt/ml/model/code").status_code == 200  # inside the model data
+    status, code, message = error_of(with_source("d", "file:///etc/sourcedir.tar.gz"))
+    assert (status, code) == (400, "ValidationException")
+    assert message.startswith("Environment.SAGEMAKER_SUBMIT_DIRECTORY 'file:///etc/sourcedir.tar.gz'")
+    assert str(tmp_path) in message
+    assert [c[2]["ModelName"] for c in control.calls] == ["a", "b", "c"]
+
+
 def test_in_cluster_callers_are_not_fenced(gateway):
     client, _, control = gateway
     keys = (INTERNAL.access_key_id, INTERNAL.secret())

@@ -29,6 +29,7 @@ class NeverReady:
 
     def deploy(self, app_name, spec, **kwargs) -> None:
         self.deployed.append(spec)
+        self.pip = kwargs["pip_requirements"]
 
     async def wait(self, app_name, *, timeout_s):
         await asyncio.sleep(3600)
@@ -42,14 +43,16 @@ class ReadyAtOnce(NeverReady):
         return AppState("running", "", 1)
 
 
-def _deployment(tmp_path, harness: Harness, memory: int = 2048):
+def _deployment(tmp_path, harness: Harness, memory: int = 2048, requirements: str | None = None, **container):
     source = tmp_path / "model"
     (source / "code").mkdir(parents=True)
     (source / "code" / "inference.py").write_text("def model_fn(d):\n    return None\n")
+    if requirements is not None:
+        (source / "code" / "requirements.txt").write_text(requirements)
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(source / "code", arcname="code")
-    harness.model("m", ModelDataUrl=str(archive))
+    harness.model("m", ModelDataUrl=str(archive), **container)
     harness.serverless_config("c", "m")
     harness.endpoint("e", "c")
     return harness.store.endpoints.get("e").pending
@@ -81,3 +84,24 @@ def test_replicas_are_given_their_tier_disk_and_load_deadline(tmp_path):
     assert (limits.memory_mb, limits.cpus, limits.ephemeral_storage_mb) == (2048, 1.0, 64)
     assert limits.model_ready_timeout_s == 120.0 and limits.isolation == "auto"
     assert spec.artifact_policy.max_unpacked_bytes == 100 * 2**20
+
+
+def test_a_framework_image_gets_its_packages_under_the_models_own(tmp_path):
+    harness = Harness(tmp_path)
+    image = "683313688378.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    deployment = _deployment(tmp_path, harness, requirements="numpy==1.26.4\npandas\n", Image=image)
+    backend = ReadyAtOnce()
+    result = asyncio.run(Launcher(harness.plane._settings, backend).launch("e", deployment))  # type: ignore[arg-type]
+    assert result.ok, result.reason
+    assert backend.deployed[0].image == image
+    # the model's numpy pin replaces the container's numpy<2
+    assert backend.pip == ["xgboost==1.7.4", "numpy==1.26.4", "pandas"]
+
+
+def test_an_image_without_a_stack_installs_only_the_models_requirements(tmp_path):
+    harness = Harness(tmp_path)
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
+    deployment = _deployment(tmp_path, harness, requirements="pandas\n", Image=image)
+    backend = ReadyAtOnce()
+    assert asyncio.run(Launcher(harness.plane._settings, backend).launch("e", deployment)).ok  # type: ignore[arg-type]
+    assert backend.pip == ["pandas"]

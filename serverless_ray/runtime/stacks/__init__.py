@@ -18,12 +18,14 @@ from typing import Callable
 
 from serverless_ray.frameworks import Framework, ServingImage, recognise
 
+from .sklearn_stack import sklearn_stack
 from .stack import ServingStack
 from .xgboost_stack import xgboost_stack
 
 _STACKS: dict[Framework, Callable[[ServingImage, Mapping[str, str]], ServingStack]] = {
     Framework.XGBOOST: xgboost_stack,
     Framework.XGBOOST_ALGORITHM: xgboost_stack,
+    Framework.SKLEARN: sklearn_stack,
 }
 
 #: The frameworks served by a stack of their own; the others' images keep the

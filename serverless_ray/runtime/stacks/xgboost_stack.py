@@ -28,15 +28,16 @@ import numpy as np
 from serverless_ray.frameworks import Framework, ServingImage, xgboost_codecs
 from serverless_ray.runtime import codecs
 
+from serverless_ray.spec.container_environment import PROGRAM
+
 from .stack import ServingStack
 
-PROGRAM_ENV = "SAGEMAKER_PROGRAM"
 DEFAULT_ACCEPT_ENV = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
 
 
 def xgboost_stack(image: ServingImage, environment: Mapping[str, str]) -> ServingStack:
     """The XGBoost container of ``image``, in the mode ``environment`` selects."""
-    program = environment.get(PROGRAM_ENV) or None
+    program = environment.get(PROGRAM) or None
     if image.framework is Framework.XGBOOST_ALGORITHM:
         program = None  # the built-in algorithm runs no script
     in_accept_type = xgboost_codecs.answers_in_accept_type(image)

@@ -50,3 +50,34 @@ def test_a_standby_adopts_once_and_refuses_models_with_requirements(tmp_path):
     needs = spec(tmp_path / "other", {"code/inference.py": INFERENCE, "code/requirements.txt": "tinydep\n"})
     with pytest.raises(NotAdoptable):
         StandbyReplica.__ray_actor_class__().adopt(needs)
+
+
+def test_code_shipped_apart_from_the_model_data_is_loaded_and_its_requirements_keep_standbys_away(
+        tmp_path, monkeypatch):
+    from runtime_testutil import build_tarball
+
+    # A replica writes its model's environment into its process's: undone after the test.
+    for name in ("SAGEMAKER_PROGRAM", "SAGEMAKER_SUBMIT_DIRECTORY"):
+        monkeypatch.setenv(name, "")
+
+    model = write_model_dir(tmp_path / "model", {"weights.txt": "w"})
+    source = build_tarball(tmp_path / "sourcedir.tar.gz", {"serve.py": INFERENCE.replace('"ok"', '"shipped"')})
+    environment = {"SAGEMAKER_PROGRAM": "serve.py", "SAGEMAKER_SUBMIT_DIRECTORY": f"file://{source}"}
+    shipped = ReplicaSpec("ep", "AllTraffic", str(model), str(tmp_path / "cache"), environment=environment)
+    standby = StandbyReplica.__ray_actor_class__()
+    assert standby.adopt(shipped) >= 0
+    assert standby.invoke(b"x", "text/plain", None, None, "r", None).result.body == b"shipped"
+
+    with_requirements = build_tarball(tmp_path / "other.tar.gz", {"serve.py": INFERENCE, "requirements.txt": "x\n"})
+    needs = ReplicaSpec("ep", "AllTraffic", str(model), str(tmp_path / "cache"),
+                        environment={**environment, "SAGEMAKER_SUBMIT_DIRECTORY": str(with_requirements)})
+    with pytest.raises(NotAdoptable, match="requirements.txt"):
+        StandbyReplica.__ray_actor_class__().adopt(needs)
+
+
+def test_framework_models_are_not_adopted_by_standbys(tmp_path):
+    xgboost = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    model = write_model_dir(tmp_path / "model", {"xgboost-model": b"booster"})
+    framework = ReplicaSpec("ep", "AllTraffic", str(model), str(tmp_path / "cache"), image=xgboost)
+    with pytest.raises(NotAdoptable, match="xgboost environment"):
+        StandbyReplica.__ray_actor_class__().adopt(framework)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,7 @@ def _archive_with_weights_after_requirements(weights: int) -> bytes:
 def test_an_archive_is_read_only_up_to_the_requirements(tmp_path):
     data = _archive_with_weights_after_requirements(4 * 1024 * 1024)  # random: gzip cannot shrink it
     stream = CountingStream(data)
-    assert member_text(stream, artifacts.REQUIREMENTS_PATH, "m").splitlines()[1] == "numpy==2.0"
+    assert member_text(stream, Path('code') / artifacts.REQUIREMENTS_FILE, "m").splitlines()[1] == "numpy==2.0"
     assert stream.read_bytes < len(data) / 4
 
 
@@ -83,3 +84,17 @@ def test_s3_model_data_is_streamed(tmp_path, s3):
     cache = tmp_path / "cache"
     assert requirements_of("s3://models/m/model.tar.gz", cache) == EXPECTED
     assert not cache.exists()
+
+
+def test_the_requirements_of_code_shipped_apart_are_read_from_it(tmp_path):
+    from runtime_testutil import build_tarball
+
+    from serverless_ray.spec.container_environment import code_location
+
+    model = build_tarball(tmp_path / "model.tar.gz", {"code/requirements.txt": "from-model\n", "w": "1"})
+    source = build_tarball(tmp_path / "sourcedir.tar.gz", {"serve.py": "", "requirements.txt": "from-source\n"})
+    shipped = code_location({"SAGEMAKER_SUBMIT_DIRECTORY": f"file://{source}"})
+    assert artifacts.requirements_of(str(model), tmp_path / "cache", location=shipped) == ["from-source"]
+    inside = code_location({"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"})
+    assert artifacts.requirements_of(str(model), tmp_path / "cache", location=inside) == ["from-model"]
+    assert artifacts.requirements_of(str(model), tmp_path / "cache") == ["from-model"]

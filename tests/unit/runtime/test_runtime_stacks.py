@@ -131,3 +131,27 @@ def test_the_xgboost_stack_answers_as_the_container_of_its_version():
     assert old.scriptless["output_fn"](predictions, "application/json") == (b"0.5,1.5", "text/csv")
     assert new.scriptless["output_fn"](predictions, "application/json") == (
         b'{"predictions": [{"score": 0.5}, {"score": 1.5}]}', "application/json")
+
+
+def test_the_sklearn_container_requires_a_script_and_decodes_text_as_float32():
+    image = served_image(image_uris.retrieve("sklearn", "us-east-1", "1.2-1"))
+    stack = stack_for(image, {})
+    assert stack.scriptless is None and stack.program is None  # code/inference.py, which must define model_fn
+    assert "model_fn" not in stack.script_defaults
+    assert stack_for(image, {"SAGEMAKER_PROGRAM": "train.py"}).program == "train.py"
+    decoded = stack.script_defaults["input_fn"]("1,2\n3,4\n", "text/csv")
+    assert decoded.dtype.name == "float32" and decoded.tolist() == [[1, 2], [3, 4]]
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([1.5, 2.5]))
+    assert stack.script_defaults["input_fn"](buffer.getvalue(), "application/x-npy").dtype.name == "float64"
+
+    class Model:
+        def predict(self, data):
+            return data * 2
+
+    assert stack.script_defaults["predict_fn"](decoded, Model()).tolist() == [[2, 4], [6, 8]]
+    assert stack.script_defaults["output_fn"](np.array([1.0]), "application/json") == b"[1.0]"

@@ -1,0 +1,46 @@
+"""Where a model's inference code is: the SageMaker Python SDK's SAGEMAKER_SUBMIT_DIRECTORY,
+checked at CreateModel."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import pytest
+
+from serverless_ray.errors import ValidationException
+from serverless_ray.spec import CreateModelInput, parse
+from serverless_ray.spec.container_environment import CodeLocation, code_location
+
+
+@pytest.mark.parametrize("environment, location", [
+    ({}, CodeLocation(PurePosixPath("code"))),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": ""}, CodeLocation(PurePosixPath("code"))),
+    # the SDK repacked the code into the model data
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}, CodeLocation(PurePosixPath("code"))),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model"}, CodeLocation(PurePosixPath("."))),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/src/serve"}, CodeLocation(PurePosixPath("src/serve"))),
+    # the SDK uploaded a sourcedir.tar.gz apart (or, in local mode, names a directory)
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://b/p/sourcedir.tar.gz"}, CodeLocation(None, "s3://b/p/sourcedir.tar.gz")),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "file:///srv/code"}, CodeLocation(None, "file:///srv/code")),
+    ({"SAGEMAKER_SUBMIT_DIRECTORY": "/srv/code.tar.gz"}, CodeLocation(None, "/srv/code.tar.gz")),
+])
+def test_the_code_is_where_the_sdk_put_it(environment, location):
+    assert code_location(environment) == location
+
+
+def _create(environment: dict) -> CreateModelInput:
+    return parse(CreateModelInput, {"ModelName": "m", "PrimaryContainer": {
+        "Image": "i", "ModelDataUrl": "s3://b/model.tar.gz", "Environment": environment}})
+
+
+@pytest.mark.parametrize("value, says", [
+    ("/opt/ml/model/../../etc", "leaves the model directory /opt/ml/model"),
+    ("ftp://host/sourcedir.tar.gz", "s3://, https://, file:// or an absolute path"),
+    ("src/code", "is a relative path"),
+])
+def test_create_model_refuses_code_it_could_not_fetch(value, says):
+    with pytest.raises(ValidationException) as refused:
+        _create({"SAGEMAKER_SUBMIT_DIRECTORY": value})
+    assert f"Environment.SAGEMAKER_SUBMIT_DIRECTORY '{value}'" in str(refused.value)
+    assert says in str(refused.value)
+    assert _create({"SAGEMAKER_SUBMIT_DIRECTORY": "s3://b/sourcedir.tar.gz"}).PrimaryContainer is not None
