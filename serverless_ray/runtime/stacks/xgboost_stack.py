@@ -109,7 +109,9 @@ def to_dmatrix(body: bytes | str, content_type: str) -> Any:
     """A request body as a ``DMatrix`` (see :func:`serverless_ray.frameworks.xgboost_codecs.decode`)."""
     import xgboost
 
-    return xgboost.DMatrix(xgboost_codecs.decode(body, content_type))
+    # One thread, as the booster's: XGBoost's default is a thread per core of the node,
+    # more than a replica's CPU share.
+    return xgboost.DMatrix(xgboost_codecs.decode(body, content_type), nthread=1)
 
 
 def predict(data: Any, model: Any) -> Any:
