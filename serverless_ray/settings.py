@@ -97,6 +97,13 @@ class PlatformSettings(BaseModel):
         "invocations are answered by one that adopts its model while Serve starts its replicas. "
         "0 turns the pool off.",
     )
+    environment_standbys: int = Field(
+        1, ge=0, le=16,
+        description="Standby replicas kept started on each node in each framework container's "
+        "runtime environment that an endpoint runs in (XGBoost, scikit-learn), with the framework "
+        "imported, so that those endpoints' cold starts are adopted like any other's; 0 sends them "
+        "to Serve. Needs the warm pool (--warm-pool-size above 0).",
+    )
     prices_file: Path | None = Field(
         None,
         description="Price table (TOML) the cost meter prices usage with; default: SageMaker "

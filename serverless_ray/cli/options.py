@@ -69,6 +69,7 @@ UP_OPTIONS: tuple[SettingOption, ...] = (
     SettingOption("--account-concurrency", "account_concurrency", int, metavar="N"),
     SettingOption("--max-endpoints", "max_endpoints", int, metavar="N"),
     SettingOption("--warm-pool-size", "warm_pool_size", int, metavar="N"),
+    SettingOption("--environment-standbys", "environment_standbys", int, metavar="N"),
     SettingOption("--invocation-timeout-s", "invocation_timeout_s", float, metavar="SECONDS"),
     SettingOption("--model-ready-timeout-s", "model_ready_timeout_s", float, metavar="SECONDS"),
     SettingOption("--ephemeral-storage-mb", "ephemeral_storage_mb", int, metavar="MB"),

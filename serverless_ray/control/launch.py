@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from serverless_ray.control.app_backend import AppBackend, AppState
-from serverless_ray.frameworks import requirements as framework_requirements
 from serverless_ray.frameworks import with_model_requirements
 from serverless_ray.isolation.messages import not_ready
 from serverless_ray.messages import ArtifactPolicy, ReplicaLimits, ReplicaSpec
 from serverless_ray.resources import GIB, MIB, ReplicaResources, capacity_shortfall, instance_resources
 from serverless_ray.runtime.artifacts import ArtifactError, requirements_of
-from serverless_ray.runtime.stacks import served_image
+from serverless_ray.runtime.stacks import environment_packages
 from serverless_ray.settings import PlatformSettings
 from serverless_ray.spec.container_environment import code_location
 from serverless_ray.spec import ProductionVariant
@@ -150,9 +149,9 @@ class Launcher:
             )
         except (ArtifactError, ValueError) as exc:
             return f"Failed to download model data for production variant {name}: {exc}"[:1024]
-        image = served_image(spec.image)
-        if image is not None:  # the framework container's packages, under the model's own
-            requirements = with_model_requirements(framework_requirements(image), requirements)
+        framework = environment_packages(spec.image)
+        if framework:  # the framework container's packages, under the model's own
+            requirements = with_model_requirements(framework, requirements)
         if variant.ServerlessConfig is not None:
             replicas = max(1, variant.ServerlessConfig.ProvisionedConcurrency or 0)
         else:

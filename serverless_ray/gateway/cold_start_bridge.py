@@ -9,8 +9,9 @@ autoscaler, which saw the demand, has Serve start replicas as usual. The moment 
 first one runs, invocations still waiting in the lane go to Serve and the standbys
 are released once idle.
 
-When no standby is free, or the model cannot run in one (it installs its own
-``requirements.txt``), invocations go to Serve directly: the bridge only ever shortens
+A framework container's model is adopted by a standby of its framework's environment
+(see :mod:`serverless_ray.gateway.standby_pools`). When no standby is free, or the model
+cannot run in one (it installs its own ``requirements.txt``), invocations go to Serve directly: the bridge only ever shortens
 a cold start, it never stands in the way of one.
 
 A streamed invocation waits in the lane like any other; when its turn comes it is lent
@@ -33,6 +34,8 @@ from serverless_ray.messages import NotAdoptable, ReplicaCall, ReplicaReply, Rep
 log = logging.getLogger(__name__)
 
 ReplicaCountFn = Callable[[str], "int | None"]
+# The pool whose standbys can adopt a model (None: no standby on this node can).
+PoolForFn = Callable[[ReplicaSpec], "StandbyPool | None"]
 # A lease not returned this long after the invocation timeout is taken back (and the
 # standby replaced): its stream can no longer be running legitimately.
 LEASE_GRACE_S = 5.0
@@ -75,6 +78,7 @@ class _Lane:
 
     app_name: str
     spec: ReplicaSpec
+    pool: StandbyPool
     max_workers: int
     waiting: deque[tuple[ReplicaCall | _Streamed, asyncio.Future]] = field(default_factory=deque)
     workers: list[_Worker] = field(default_factory=list)
@@ -93,7 +97,7 @@ class ColdStartBridge:
 
     def __init__(
         self,
-        pool: StandbyPool,
+        pool_for: PoolForFn,
         serve_replicas: ReplicaCountFn,
         *,
         adopt_timeout_s: float,
@@ -101,7 +105,7 @@ class ColdStartBridge:
         release_idle_after_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._pool = pool
+        self._pool_for = pool_for
         self._serve_replicas = serve_replicas
         self._adopt_timeout_s = adopt_timeout_s
         self._call_timeout_s = call_timeout_s
@@ -139,9 +143,10 @@ class ColdStartBridge:
             return done
         lane = self._lanes.get(app)
         if lane is None:
-            if self._pool.idle == 0:
+            pool = self._pool_for(spec)
+            if pool is None or pool.idle == 0:
                 return done
-            lane = self._lanes[app] = _Lane(app, spec, max_workers=max(1, route.max_concurrency))
+            lane = self._lanes[app] = _Lane(app, spec, pool, max_workers=max(1, route.max_concurrency))
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         lane.waiting.append((call, future))
         self._pump(lane)
@@ -159,7 +164,7 @@ class ColdStartBridge:
         for lane in self._lanes.values():
             self._hand_over(lane)
             for worker in lane.workers:
-                self._pool.release(worker.standby)
+                lane.pool.release(worker.standby)
         self._lanes.clear()
 
     # --- the lane's state machine -----------------------------------------------------
@@ -177,7 +182,7 @@ class ColdStartBridge:
             self._start(self._serve(lane, worker))
         free_soon = len(idle) + lane.adopting
         while waiting > free_soon and len(lane.workers) + lane.adopting < lane.max_workers:
-            standby = self._pool.take()
+            standby = lane.pool.take()
             if standby is None:
                 break
             lane.adopting += 1
@@ -192,7 +197,7 @@ class ColdStartBridge:
             await asyncio.wait_for(standby.adopt(lane.spec), self._adopt_timeout_s)
         except Exception as exc:
             lane.adopting -= 1
-            self._pool.release(standby)
+            lane.pool.release(standby)
             if _caused_by(exc, NotAdoptable):
                 self._not_adoptable.add(lane.app_name)
             else:
@@ -263,7 +268,7 @@ class ColdStartBridge:
     def _remove(self, lane: _Lane, worker: _Worker) -> None:
         if worker in lane.workers:
             lane.workers.remove(worker)
-            self._pool.release(worker.standby)
+            lane.pool.release(worker.standby)
 
     def _forget_if_empty(self, lane: _Lane) -> None:
         if lane.empty and self._lanes.get(lane.app_name) is lane:

@@ -37,6 +37,8 @@ from serverless_ray.gateway.platform_health import PlatformHealth
 from serverless_ray.gateway.replica_upkeep import ReplicaUpkeep
 from serverless_ray.gateway.routing import RouteCache
 from serverless_ray.gateway.standby_pool import StandbyPool, ray_spawner
+from serverless_ray.gateway.standby_pools import StandbyPools
+from serverless_ray.messages import Route
 from serverless_ray.gateway.telemetry_shipper import TelemetryShipper
 from serverless_ray.metrics.invocations import InvocationMetrics
 from serverless_ray.observability.invocation_recorder import InvocationMetricsHook
@@ -77,7 +79,7 @@ class Gateway:
         self._routes: RouteCache | None = None
         self._demand: DemandTracker | None = None
         self._admission: LocalAdmission | None = None
-        self._pool: StandbyPool | None = None
+        self._pool: StandbyPools | None = None
         self._bridge: ColdStartBridge | None = None
         self._meter: MeteringHook | None = None
         self._shipper: TelemetryShipper | None = None
@@ -107,7 +109,14 @@ class Gateway:
         dispatcher = ReplicaDispatcher(
             timeout_s=settings.invocation_timeout_s, bridge=self._bridge, verdicts=upkeep.verdict,
         )
-        self._routes = RouteCache(controller, on_change=dispatcher.follow)
+        pools = self._pool
+
+        def follow(routes: dict[str, Route]) -> None:
+            dispatcher.follow(routes)
+            if pools is not None:  # standbys in the framework environments the endpoints run in
+                pools.follow(routes)
+
+        self._routes = RouteCache(controller, on_change=follow)
 
         async def report(reports: dict[str, tuple[int, int]]) -> None:
             await controller.report_demand(gateway_id, reports)
@@ -192,11 +201,17 @@ class Gateway:
             return None
         node_id = ray.get_runtime_context().get_node_id()
         scratch = (str(settings.replica_runtime_dir), settings.ephemeral_storage_mb, settings.isolation != "off")
-        self._pool = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload, scratch))
+        base = StandbyPool(settings.warm_pool_size, ray_spawner(node_id, settings.warm_pool_preload, scratch))
+
+        def environment_pool(environment: tuple[str, ...], preload: tuple[str, ...]) -> StandbyPool:
+            spawn = ray_spawner(node_id, (*settings.warm_pool_preload, *preload), scratch, environment=environment)
+            return StandbyPool(settings.environment_standbys, spawn)
+
+        self._pool = StandbyPools(base, environment_pool if settings.environment_standbys else None)
         # Through the module: this actor's methods are pickled by value, the registry must not be.
         counts = serve_replicas.REPLICA_COUNTS
         bridge = ColdStartBridge(
-            self._pool, counts.get,
+            self._pool.pool_for, counts.get,
             adopt_timeout_s=settings.model_ready_timeout_s,
             call_timeout_s=settings.invocation_timeout_s,
             release_idle_after_s=max(1.0, settings.scale_to_zero_after_s),

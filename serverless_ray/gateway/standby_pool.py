@@ -177,18 +177,22 @@ class RayStandby:
 
 def ray_spawner(
     node_id: str, preload: tuple[str, ...], scratch: tuple[str, int, bool] | None = None, *,
-    ready_timeout_s: float = 120.0,
+    environment: tuple[str, ...] = (), ready_timeout_s: float = 120.0,
 ) -> SpawnFn:
     """Start standbys on ``node_id`` (the entry point's node, where its cold starts land),
-    each with its scratch disk ready (``scratch``: runtime directory, MB, enforced)."""
+    each with its scratch disk ready (``scratch``: runtime directory, MB, enforced), in the
+    runtime environment that installs ``environment`` (none: the platform's own)."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     from serverless_ray.runtime.standby import StandbyReplica
 
+    options: dict[str, Any] = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False)}
+    if environment:
+        # The same pip list as the endpoints' replicas: Ray builds the environment once per node.
+        options["runtime_env"] = {"pip": list(environment)}
+
     async def spawn() -> Standby:
-        handle = StandbyReplica.options(
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
-        ).remote(preload, scratch)
+        handle = StandbyReplica.options(**options).remote(preload, scratch, environment)
         standby = RayStandby(handle)
         try:
             await asyncio.wait_for(handle.ready.remote(), ready_timeout_s)

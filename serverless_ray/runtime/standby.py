@@ -8,6 +8,10 @@ an entry point hands the standby the endpoint's :class:`ReplicaSpec`; the standb
 invocations while Serve starts the endpoint's own replicas. A standby serves one model
 in its life: once released it is killed and a fresh one takes its place, so no model's
 imports or state leak into another's.
+
+A framework container's models run in a runtime environment with the framework installed
+(see :mod:`serverless_ray.runtime.stacks`); standbys started in that environment, with the
+framework imported, adopt them, and only them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from serverless_ray.isolation.confinement import Confinement
 from serverless_ray.messages import NotAdoptable, ReplicaReply, ReplicaSpec
 from serverless_ray.runtime.artifacts import code_directory, code_requirements, materialize
 from serverless_ray.runtime.replica import ModelReplica, confine
-from serverless_ray.runtime.stacks import served_image
+from serverless_ray.runtime.stacks import environment_packages
 from serverless_ray.spec.container_environment import code_location
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,14 @@ class StandbyReplica:
     """``scratch``: (runtime directory, ephemeral storage MB, enforced) to prepare the
     scratch disk with now, so that adopting a model later costs no disk set-up."""
 
-    def __init__(self, preload: tuple[str, ...] = (), scratch: tuple[str, int, bool] | None = None) -> None:
+    def __init__(
+        self, preload: tuple[str, ...] = (), scratch: tuple[str, int, bool] | None = None,
+        environment: tuple[str, ...] = (),
+    ) -> None:
         self._confinement: Confinement | None = None
+        # The framework packages of the runtime environment this process was started in
+        # (none: the platform's own); it adopts only models that run in that environment.
+        self._environment = tuple(environment)
         if scratch is not None:
             runtime_dir, storage_mb, enforced = scratch
             self._confinement = Confinement.prepare(runtime_dir, storage_mb, enforce_storage=enforced)
@@ -60,11 +70,14 @@ class StandbyReplica:
         """Load ``spec``'s model; returns the seconds it took (the ModelSetupTime sample)."""
         if self._replica is not None:
             raise RuntimeError("a standby adopts one model in its life")
-        image = served_image(spec.image)
-        if image is not None:
+        needed = environment_packages(spec.image)
+        if needed != self._environment:
             # The framework is installed into a runtime environment of the endpoint's own
-            # replicas; this process does not have it.
-            raise NotAdoptable(f"endpoint {spec.endpoint_name} runs in the {image.framework.value} environment")
+            # replicas (and of standbys started in it); this process runs in another.
+            raise NotAdoptable(
+                f"endpoint {spec.endpoint_name} runs in the environment of {', '.join(needed) or 'the platform'}, "
+                f"this standby in that of {', '.join(self._environment) or 'the platform'}"
+            )
         model_dir = materialize(spec.model_data_url, Path(spec.cache_dir), policy=spec.artifact_policy)
         code = code_directory(model_dir, code_location(spec.environment), Path(spec.cache_dir),
                               policy=spec.artifact_policy)

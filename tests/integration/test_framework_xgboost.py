@@ -7,13 +7,15 @@ from __future__ import annotations
 import json
 import pickle
 import tarfile
+import urllib.request
 from pathlib import Path
 
 import boto3
 import pytest
 import ray
 from sagemaker import image_uris
-from support import ROLE, SDK_DEFAULTS, unique
+from conftest import SCALE_TO_ZERO_AFTER_S
+from support import ROLE, SDK_DEFAULTS, metric_value, replica_gauge, unique, wait_for
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -102,6 +104,27 @@ def test_a_trained_model_needs_no_inference_script(tmp_path, trained, runtime, d
         _invoke(runtime, endpoint, b"a,b", "text/plain")
     assert refused.value.response["OriginalStatusCode"] == 415
     assert "text/csv" in refused.value.response["Error"]["Message"]
+
+
+def test_a_cold_endpoint_is_answered_by_a_standby_of_its_environment(tmp_path, trained, platform, runtime,
+                                                                      deployer):
+    """Scaled to zero, the endpoint's next invocation is adopted by a standby started in the
+    XGBoost environment (with XGBoost imported), not by a Serve replica started for it."""
+    url = _archive(tmp_path, {"xgboost-model": trained["native"]})
+    endpoint = deployer.endpoint(deployer.config(deployer.model(url, image=IMAGE)))
+
+    def metrics() -> str:
+        return urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
+
+    wait_for(lambda: replica_gauge(platform.url, endpoint) == 0, timeout_s=SCALE_TO_ZERO_AFTER_S + 30,
+             what="scale to zero")
+    # The platform's own pool (2 standbys) and one in the XGBoost environment.
+    wait_for(lambda: metric_value(metrics(), "serverless_ray_standby_replicas", state="idle") >= 3,
+             timeout_s=60, what="a standby in the XGBoost environment")
+    _, body = _invoke(runtime, endpoint, _csv(trained["rows"]), "text/csv")
+    assert [float(line) for line in body.splitlines()] == pytest.approx(trained["second"], rel=1e-6)
+    labels = dict(endpoint_name=endpoint, variant_name="AllTraffic")
+    assert metric_value(metrics(), "serverless_ray_standby_invocations_total", **labels) == 1
 
 
 def test_an_inference_script_gets_the_framework_defaults(tmp_path, trained, runtime, deployer):

@@ -84,7 +84,7 @@ class World:
         self.stream_parts: list[bytes] = [b"a", b"b"]
         self.pool = StandbyPool(pool_size, self._spawn)
         self.bridge = ColdStartBridge(
-            self.pool, self.counts.get, adopt_timeout_s=5, call_timeout_s=5,
+            lambda spec: self.pool, self.counts.get, adopt_timeout_s=5, call_timeout_s=5,
             release_idle_after_s=release_idle_after_s,
         )
 

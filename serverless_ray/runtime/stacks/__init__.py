@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Callable
 
-from serverless_ray.frameworks import Framework, ServingImage, recognise
+from serverless_ray.frameworks import Framework, ServingImage, recognise, requirements
 
 from .sklearn_stack import sklearn_stack
 from .stack import ServingStack
@@ -32,12 +32,32 @@ _STACKS: dict[Framework, Callable[[ServingImage, Mapping[str, str]], ServingStac
 #: inference-script contract.
 SERVED: frozenset[Framework] = frozenset(_STACKS)
 
+# What a standby in a framework's environment imports before it adopts a model.
+_PRELOAD: dict[Framework, tuple[str, ...]] = {
+    Framework.XGBOOST: ("xgboost",),
+    Framework.XGBOOST_ALGORITHM: ("xgboost",),
+    Framework.SKLEARN: ("sklearn",),
+}
+
 
 def served_image(uri: str | None) -> ServingImage | None:
     """The framework container ``uri`` names if a stack serves it, else ``None`` (the
     inference-script contract, in the platform's own environment)."""
     image = recognise(uri) if uri else None
     return image if image is not None and image.framework in _STACKS else None
+
+
+def environment_packages(uri: str | None) -> tuple[str, ...]:
+    """The framework packages of the runtime environment a model with image ``uri`` runs in;
+    ``()`` for the platform's own environment (an image no stack serves)."""
+    image = served_image(uri)
+    return requirements(image) if image is not None else ()
+
+
+def preloaded_modules(uri: str | None) -> tuple[str, ...]:
+    """The framework modules a standby in ``uri``'s environment imports in advance."""
+    image = served_image(uri)
+    return _PRELOAD.get(image.framework, ()) if image is not None else ()
 
 
 def stack_for(image: ServingImage | None, environment: Mapping[str, str]) -> ServingStack | None:
@@ -48,4 +68,4 @@ def stack_for(image: ServingImage | None, environment: Mapping[str, str]) -> Ser
     return _STACKS[image.framework](image, environment)
 
 
-__all__ = ["SERVED", "ServingStack", "served_image", "stack_for"]
+__all__ = ["SERVED", "ServingStack", "environment_packages", "preloaded_modules", "served_image", "stack_for"]

@@ -75,9 +75,16 @@ def test_code_shipped_apart_from_the_model_data_is_loaded_and_its_requirements_k
         StandbyReplica.__ray_actor_class__().adopt(needs)
 
 
-def test_framework_models_are_not_adopted_by_standbys(tmp_path):
+def test_a_standby_adopts_only_models_of_its_own_environment(tmp_path):
     xgboost = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
     model = write_model_dir(tmp_path / "model", {"xgboost-model": b"booster"})
     framework = ReplicaSpec("ep", "AllTraffic", str(model), str(tmp_path / "cache"), image=xgboost)
-    with pytest.raises(NotAdoptable, match="xgboost environment"):
+    with pytest.raises(NotAdoptable, match="environment of xgboost==1.7.4, numpy<2, this standby in that of the platform"):
         StandbyReplica.__ray_actor_class__().adopt(framework)
+    in_xgboost = StandbyReplica.__ray_actor_class__(environment=("xgboost==1.7.4", "numpy<2"))
+    with pytest.raises(NotAdoptable, match="environment of the platform, this standby in that of xgboost==1.7.4"):
+        in_xgboost.adopt(spec(tmp_path))
+    # another release of the framework is another environment
+    in_other = StandbyReplica.__ray_actor_class__(environment=("xgboost-cpu==3.0.5",))
+    with pytest.raises(NotAdoptable):
+        in_other.adopt(framework)
