@@ -1,7 +1,7 @@
 """Cold starts of framework containers' models: the first (Ray builds the framework's
 runtime environment), later ones (the environment is reused), and warm latency.
 
-For each framework the platform serves with its own stack (XGBoost and scikit-learn), on
+For each framework the platform serves with its own stack (XGBoost, scikit-learn, PyTorch), on
 an embedded Ray started here, with a model whose ``model_fn`` fits it at load:
 
 * **first cold start**: CreateEndpoint to InService for the first endpoint of the image on
@@ -17,7 +17,7 @@ an embedded Ray started here, with a model whose ``model_fn`` fits it at load:
 Prints the figures; asserts nothing. Usage::
 
     .venv/bin/python bench/framework_cold_start.py [--runs 3] [--warm 300] [--environment-standbys 1]
-        [--frameworks sklearn xgboost]
+        [--frameworks pytorch sklearn xgboost]
 """
 
 from __future__ import annotations
@@ -49,6 +49,12 @@ def model_fn(model_dir):
     rng = np.random.default_rng(0)
     features = rng.random((200, 5))
     return xgboost.train({"max_depth": 3}, xgboost.DMatrix(features, label=features.sum(axis=1)), 20)
+"""),
+    "pytorch": ("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311", """
+import torch
+def model_fn(model_dir):
+    torch.manual_seed(0)
+    return torch.jit.script(torch.nn.Linear(5, 1)).eval()
 """),
     "sklearn": ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3", """
 import numpy as np

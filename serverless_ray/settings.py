@@ -100,7 +100,7 @@ class PlatformSettings(BaseModel):
     environment_standbys: int = Field(
         1, ge=0, le=16,
         description="Standby replicas kept started on each node in each framework container's "
-        "runtime environment that an endpoint runs in (XGBoost, scikit-learn), with the framework "
+        "runtime environment that an endpoint runs in (XGBoost, scikit-learn, PyTorch), with the framework "
         "imported, so that those endpoints' cold starts are adopted like any other's; 0 sends them "
         "to Serve. Needs the warm pool (--warm-pool-size above 0).",
     )

@@ -134,16 +134,18 @@ class InferenceHandler:
         env = dict(os.environ if environment is None else environment)
         if not model_dir.is_dir():
             raise ModelLoadError(f"model directory {model_dir} does not exist")
-        if stack is not None and stack.program is None and stack.scriptless is not None:
+        code = Path(code_dir) if code_dir is not None else model_dir / "code"
+        if stack is not None:
+            program = stack.program
+            if program is None and stack.default_script and (code / stack.default_script).is_file():
+                program = stack.default_script
+        if stack is not None and program is None and stack.scriptless is not None:
             hooks = {name: BoundHook(name, func, False) for name, func in stack.scriptless.items()}
             served_by = f"the {stack.name} container"
         else:
-            if stack is not None:
-                program = stack.program
             program = program or env.get(PROGRAM_ENV) or None
             defaults = {} if stack is None else {
                 name: BoundHook(name, func, False) for name, func in stack.script_defaults.items()}
-            code = Path(code_dir) if code_dir is not None else model_dir / "code"
             hooks = bind_hooks(import_program(code, program), program, defaults=defaults)
             served_by = f"code/{program_module_name(program)}.py"
             if stack is not None:

@@ -16,8 +16,8 @@ class ContainerDefinition(WireModel):
 
     Image: n.Image | None = Field(
         None,
-        description="Image URI: a SageMaker framework container's image (XGBoost, scikit-learn) decides how "
-        "the model is served; any other image runs the model's inference script.",
+        description="Image URI: a SageMaker framework container's image (XGBoost, scikit-learn, PyTorch) "
+        "decides how the model is served; any other image runs the model's inference script.",
     )
     ModelDataUrl: n.ModelDataUrl | None = Field(
         None, description="model.tar.gz (s3://, https://, file:// or a local path) or an unpacked directory."

@@ -9,7 +9,7 @@ from serverless_ray.messages import ReplicaSpec, Route
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 XGBOOST_EU = "683313688378.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
-PYTORCH = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
+TENSORFLOW = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu"
 
 
 class FakePool:
@@ -48,8 +48,8 @@ def _pools():
 def test_a_pool_starts_with_the_first_endpoint_of_an_environment_and_stops_with_the_last():
     pools, base, made = _pools()
     pools.start()
-    pools.follow(_routes(None, XGBOOST, XGBOOST_EU, PYTORCH))
-    # the two regions' images are one environment; PyTorch has no stack of its own yet
+    pools.follow(_routes(None, XGBOOST, XGBOOST_EU, TENSORFLOW))
+    # the two regions' images are one environment; TensorFlow has no stack of its own yet
     assert [(p.environment, p.preload, p.started) for p in made] == [
         (("xgboost==1.7.4", "numpy<2"), ("xgboost",), True)]
     pools.follow(_routes(XGBOOST, SKLEARN))
@@ -69,7 +69,7 @@ def test_a_model_goes_to_the_pool_of_its_environment():
     spec = _routes(XGBOOST)["ep0"].replica
     assert pools.pool_for(spec) is made[0] and not made[0].started  # started with the others
     assert pools.pool_for(_routes(None)["ep0"].replica) is base
-    assert pools.pool_for(_routes(PYTORCH)["ep0"].replica) is base  # its script, in the platform's environment
+    assert pools.pool_for(_routes(TENSORFLOW)["ep0"].replica) is base  # its script, in the platform's environment
     assert pools.pool_for(_routes(SKLEARN)["ep0"].replica) is None  # no endpoint made its pool
     pools.start()
     assert made[0].started

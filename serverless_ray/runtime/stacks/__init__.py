@@ -18,6 +18,7 @@ from typing import Callable
 
 from serverless_ray.frameworks import Framework, ServingImage, recognise, requirements
 
+from .pytorch_stack import pytorch_stack
 from .sklearn_stack import sklearn_stack
 from .stack import ServingStack
 from .xgboost_stack import xgboost_stack
@@ -26,6 +27,7 @@ _STACKS: dict[Framework, Callable[[ServingImage, Mapping[str, str]], ServingStac
     Framework.XGBOOST: xgboost_stack,
     Framework.XGBOOST_ALGORITHM: xgboost_stack,
     Framework.SKLEARN: sklearn_stack,
+    Framework.PYTORCH: pytorch_stack,
 }
 
 #: The frameworks served by a stack of their own; the others' images keep the
@@ -37,6 +39,7 @@ _PRELOAD: dict[Framework, tuple[str, ...]] = {
     Framework.XGBOOST: ("xgboost",),
     Framework.XGBOOST_ALGORITHM: ("xgboost",),
     Framework.SKLEARN: ("sklearn",),
+    Framework.PYTORCH: ("torch",),
 }
 
 

@@ -19,13 +19,17 @@ class ServingStack:
     that does not define them gets (no ``model_fn`` there: the script must define it).
     ``scriptless``: the complete hooks (``model_fn`` included) of a model served without a
     script; ``None`` when the container requires a script.
-    ``default_accept`` and ``default_content_type`` stand in for a request that names
-    none (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` still wins for the former).
+    ``default_script``: a script the container runs when it is there although the
+    environment names none (``inference.py`` for the PyTorch toolkit); without it, such a
+    container serves the model with ``scriptless``. ``default_accept`` and
+    ``default_content_type`` stand in for a request that names none
+    (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` still wins for the former).
     """
 
     name: str
     program: str | None
     script_defaults: Mapping[str, Hook] = field(default_factory=dict)
     scriptless: Mapping[str, Hook] | None = None
+    default_script: str | None = None
     default_accept: str = "application/json"
     default_content_type: str = "application/octet-stream"

@@ -100,12 +100,12 @@ def test_a_container_that_requires_a_script_imports_the_default_one(tmp_path):
 def test_only_images_with_a_stack_are_served_by_one():
     xgboost = image_uris.retrieve("xgboost", "eu-west-1", "1.7-1")
     algorithm = image_uris.retrieve("xgboost", "eu-west-1", "1")
-    pytorch = image_uris.retrieve("pytorch", "eu-west-1", "2.1", image_scope="inference", instance_type="ml.m5.large",
-                                  py_version="py310")
+    tensorflow = image_uris.retrieve("tensorflow", "eu-west-1", "2.13", image_scope="inference",
+                                     instance_type="ml.m5.large")
     assert served_image(xgboost) == recognise(xgboost)
     assert served_image(algorithm).framework is Framework.XGBOOST_ALGORITHM
-    assert recognise(pytorch) is not None and Framework.PYTORCH not in SERVED
-    assert served_image(pytorch) is None  # recognised, but served by its script until it has a stack
+    assert recognise(tensorflow) is not None and Framework.TENSORFLOW not in SERVED
+    assert served_image(tensorflow) is None  # recognised, but served by its script until it has a stack
     assert served_image("sagemaker-inference:test") is None
     assert served_image(None) is None and served_image("") is None
 
@@ -155,3 +155,23 @@ def test_the_sklearn_container_requires_a_script_and_decodes_text_as_float32():
 
     assert stack.script_defaults["predict_fn"](decoded, Model()).tolist() == [[2, 4], [6, 8]]
     assert stack.script_defaults["output_fn"](np.array([1.0]), "application/json") == b"[1.0]"
+
+
+def test_the_pytorch_container_runs_a_script_where_there_is_one_and_its_own_defaults_otherwise(tmp_path):
+    stack = stack_for(served_image(image_uris.retrieve(
+        "pytorch", "us-east-1", "2.3", image_scope="inference", instance_type="ml.m5.large", py_version="py311")), {})
+    assert stack.program is None and stack.default_script == "inference.py"
+    assert set(stack.scriptless) == {"model_fn", "input_fn", "predict_fn", "output_fn"}
+    assert stack.script_defaults["model_fn"] is stack.scriptless["model_fn"]  # the toolkit loads TorchScript
+    assert stack.script_defaults["output_fn"](3.5, "text/html, application/json") == (b"3.5", "application/json")
+    with pytest.raises(codecs.UnsupportedFormatError):
+        stack.script_defaults["output_fn"](3.5, "text/html")
+
+
+def test_a_default_script_is_run_when_it_is_there(tmp_path):
+    stack = ServingStack(name="T", program=None, scriptless={"model_fn": lambda d: "scriptless"},
+                         default_script="inference.py")
+    bare = write_model_dir(tmp_path / "bare", {"weights": "w"})
+    assert InferenceHandler.load(bare, environment={}, stack=stack).model == "scriptless"
+    scripted = write_model_dir(tmp_path / "scripted", {"code/inference.py": "def model_fn(d):\n    return 'script'\n"})
+    assert InferenceHandler.load(scripted, environment={}, stack=stack).model == "script"
