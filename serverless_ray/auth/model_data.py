@@ -6,7 +6,8 @@ authenticated, such paths are accepted only under the directories the operator l
 (``--model-data-root``). Every ``ModelDataUrl`` anywhere in a request is checked, so
 ``CreateModel``'s containers and ``CreateModelPackage``'s inference specification alike,
 and so is every ``SAGEMAKER_SUBMIT_DIRECTORY`` (inference code shipped apart from the
-model data).
+model data) and every ``HF_MODEL_ID`` that names a local directory (a Hugging Face model
+loaded in place of the model data).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Iterator, Sequence
 from urllib.parse import unquote, urlsplit
 
 from serverless_ray.errors import ValidationException
-from serverless_ray.spec.container_environment import CONTAINER_MODEL_DIR, SUBMIT_DIRECTORY
+from serverless_ray.spec.container_environment import CONTAINER_MODEL_DIR, HF_MODEL_ID, SUBMIT_DIRECTORY
 
 MEMBER = "ModelDataUrl"
 
@@ -24,13 +25,18 @@ MEMBER = "ModelDataUrl"
 def model_data_urls(payload: Any) -> Iterator[tuple[str, str]]:
     """Every place model code is read from, at any depth of a request, with the member that
     names it: each ``ModelDataUrl``, and each container ``Environment``'s
-    ``SAGEMAKER_SUBMIT_DIRECTORY`` (code the SDK shipped apart from the model data)."""
+    ``SAGEMAKER_SUBMIT_DIRECTORY`` (code the SDK shipped apart from the model data), and
+    its ``HF_MODEL_ID`` when that is a local directory rather than a Hub model id."""
     if isinstance(payload, dict):
         for key, value in payload.items():
             if key == MEMBER and isinstance(value, str):
                 yield MEMBER, value
-            elif key == "Environment" and isinstance(value, dict) and isinstance(value.get(SUBMIT_DIRECTORY), str):
-                yield f"Environment.{SUBMIT_DIRECTORY}", value[SUBMIT_DIRECTORY]
+            elif key == "Environment" and isinstance(value, dict):
+                if isinstance(value.get(SUBMIT_DIRECTORY), str):
+                    yield f"Environment.{SUBMIT_DIRECTORY}", value[SUBMIT_DIRECTORY]
+                model_id = value.get(HF_MODEL_ID)
+                if isinstance(model_id, str) and (model_id.startswith("/") or model_id.lower().startswith("file:")):
+                    yield f"Environment.{HF_MODEL_ID}", model_id
             else:
                 yield from model_data_urls(value)
     elif isinstance(payload, list):

@@ -5,8 +5,8 @@
   that keeps the inference-script contract).
 * :mod:`.packages` names the pip requirements of the Ray runtime environment that serves
   a recognised image (:func:`~.packages.requirements`).
-* :mod:`.xgboost_codecs` decodes requests and encodes responses as the XGBoost container
-  does; :mod:`.recordio` reads and writes SageMaker's RecordIO-protobuf bodies.
+* :mod:`.xgboost_codecs` and :mod:`.huggingface_codecs` decode requests and encode
+  responses as the XGBoost and Hugging Face containers do; :mod:`.recordio` reads and writes SageMaker's RecordIO-protobuf bodies.
 
 Nothing here imports a framework, Ray, boto3 or yaml: these modules decide, the runtime
 environments run.

@@ -87,6 +87,14 @@ TENSORFLOW_CPU_CP311: tuple[str, ...] = (
     "2.16.1", "2.16.2", "2.17.0", "2.17.1", "2.18.0", "2.18.1", "2.19.0", "2.19.1", "2.20.0",
 )
 
+#: TensorFlow before 2.20 caps protobuf below 6 (below 5 before 2.17), so its environment
+#: runs an older protobuf than the platform's. Ray Serve's replicas import the platform's
+#: ``grpcio-reflection``, whose code is generated for protobuf 6 and refuses an older
+#: runtime; in such an environment pip takes the newest ``grpcio-reflection`` that the
+#: environment's protobuf runs (1.71 for protobuf 5; older for protobuf 4).
+TENSORFLOW_FIRST_PROTOBUF_6 = "2.20.0"
+PROTOBUF_5_GRPC_REFLECTION = "grpcio-reflection<1.72"
+
 #: The ``transformers`` release of each short image version (the SDK's ``version_aliases``
 #: for ``huggingface``).
 TRANSFORMERS_RELEASES: Mapping[str, str] = {
@@ -121,8 +129,10 @@ def requirements(image: ServingImage) -> tuple[str, ...]:
             release = TRANSFORMERS_FIRST_CP311
         return (f"transformers=={release}", _torch(image.pytorch_version or ""))
     if image.framework is Framework.TENSORFLOW:
-        release = _release(image.version, TENSORFLOW_RELEASES)
-        return (f"tensorflow-cpu=={_nearest(release, TENSORFLOW_CPU_CP311)}",)
+        release = _nearest(_release(image.version, TENSORFLOW_RELEASES), TENSORFLOW_CPU_CP311)
+        if _key(release) < _key(TENSORFLOW_FIRST_PROTOBUF_6):
+            return (f"tensorflow-cpu=={release}", PROTOBUF_5_GRPC_REFLECTION)
+        return (f"tensorflow-cpu=={release}",)
     raise ValueError(f"no requirements known for {image.framework!r}")
 
 

@@ -26,6 +26,7 @@ from .usercode import (
     InvocationContext,
     ModelLoadError,
     bind_hooks,
+    bind_stack_hooks,
     import_program,
     program_module_name,
 )
@@ -140,14 +141,16 @@ class InferenceHandler:
             if program is None and stack.default_script and (code / stack.default_script).is_file():
                 program = stack.default_script
         if stack is not None and program is None and stack.scriptless is not None:
-            hooks = {name: BoundHook(name, func, False) for name, func in stack.scriptless.items()}
+            hooks = bind_stack_hooks(stack.scriptless)
             served_by = f"the {stack.name} container"
         else:
             program = program or env.get(PROGRAM_ENV) or None
-            defaults = {} if stack is None else {
-                name: BoundHook(name, func, False) for name, func in stack.script_defaults.items()}
-            hooks = bind_hooks(import_program(code, program), program, defaults=defaults)
             served_by = f"code/{program_module_name(program)}.py"
+            if stack is not None and stack.script_hooks is not None:
+                hooks = bind_stack_hooks(stack.script_hooks(import_program(code, program), served_by))
+            else:
+                defaults = {} if stack is None else bind_stack_hooks(stack.script_defaults)
+                hooks = bind_hooks(import_program(code, program), program, defaults=defaults)
             if stack is not None:
                 served_by += f" in the {stack.name} container"
         context = InvocationContext(model_dir=str(model_dir), environment=env)

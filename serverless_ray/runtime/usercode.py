@@ -166,6 +166,11 @@ class BoundHook:
         return self.func(*args)
 
 
+def bind_stack_hooks(hooks: Mapping[str, Callable[..., Any]]) -> dict[str, BoundHook]:
+    """A framework container's hooks, each called with the trailing context if it takes one."""
+    return {name: BoundHook(name, func, _takes_context(name, func)) for name, func in hooks.items()}
+
+
 def bind_hooks(
     module: ModuleType, program: str | None, *, defaults: Mapping[str, BoundHook] | None = None
 ) -> dict[str, BoundHook]:

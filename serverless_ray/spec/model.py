@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from serverless_ray.spec.common import TagList, WireModel
 from serverless_ray.spec import names as n
-from serverless_ray.spec.container_environment import code_location
+from serverless_ray.spec.container_environment import check_conventions
 
 
 class ContainerDefinition(WireModel):
@@ -16,7 +16,8 @@ class ContainerDefinition(WireModel):
 
     Image: n.Image | None = Field(
         None,
-        description="Image URI: a SageMaker framework container's image (XGBoost, scikit-learn, PyTorch) "
+        description="Image URI: a SageMaker framework container's image (XGBoost, scikit-learn, PyTorch, Hugging Face, "
+        "TensorFlow Serving) "
         "decides how the model is served; any other image runs the model's inference script.",
     )
     ModelDataUrl: n.ModelDataUrl | None = Field(
@@ -36,8 +37,8 @@ class ContainerDefinition(WireModel):
     InferenceSpecificationName: str | None = None
 
     @model_validator(mode="after")
-    def _code_location(self):
-        code_location(self.Environment)  # a ValueError names the variable and what is allowed
+    def _container_conventions(self):
+        check_conventions(self.Environment)  # a ValueError names the variable and what is allowed
         return self
 
 

@@ -214,6 +214,22 @@ def test_code_shipped_apart_from_the_model_data_is_fenced_too(gateway, tmp_path)
     assert [c[2]["ModelName"] for c in control.calls] == ["a", "b", "c"]
 
 
+def test_a_local_hugging_face_model_directory_is_fenced_too(gateway, tmp_path):
+    client, _, control = gateway
+
+    def with_model_id(name: str, model_id: str):
+        body = json.dumps({"ModelName": name, "PrimaryContainer": {
+            "Image": "i", "Environment": {"HF_TASK": "fill-mask", "HF_MODEL_ID": model_id}}}).encode()
+        return send(client, "/", body, keys=ADMIN, target="SageMaker.CreateModel")
+
+    assert with_model_id("a", f"{tmp_path}/bert").status_code == 200
+    assert with_model_id("b", "distilbert/distilbert-base-uncased").status_code == 200  # a Hub id reads no path
+    status, code, message = error_of(with_model_id("c", "file:///etc"))
+    assert (status, code) == (400, "ValidationException")
+    assert message.startswith("Environment.HF_MODEL_ID 'file:///etc'") and str(tmp_path) in message
+    assert [c[2]["ModelName"] for c in control.calls] == ["a", "b"]
+
+
 def test_in_cluster_callers_are_not_fenced(gateway):
     client, _, control = gateway
     keys = (INTERNAL.access_key_id, INTERNAL.secret())

@@ -110,8 +110,12 @@ def test_tensorflow_gets_the_images_release_or_the_first_later_one_with_a_wheel(
     wheels = sorted(Version(v) for v in packages.TENSORFLOW_CPU_CP311)
     for short, release in sdk_config("tensorflow")["version_aliases"].items():
         for version in (short, release):
-            pinned = _pins(requirements(_image(Framework.TENSORFLOW, version)))["tensorflow-cpu"]
+            reqs = requirements(_image(Framework.TENSORFLOW, version))
+            pinned = _pins(reqs)["tensorflow-cpu"]
             assert pinned == min(w for w in wheels if w >= Version(release)), version
+            # an older protobuf than the platform's: Serve's grpc reflection of that protobuf
+            assert ("grpcio-reflection<1.72" in reqs) == (pinned < Version("2.20")), version
+    assert requirements(_image(Framework.TENSORFLOW, "2.20")) == ("tensorflow-cpu==2.20.0",)
 
 
 def _numbers(version: str) -> tuple[int, ...]:

@@ -100,7 +100,8 @@ def test_a_framework_image_gets_its_packages_under_the_models_own(tmp_path):
 
 def test_an_image_without_a_stack_installs_only_the_models_requirements(tmp_path):
     harness = Harness(tmp_path)
-    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu"
+    # the Hugging Face LLM container: recognised by no stack, so it runs the inference script
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1-tgi1.4-gpu-py310-cu121-ubuntu22.04"
     deployment = _deployment(tmp_path, harness, requirements="pandas\n", Image=image)
     backend = ReadyAtOnce()
     assert asyncio.run(Launcher(harness.plane._settings, backend).launch("e", deployment)).ok  # type: ignore[arg-type]

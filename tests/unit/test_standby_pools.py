@@ -9,7 +9,8 @@ from serverless_ray.messages import ReplicaSpec, Route
 XGBOOST = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 XGBOOST_EU = "683313688378.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 SKLEARN = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3"
-TENSORFLOW = "763104351884.dkr.ecr.us-east-1.amazonaws.com/tensorflow-inference:2.13-cpu"
+# An image no stack serves: its model runs the inference script in the platform's environment.
+UNSERVED = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-tgi-inference:2.1-tgi1.4-gpu-py310-cu121-ubuntu22.04"
 
 
 class FakePool:
@@ -48,7 +49,7 @@ def _pools():
 def test_a_pool_starts_with_the_first_endpoint_of_an_environment_and_stops_with_the_last():
     pools, base, made = _pools()
     pools.start()
-    pools.follow(_routes(None, XGBOOST, XGBOOST_EU, TENSORFLOW))
+    pools.follow(_routes(None, XGBOOST, XGBOOST_EU, UNSERVED))
     # the two regions' images are one environment; TensorFlow has no stack of its own yet
     assert [(p.environment, p.preload, p.started) for p in made] == [
         (("xgboost==1.7.4", "numpy<2"), ("xgboost",), True)]
@@ -69,7 +70,7 @@ def test_a_model_goes_to_the_pool_of_its_environment():
     spec = _routes(XGBOOST)["ep0"].replica
     assert pools.pool_for(spec) is made[0] and not made[0].started  # started with the others
     assert pools.pool_for(_routes(None)["ep0"].replica) is base
-    assert pools.pool_for(_routes(TENSORFLOW)["ep0"].replica) is base  # its script, in the platform's environment
+    assert pools.pool_for(_routes(UNSERVED)["ep0"].replica) is base  # its script, in the platform's environment
     assert pools.pool_for(_routes(SKLEARN)["ep0"].replica) is None  # no endpoint made its pool
     pools.start()
     assert made[0].started

@@ -18,9 +18,11 @@ from typing import Callable
 
 from serverless_ray.frameworks import Framework, ServingImage, recognise, requirements
 
+from .huggingface_stack import huggingface_stack
 from .pytorch_stack import pytorch_stack
 from .sklearn_stack import sklearn_stack
 from .stack import ServingStack
+from .tensorflow_stack import tensorflow_stack
 from .xgboost_stack import xgboost_stack
 
 _STACKS: dict[Framework, Callable[[ServingImage, Mapping[str, str]], ServingStack]] = {
@@ -28,6 +30,8 @@ _STACKS: dict[Framework, Callable[[ServingImage, Mapping[str, str]], ServingStac
     Framework.XGBOOST_ALGORITHM: xgboost_stack,
     Framework.SKLEARN: sklearn_stack,
     Framework.PYTORCH: pytorch_stack,
+    Framework.HUGGINGFACE: huggingface_stack,
+    Framework.TENSORFLOW: tensorflow_stack,
 }
 
 #: The frameworks served by a stack of their own; the others' images keep the
@@ -40,6 +44,8 @@ _PRELOAD: dict[Framework, tuple[str, ...]] = {
     Framework.XGBOOST_ALGORITHM: ("xgboost",),
     Framework.SKLEARN: ("sklearn",),
     Framework.PYTORCH: ("torch",),
+    Framework.HUGGINGFACE: ("torch", "transformers.pipelines"),
+    Framework.TENSORFLOW: ("tensorflow",),
 }
 
 

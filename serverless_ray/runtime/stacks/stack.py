@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable
 
+#: A hook as a script's: its arguments, then optionally the trailing invocation context.
 Hook = Callable[..., Any]
 
 
@@ -24,6 +26,10 @@ class ServingStack:
     container serves the model with ``scriptless``. ``default_accept`` and
     ``default_content_type`` stand in for a request that names none
     (``SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT`` still wins for the former).
+    ``script_hooks``: for a container whose scripts define hooks of their own rather than
+    the inference toolkit's (TensorFlow Serving's ``input_handler``/``output_handler``),
+    the hooks made of the imported script (its module, and its path for messages); such a
+    container gets no ``script_defaults``.
     """
 
     name: str
@@ -33,3 +39,4 @@ class ServingStack:
     default_script: str | None = None
     default_accept: str = "application/json"
     default_content_type: str = "application/octet-stream"
+    script_hooks: Callable[[ModuleType, str], Mapping[str, Hook]] | None = None

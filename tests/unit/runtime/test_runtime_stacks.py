@@ -104,8 +104,8 @@ def test_only_images_with_a_stack_are_served_by_one():
                                      instance_type="ml.m5.large")
     assert served_image(xgboost) == recognise(xgboost)
     assert served_image(algorithm).framework is Framework.XGBOOST_ALGORITHM
-    assert recognise(tensorflow) is not None and Framework.TENSORFLOW not in SERVED
-    assert served_image(tensorflow) is None  # recognised, but served by its script until it has a stack
+    assert served_image(tensorflow).framework is Framework.TENSORFLOW
+    assert SERVED == set(Framework)  # every recognised container has a stack
     assert served_image("sagemaker-inference:test") is None
     assert served_image(None) is None and served_image("") is None
 
@@ -175,3 +175,108 @@ def test_a_default_script_is_run_when_it_is_there(tmp_path):
     assert InferenceHandler.load(bare, environment={}, stack=stack).model == "scriptless"
     scripted = write_model_dir(tmp_path / "scripted", {"code/inference.py": "def model_fn(d):\n    return 'script'\n"})
     assert InferenceHandler.load(scripted, environment={}, stack=stack).model == "script"
+
+
+HUGGING_FACE = image_uris.retrieve("huggingface", "us-east-1", version="4.49.0", base_framework_version="pytorch2.6.0",
+                                   image_scope="inference", instance_type="ml.m5.xlarge")
+
+
+def test_the_hugging_face_container_loads_the_pipeline_unless_a_script_does(tmp_path):
+    image = served_image(HUGGING_FACE)
+    stack = stack_for(image, {"HF_TASK": "text-classification"})
+    assert stack.program is None and stack.default_script == "inference.py"
+    assert set(stack.scriptless) == {"model_fn", "input_fn", "predict_fn", "output_fn"}
+    assert (stack.default_accept, stack.default_content_type) == ("application/json", "application/json")
+    assert stack_for(image, {"SAGEMAKER_PROGRAM": "serve.py"}).program == "serve.py"
+    # the task's inputs, with its parameters
+    calls = []
+
+    def pipeline(inputs, **parameters):
+        calls.append((inputs, parameters))
+        return [{"label": "LABEL_0", "score": 1.0}]
+
+    predict = stack.scriptless["predict_fn"]
+    decoded = stack.scriptless["input_fn"]('{"inputs": "fine", "parameters": {"top_k": 1}}', "application/json")
+    assert predict(decoded, pipeline) == [{"label": "LABEL_0", "score": 1.0}]
+    predict({"question": "who?", "context": "me"}, pipeline)
+    predict("plain", pipeline)
+    assert calls == [("fine", {"top_k": 1}), ({"question": "who?", "context": "me"}, {}), ("plain", {})]
+    nested = stack_for(image, {"HF_TASK": "zero-shot-classification"}).scriptless["input_fn"]
+    with pytest.raises(ValueError, match="text/csv requests cannot carry zero-shot-classification"):
+        nested("inputs\nx\n", "text/csv")
+
+
+def test_the_task_is_inferred_from_the_architecture_without_hf_task(tmp_path):
+    from serverless_ray.runtime.stacks.huggingface_stack import task_of
+
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["DistilBertForSequenceClassification"]}))
+    assert task_of(tmp_path) == "text-classification"
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
+    assert task_of(tmp_path) == "text-generation"
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["BertModel"]}))
+    with pytest.raises(ValueError, match="'BertModel' .* set the environment variable HF_TASK"):
+        task_of(tmp_path)
+    with pytest.raises(ValueError, match="HF_TASK .* no config.json"):
+        task_of(tmp_path / "empty")
+
+
+def test_a_hugging_face_model_loads_from_a_local_directory_never_from_a_hub(tmp_path):
+    from serverless_ray.runtime.stacks.huggingface_stack import model_location
+
+    model_dir = tmp_path / "model"
+    (model_dir / "tiny").mkdir(parents=True)
+    assert model_location(model_dir, None) == model_dir
+    assert model_location(model_dir, str(tmp_path)) == tmp_path
+    assert model_location(model_dir, f"file://{tmp_path}") == tmp_path
+    assert model_location(model_dir, "/opt/ml/model/tiny") == model_dir / "tiny"  # inside the model data
+    with pytest.raises(ValueError, match="names a model on the Hugging Face Hub, and nothing is downloaded"):
+        model_location(model_dir, "distilbert/distilbert-base-uncased")
+    with pytest.raises(ValueError, match="is not a directory on this node"):
+        model_location(model_dir, str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="leaves the model directory"):
+        model_location(model_dir, "/opt/ml/model/../../etc")
+
+
+def test_tensorflow_serving_finds_every_version_of_every_saved_model(tmp_path):
+    from serverless_ray.runtime.stacks.tensorflow_stack import model_versions
+
+    for path in ("1/saved_model.pb", "2/saved_model.pb", "code/inference.py", "variables/saved_model.pb"):
+        (tmp_path / "top" / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "top" / path).write_text("")
+    assert model_versions(tmp_path / "top") == {"model": {1: tmp_path / "top/1", 2: tmp_path / "top/2"}}
+    for path in ("half_plus_two/00000123/saved_model.pb", "other/7/saved_model.pb"):
+        (tmp_path / "many" / path).parent.mkdir(parents=True)
+        (tmp_path / "many" / path).write_text("")
+    assert model_versions(tmp_path / "many") == {"half_plus_two": {123: tmp_path / "many/half_plus_two/00000123"},
+                                                 "other": {7: tmp_path / "many/other/7"}}
+    assert model_versions(tmp_path / "top" / "code") == {}
+
+
+def test_a_tensorflow_serving_script_defines_both_handlers(tmp_path):
+    import types
+
+    from serverless_ray.runtime.stacks.tensorflow_stack import handler_hooks, serve_with_handlers
+    from serverless_ray.runtime.usercode import InvalidHandlerError
+
+    stack = stack_for(served_image(image_uris.retrieve("tensorflow", "us-east-1", "2.19", image_scope="inference",
+                                                       instance_type="ml.m5.large")), {"SAGEMAKER_PROGRAM": "x.py"})
+    assert stack.program is None and stack.default_script == "inference.py"  # the container's own path
+    assert set(stack.scriptless) == {"model_fn", "transform_fn"}
+    only_input = types.SimpleNamespace(input_handler=lambda data, context: data.read())
+    with pytest.raises(InvalidHandlerError, match="must define both input_handler.* and output_handler"):
+        handler_hooks(only_input, "code/inference.py", load=lambda d: None)
+    whole = types.SimpleNamespace(handler=lambda data, context: None)
+    with pytest.raises(InvalidHandlerError, match="posts to TensorFlow Serving's REST port itself"):
+        handler_hooks(whole, "code/inference.py", load=lambda d: None)
+    # a request the handlers turn into something TensorFlow Serving refuses reaches output_handler as a 400
+    seen = []
+
+    def output_handler(response, context):
+        seen.append((response.status_code, response.json(), context.rest_uri, context.request_content_type))
+        return response.content, "application/json"
+
+    serve_with_handlers(None, "1,2", "text/csv", "application/json",
+                        types.SimpleNamespace(custom_attributes="tfs-model-name=m,tfs-model-version=3"),
+                        input_handler=lambda data, context: b'{"examples": []}', output_handler=output_handler)
+    assert seen[0][0] == 400 and "Classify and Regress" in seen[0][1]["error"]
+    assert seen[0][2:] == ("http://localhost:8501/v1/models/m/versions/3:predict", "text/csv")

@@ -1,0 +1,150 @@
+"""A TensorFlow SavedModel deploys through the SageMaker Python SDK's ``TensorFlowModel`` with
+the TensorFlow Serving container's image and answers as TensorFlow Serving's REST API does;
+a script's ``input_handler`` and ``output_handler`` wrap it as in the container. TensorFlow
+comes from the package registries into a runtime environment of its own."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import boto3
+import pytest
+import ray
+from botocore.exceptions import ClientError
+from sagemaker import image_uris
+from support import ROLE, SDK_DEFAULTS, unique
+
+from serverless_ray.frameworks import recognise, requirements
+
+VERSION = "2.19"
+IMAGE = image_uris.retrieve("tensorflow", "us-east-1", VERSION, image_scope="inference", instance_type="ml.m5.large")
+ROWS = [[0.5, 1.0, -1.0], [2.0, 0.0, 0.25]]
+
+
+@ray.remote(num_cpus=0, runtime_env={"pip": list(requirements(recognise(IMAGE)))})
+def _saved_model() -> dict:
+    """A linear model with random weights saved as a SavedModel (version 1) with two
+    signatures, and their outputs on ``ROWS``: in the environment the endpoint runs in."""
+    import pathlib
+    import tempfile
+
+    import tensorflow as tf
+
+    tf.random.set_seed(7)
+    spec = tf.TensorSpec([None, 3], tf.float32, name="x")
+
+    class Linear(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.weights = tf.Variable(tf.random.normal([3, 2]))
+            self.bias = tf.Variable([0.5, -0.5])
+
+        @tf.function(input_signature=[spec])
+        def scores(self, x):
+            return {"scores": tf.matmul(x, self.weights) + self.bias}
+
+        @tf.function(input_signature=[spec])
+        def doubled(self, x):
+            return {"scores": 2 * (tf.matmul(x, self.weights) + self.bias), "total": tf.reduce_sum(x, axis=1)}
+
+    module = Linear()
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = pathlib.Path(scratch)
+        tf.saved_model.save(module, str(directory / "1"),
+                            signatures={"serving_default": module.scores, "doubled": module.doubled})
+        files = {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
+    rows = tf.constant(ROWS)
+    doubled = module.doubled(rows)
+    return {"files": files, "scores": module.scores(rows)["scores"].numpy().tolist(),
+            "doubled": doubled["scores"].numpy().tolist(), "total": doubled["total"].numpy().tolist(),
+            "version": tf.__version__}
+
+
+def _archive(tmp_path, files: dict[str, bytes], extra: dict[str, str] | None = None):
+    root = tmp_path / "model"
+    for name, data in {**files, **{k: v.encode() for k, v in (extra or {}).items()}}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    archive = tmp_path / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(root)))
+    return archive
+
+
+def _close(got, expected) -> bool:
+    flat = [v for row in got for v in row]
+    return flat == pytest.approx([v for row in expected for v in row], rel=1e-5, abs=1e-6)
+
+
+def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_path, runtime, deployer, ray_cluster):
+    import sagemaker
+    from sagemaker.serverless import ServerlessInferenceConfig
+    from sagemaker.tensorflow import TensorFlowModel
+
+    made = ray.get(_saved_model.remote(), timeout=400)
+    assert made["version"].startswith(VERSION)
+    archive = _archive(tmp_path, made["files"])
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="tf-models")
+    s3.upload_file(str(archive), "tf-models", "linear/model.tar.gz")
+    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=SDK_DEFAULTS)
+    model = TensorFlowModel(model_data="s3://tf-models/linear/model.tar.gz", role=ROLE, framework_version=VERSION,
+                            sagemaker_session=session)
+    name = unique("sdk-tf")
+    predictor = model.deploy(
+        serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=2048, max_concurrency=2),
+        endpoint_name=name, wait=False,
+    )
+    try:
+        assert session.wait_for_endpoint(name, poll=1)["EndpointStatus"] == "InService"
+        assert session.sagemaker_client.describe_model(ModelName=model.name)["PrimaryContainer"]["Image"] == IMAGE
+        # TensorFlowPredictor's JSON: the Predict API's row format
+        assert _close(predictor.predict({"instances": ROWS})["predictions"], made["scores"])
+
+        def invoke(body, content_type="application/json", **extra):
+            reply = runtime.invoke_endpoint(EndpointName=name, Body=body, ContentType=content_type, **extra)
+            return reply["ContentType"], json.loads(reply["Body"].read())
+
+        # CSV rows are instances, as the container's proxy makes them
+        kind, answer = invoke("".join(",".join(map(str, row)) + "\n" for row in ROWS), "text/csv")
+        assert kind == "application/json" and _close(answer["predictions"], made["scores"])
+        # another signature, with two outputs: one object per instance
+        _, answer = invoke(json.dumps({"signature_name": "doubled", "instances": ROWS}))
+        assert _close([p["scores"] for p in answer["predictions"]], made["doubled"])
+        assert [p["total"] for p in answer["predictions"]] == pytest.approx(made["total"], rel=1e-6)
+        # columnar format, and the version the custom attributes name
+        _, answer = invoke(json.dumps({"inputs": {"x": ROWS}}), CustomAttributes="tfs-model-version=1")
+        assert _close(answer["outputs"], made["scores"])
+        # what TensorFlow Serving refuses comes back as the model's 400
+        with pytest.raises(ClientError) as refused:
+            invoke(json.dumps({"signature_name": "missing", "instances": ROWS}))
+        assert refused.value.response["Error"]["Code"] == "ModelError"
+        assert refused.value.response["OriginalStatusCode"] == 400
+        assert 'Serving signature name: "missing" not found' in refused.value.response["Error"]["Message"]
+    finally:
+        predictor.delete_endpoint()
+        session.sagemaker_client.get_waiter("endpoint_deleted").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        model.delete_model()
+
+    # code/inference.py's handlers around TensorFlow Serving, through boto3
+    handlers = (
+        "import json\n"
+        "def input_handler(data, context):\n"
+        "    rows = [[float(v) for v in line.split()] for line in data.read().decode().splitlines()]\n"
+        "    return json.dumps({'instances': rows})\n"
+        "def output_handler(response, context):\n"
+        "    if response.status_code != 200:\n"
+        "        raise ValueError(response.content.decode())\n"
+        "    best = [row.index(max(row)) for row in response.json()['predictions']]\n"
+        "    return ' '.join(map(str, best)), 'text/plain'\n"
+    )
+    archive = _archive(tmp_path / "scripted", made["files"], {"code/inference.py": handlers})
+    endpoint = deployer.endpoint(deployer.config(deployer.model(str(archive), image=IMAGE)))
+    reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/plain",
+                                    Body="\n".join(" ".join(map(str, row)) for row in ROWS))
+    assert reply["ContentType"] == "text/plain"
+    assert reply["Body"].read().decode() == " ".join(str(row.index(max(row))) for row in made["scores"])
