@@ -108,6 +108,13 @@ class Route:
     replica: ReplicaSpec | None = None
     # MemorySizeInMB of a serverless variant (0 for instance-based ones): what it is billed at.
     memory_size_mb: int = 0
+    # The model's own SAGEMAKER_MODEL_SERVER_TIMEOUT (serverless variants): an invocation
+    # gets the shorter of it and the platform's invocation timeout.
+    model_timeout_s: float | None = None
+
+    def timeout_s(self, platform_timeout_s: float) -> float:
+        """How long one invocation of this endpoint may take."""
+        return min(platform_timeout_s, self.model_timeout_s or platform_timeout_s)
 
     def targets(self) -> list[tuple[str, str]]:
         """``(variant name, Serve application)`` of every variant that serves traffic now."""

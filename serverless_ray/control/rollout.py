@@ -23,6 +23,7 @@ from serverless_ray.control.route_board import RouteBoard
 from serverless_ray.control.update_room import ROOM_CHECK_S, NewVariant, OldApp, RoomWatch
 from serverless_ray.messages import Route, VariantRoute
 from serverless_ray.settings import PlatformSettings
+from serverless_ray.spec.container_environment import model_server_timeout_s
 from serverless_ray.spec.endpoint import EndpointStatus
 from serverless_ray.store import Deployment, EndpointRecord, Store
 
@@ -300,6 +301,7 @@ def route_for(record: EndpointRecord) -> Route | None:
             max_concurrency=serverless.MaxConcurrency,
             provisioned_concurrency=serverless.ProvisionedConcurrency or 0,
             memory_size_mb=serverless.MemorySizeInMB,
+            model_timeout_s=_model_timeout_s(deployment.model.containers[0].Environment),
         )
     variants = tuple(
         VariantRoute(v.VariantName, deployment.app_for(v.VariantName), v.weight) for v in deployment.variants
@@ -308,3 +310,10 @@ def route_for(record: EndpointRecord) -> Route | None:
         endpoint_name=record.name, variant_name=first.VariantName, app_name=deployment.app_for(first.VariantName),
         max_concurrency=0, serverless=False, variants=variants,
     )
+
+
+def _model_timeout_s(environment: dict[str, str]) -> float | None:
+    try:
+        return model_server_timeout_s(environment)
+    except ValueError:  # refused at CreateModel since; a model stored before keeps the platform's
+        return None

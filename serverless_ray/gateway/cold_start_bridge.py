@@ -80,6 +80,7 @@ class _Lane:
     spec: ReplicaSpec
     pool: StandbyPool
     max_workers: int
+    call_timeout_s: float
     waiting: deque[tuple[ReplicaCall | _Streamed, asyncio.Future]] = field(default_factory=deque)
     workers: list[_Worker] = field(default_factory=list)
     adopting: int = 0
@@ -146,7 +147,8 @@ class ColdStartBridge:
             pool = self._pool_for(spec)
             if pool is None or pool.idle == 0:
                 return done
-            lane = self._lanes[app] = _Lane(app, spec, pool, max_workers=max(1, route.max_concurrency))
+            lane = self._lanes[app] = _Lane(app, spec, pool, max_workers=max(1, route.max_concurrency),
+                                            call_timeout_s=route.timeout_s(self._call_timeout_s))
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         lane.waiting.append((call, future))
         self._pump(lane)
@@ -220,13 +222,13 @@ class ColdStartBridge:
                 if future.done():
                     continue  # its caller gave up (timeout or disconnect)
                 if isinstance(call, _Streamed):
-                    if not await self._lend(worker, future):
+                    if not await self._lend(lane, worker, future):
                         self._remove(lane, worker)
                         self._pump(lane)
                         return
                     continue
                 try:
-                    reply = await asyncio.wait_for(worker.standby.invoke(call), self._call_timeout_s)
+                    reply = await asyncio.wait_for(worker.standby.invoke(call), lane.call_timeout_s)
                 except Exception as exc:
                     if not future.done():
                         future.set_exception(exc)
@@ -242,13 +244,13 @@ class ColdStartBridge:
             worker.idle_since = self._clock()
         self._pump(lane)
 
-    async def _lend(self, worker: _Worker, future: asyncio.Future) -> bool:
+    async def _lend(self, lane: _Lane, worker: _Worker, future: asyncio.Future) -> bool:
         """Lend ``worker`` to a streamed call until it is returned; False if it came back
         broken (or not in time) and must be replaced."""
         lease = Lease(worker.standby)
         future.set_result(lease)
         try:
-            await asyncio.wait_for(lease.returned(), self._call_timeout_s + LEASE_GRACE_S)
+            await asyncio.wait_for(lease.returned(), lane.call_timeout_s + LEASE_GRACE_S)
         except asyncio.TimeoutError:
             return False
         return not lease.broken

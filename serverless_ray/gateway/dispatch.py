@@ -89,16 +89,17 @@ class ReplicaDispatcher:
         try:
             return await self._dispatch(route, call)
         except asyncio.TimeoutError:
-            raise timed_out(self._timeout_s) from None
+            raise timed_out(route.timeout_s(self._timeout_s)) from None
         except (RayActorError, RayTaskError) as exc:
             raise replica_failed(route, exc, self._verdicts) from None
 
     async def _dispatch(self, route: Route, call: ReplicaCall) -> ReplicaReply:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
+        timeout_s = route.timeout_s(self._timeout_s)
+        deadline = loop.time() + timeout_s
         if self._bridge is not None:
             # A standby whose call times out is killed by the bridge itself.
-            reply = await asyncio.wait_for(self._bridge.invoke(route, call), self._timeout_s)
+            reply = await asyncio.wait_for(self._bridge.invoke(route, call), timeout_s)
             if reply is not None:
                 return reply
         assert route.app_name is not None
@@ -126,7 +127,8 @@ class ReplicaDispatcher:
         def from_serve() -> AsyncIterator[Any]:
             return serve_stream(self._handle(app_name).options(stream=True).stream.remote(*call.args()))
 
-        return stream_reply(route, call, bridge=self._bridge, from_serve=from_serve, timeout_s=self._timeout_s,
+        return stream_reply(route, call, bridge=self._bridge, from_serve=from_serve,
+                            timeout_s=route.timeout_s(self._timeout_s),
                             verdicts=self._verdicts)
 
 

@@ -20,7 +20,7 @@ from serverless_ray.runtime.artifacts import code_directory, materialize
 from serverless_ray.runtime.handler import InferenceHandler
 from serverless_ray.runtime.stacks import served_image, stack_for
 from serverless_ray.runtime.streaming import drive
-from serverless_ray.spec.container_environment import PROGRAM, code_location
+from serverless_ray.spec.container_environment import PROGRAM, code_location, container_log_level
 
 log = logging.getLogger(__name__)
 # A model's Environment may turn the capture of its output off (e.g. to measure its cost).
@@ -57,6 +57,9 @@ class ModelReplica:
                 code = code_directory(model_dir, code_location(environment), Path(spec.cache_dir),
                                       policy=spec.artifact_policy, pin=True)
                 os.environ.update(environment)
+                level = container_log_level(environment)
+                if level is not None:  # the container's level: what the model's code logs below it is dropped
+                    logging.getLogger().setLevel(level)
                 stack = stack_for(served_image(spec.image), environment)
                 self._handler = InferenceHandler.load(
                     model_dir, program=environment.get(PROGRAM), environment=environment, stack=stack, code_dir=code,

@@ -259,6 +259,30 @@ def test_a_failed_call_fails_its_caller_and_replaces_the_standby():
     run(scenario())
 
 
+def test_a_model_with_a_shorter_server_timeout_has_its_standby_call_cut_there():
+    from dataclasses import replace
+
+    async def scenario():
+        world = await World(pool_size=1).start()
+        world.invoke_gate.clear()  # the model never answers
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(asyncio.TimeoutError):
+            await world.bridge.invoke(replace(route(), model_timeout_s=0.2), call())
+        assert asyncio.get_running_loop().time() - started < 2  # not the platform's 5 s
+        await settle()
+        assert world.spawned[0].killed  # a call cut short leaves the standby unusable
+
+    run(scenario())
+
+
+def test_an_invocation_gets_the_shorter_of_the_platform_and_model_timeouts():
+    from dataclasses import replace
+
+    assert route().timeout_s(60) == 60
+    assert replace(route(), model_timeout_s=5).timeout_s(60) == 5
+    assert replace(route(), model_timeout_s=600).timeout_s(60) == 60
+
+
 def test_a_caller_that_gave_up_is_skipped():
     async def scenario():
         world = await World(pool_size=1).start()
