@@ -89,8 +89,26 @@ def ray_cluster(s3_server, tmp_path_factory):
     from support import wait_for
 
     replicas = Path(os.environ["SERVERLESS_RAY_REPLICAS"])
+    _end_leftover_replicas(replicas)
     wait_for(lambda: reaper.sweep(replicas) >= 0 and not list(replicas.glob("*/*/scratch")), timeout_s=30,
              interval_s=0.5, what="the replicas' scratch disks to be removed")
+
+
+def _end_leftover_replicas(replicas: Path) -> None:
+    """Replica processes of the stopped cluster that have not noticed yet (a worker busy in
+    a framework's import, say): this session started them, so it ends them, by pid."""
+    import signal
+
+    from serverless_ray.isolation import records
+
+    for scope in (entry.name for entry in replicas.iterdir() if entry.is_dir()):
+        for home in records.homes(replicas, scope):
+            record = records.read_record(home)
+            if record is not None and records.is_alive(record):
+                try:
+                    os.kill(record.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
 
 class PlatformUnderTest:
