@@ -8,9 +8,9 @@ that a Ray task makes in the framework's environment first, so that environment 
 that task, whose time is printed as the environment build:
 
 * **first cold start**: CreateEndpoint to InService for the first endpoint of the image on
-  this node, whose replica waits for Ray to build the framework's environment (pip's own
-  download cache, if warm, still serves the wheels: the figure is the install, not the
-  download, on a machine that fetched them before); for Hugging Face and TensorFlow the
+  this node, whose replica waits for Ray to build the framework's environment (Ray runs pip
+  with ``--no-cache-dir``: the figure includes the downloads, except torch's, which pip takes
+  from the machine's local wheel folder); for Hugging Face and TensorFlow the
   environment is built by the task that makes the model, and this figure is the rest;
 * **later endpoint**: CreateEndpoint to InService of a second endpoint of the same image;
 * **cold invocations**: the endpoint scaled to zero, one invocation answered: by a standby

@@ -8,8 +8,9 @@ import sys
 import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 AWS = str(Path(sys.executable).parent / "aws")
 T = TypeVar("T")
@@ -26,6 +27,37 @@ SDK_DEFAULTS = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {
     "TelemetryOptOut": True,
     "Session": {"DefaultS3Bucket": "sagemaker-artifacts"},
 }}}}
+
+
+def sdk_session():
+    """A SageMaker Python SDK session against the platform (see the ``sdk_environment``
+    fixture, which points boto3 there)."""
+    import boto3
+    import sagemaker
+
+    return sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=SDK_DEFAULTS)
+
+
+@contextmanager
+def sdk_serverless(model, name: str, *, memory_mb: int = 2048, **deploy: Any) -> Iterator[Any]:
+    """``model`` (an SDK ``Model``) deployed as the serverless endpoint ``name``, InService;
+    its predictor. The endpoint and the model are deleted on the way out."""
+    from sagemaker.serverless import ServerlessInferenceConfig
+
+    session = model.sagemaker_session
+    predictor = model.deploy(
+        serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=memory_mb, max_concurrency=2),
+        endpoint_name=name, wait=False, **deploy,
+    )
+    try:
+        # the SDK's own wait polls every 30 s
+        assert session.wait_for_endpoint(name, poll=1)["EndpointStatus"] == "InService"
+        yield predictor
+    finally:
+        predictor.delete_endpoint()
+        session.sagemaker_client.get_waiter("endpoint_deleted").wait(
+            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        model.delete_model()
 
 
 def unique(prefix: str) -> str:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 import ray
 from sagemaker import image_uris
-from support import ROLE, SDK_DEFAULTS, unique
+from support import ROLE, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -71,9 +71,7 @@ def _same(answers: list[dict], expected: list[dict]) -> bool:
 
 def test_hugging_face_model_deploys_serverless_and_predicts(sdk_environment, tmp_path, runtime, deployer,
                                                            ray_cluster):
-    import sagemaker
     from sagemaker.huggingface import HuggingFaceModel
-    from sagemaker.serverless import ServerlessInferenceConfig
 
     made = ray.get(_tiny_classifier.remote(), timeout=300)
     assert made["version"] == TRANSFORMERS
@@ -81,17 +79,12 @@ def test_hugging_face_model_deploys_serverless_and_predicts(sdk_environment, tmp
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="hf-models")
     s3.upload_file(str(archive), "hf-models", "tiny/model.tar.gz")
-    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=SDK_DEFAULTS)
+    session = sdk_session()
     model = HuggingFaceModel(model_data="s3://hf-models/tiny/model.tar.gz", role=ROLE,
                              env={"HF_TASK": "text-classification"}, transformers_version=TRANSFORMERS,
                              pytorch_version=PYTORCH, py_version="py312", sagemaker_session=session)
     name = unique("sdk-hf")
-    predictor = model.deploy(
-        serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=2048, max_concurrency=2),
-        endpoint_name=name, wait=False,
-    )
-    try:
-        assert session.wait_for_endpoint(name, poll=1)["EndpointStatus"] == "InService"
+    with sdk_serverless(model, name) as predictor:
         assert session.sagemaker_client.describe_model(ModelName=model.name)["PrimaryContainer"]["Image"] == IMAGE
         # HuggingFacePredictor's own formats: JSON both ways, the toolkit's request shape
         assert _same(predictor.predict({"inputs": TEXTS}), made["answers"])
@@ -107,11 +100,6 @@ def test_hugging_face_model_deploys_serverless_and_predicts(sdk_environment, tmp
         reply = runtime.invoke_endpoint(EndpointName=name, ContentType="application/json",
                                         Body=json.dumps({"inputs": TEXTS[0], "parameters": {"top_k": None}}))
         assert sorted(answer["label"] for answer in json.loads(reply["Body"].read())) == ["LABEL_0", "LABEL_1"]
-    finally:
-        predictor.delete_endpoint()
-        session.sagemaker_client.get_waiter("endpoint_deleted").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        model.delete_model()
 
     # Without HF_TASK the task comes from config.json's architecture; code/inference.py
     # overrides the hooks it defines and keeps the toolkit's others.

@@ -1,5 +1,6 @@
-"""A TorchScript module deploys with the PyTorch inference container's image and no
-inference script, and answers as the PyTorch inference toolkit does. PyTorch comes from the
+"""A TorchScript module deploys through the SageMaker Python SDK's ``PyTorchModel`` with the
+PyTorch inference container's image and no inference script, and answers as the PyTorch
+inference toolkit does. PyTorch comes from the
 package registries' CPU build into a runtime environment of its own."""
 
 from __future__ import annotations
@@ -7,9 +8,12 @@ from __future__ import annotations
 import json
 import tarfile
 
+import boto3
+import numpy as np
 import pytest
 import ray
 from sagemaker import image_uris
+from support import ROLE, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -37,24 +41,39 @@ def _script_module() -> dict:
             "version": str(torch.__version__)}
 
 
-def test_a_torchscript_module_needs_no_inference_script(tmp_path, runtime, deployer, ray_cluster):
+def test_a_torchscript_module_needs_no_inference_script(sdk_environment, tmp_path, runtime, ray_cluster):
+    from sagemaker.pytorch import PyTorchModel
+
     made = ray.get(_script_module.remote(), timeout=300)
     assert made["version"].startswith("2.13.0")
     (tmp_path / "model.pt").write_bytes(made["module"])
     archive = tmp_path / "model.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(tmp_path / "model.pt", arcname="model.pt")
-    endpoint = deployer.endpoint(deployer.config(deployer.model(str(archive), image=IMAGE)))
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="torch-models")
+    s3.upload_file(str(archive), "torch-models", "module/model.tar.gz")
+    session = sdk_session()
+    # No entry_point: the toolkit's own model_fn loads model.pt.
+    model = PyTorchModel(model_data="s3://torch-models/module/model.tar.gz", role=ROLE, framework_version="2.3",
+                         py_version="py311", sagemaker_session=session)
+    endpoint = unique("sdk-torch")
+    with sdk_serverless(model, endpoint) as predictor:
+        assert session.sagemaker_client.describe_model(ModelName=model.name)["PrimaryContainer"]["Image"] == IMAGE
+        # PyTorchPredictor's own formats: NPY both ways
+        predicted = predictor.predict(np.array(made["rows"], dtype=np.float32))
+        assert predicted.ravel().tolist() == pytest.approx(
+            [value for row in made["outputs"] for value in row], rel=1e-5, abs=1e-6)
 
-    reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps(made["rows"]),
-                                    ContentType="application/json")
-    assert reply["ContentType"] == "application/json"  # the toolkit's default Accept
-    outputs = json.loads(reply["Body"].read())
-    assert [value for row in outputs for value in row] == pytest.approx(
-        [value for row in made["outputs"] for value in row], rel=1e-5, abs=1e-6)
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps(made["rows"]),
+                                        ContentType="application/json")
+        assert reply["ContentType"] == "application/json"  # the toolkit's default Accept
+        outputs = json.loads(reply["Body"].read())
+        assert [value for row in outputs for value in row] == pytest.approx(
+            [value for row in made["outputs"] for value in row], rel=1e-5, abs=1e-6)
 
-    csv = "".join(",".join(repr(v) for v in row) + "\n" for row in made["rows"]).encode()
-    reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=csv, ContentType="text/csv", Accept="text/csv")
-    lines = reply["Body"].read().decode().splitlines()
-    assert [[float(v) for v in line.split(",")] for line in lines] == [
-        pytest.approx(row, rel=1e-5, abs=1e-6) for row in made["outputs"]]
+        csv = "".join(",".join(repr(v) for v in row) + "\n" for row in made["rows"]).encode()
+        reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=csv, ContentType="text/csv", Accept="text/csv")
+        lines = reply["Body"].read().decode().splitlines()
+        assert [[float(v) for v in line.split(",")] for line in lines] == [
+            pytest.approx(row, rel=1e-5, abs=1e-6) for row in made["outputs"]]

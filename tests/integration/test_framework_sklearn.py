@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import ray
 from sagemaker import image_uris
-from support import ROLE, SDK_DEFAULTS, unique
+from support import ROLE, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -40,8 +40,6 @@ def _fit() -> dict:
 
 
 def test_sklearn_model_deploys_serverless_and_predicts(sdk_environment, tmp_path, runtime, ray_cluster):
-    import sagemaker
-    from sagemaker.serverless import ServerlessInferenceConfig
     from sagemaker.sklearn import SKLearnModel
 
     fitted = ray.get(_fit.remote(), timeout=240)
@@ -61,17 +59,11 @@ def test_sklearn_model_deploys_serverless_and_predicts(sdk_environment, tmp_path
         "def model_fn(model_dir):\n"
         "    return joblib.load(os.path.join(model_dir, 'model.joblib'))\n"
     )
-    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=SDK_DEFAULTS)
+    session = sdk_session()
     model = SKLearnModel(model_data="s3://sklearn-output/job/model.tar.gz", role=ROLE, entry_point="serve.py",
                          source_dir=str(source), framework_version=VERSION, sagemaker_session=session)
     name = unique("sdk-sklearn")
-    predictor = model.deploy(
-        serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=1024, max_concurrency=2),
-        endpoint_name=name, wait=False,
-    )
-    try:
-        # the SDK's own wait polls every 30 s
-        assert session.wait_for_endpoint(name, poll=1)["EndpointStatus"] == "InService"
+    with sdk_serverless(model, name, memory_mb=1024) as predictor:
         described = session.sagemaker_client.describe_model(ModelName=model.name)["PrimaryContainer"]
         assert described["Image"] == IMAGE
         # SKLearnPredictor's own formats: NPY both ways
@@ -82,8 +74,3 @@ def test_sklearn_model_deploys_serverless_and_predicts(sdk_environment, tmp_path
         reply = runtime.invoke_endpoint(EndpointName=name, Body=csv, ContentType="text/csv")
         assert reply["ContentType"] == "application/json"
         assert json.loads(reply["Body"].read()) == pytest.approx(fitted["predictions"], rel=1e-5)
-    finally:
-        predictor.delete_endpoint()
-        session.sagemaker_client.get_waiter("endpoint_deleted").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        model.delete_model()

@@ -13,7 +13,7 @@ import pytest
 import ray
 from botocore.exceptions import ClientError
 from sagemaker import image_uris
-from support import ROLE, SDK_DEFAULTS, unique
+from support import ROLE, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -80,8 +80,6 @@ def _close(got, expected) -> bool:
 
 
 def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_path, runtime, deployer, ray_cluster):
-    import sagemaker
-    from sagemaker.serverless import ServerlessInferenceConfig
     from sagemaker.tensorflow import TensorFlowModel
 
     made = ray.get(_saved_model.remote(), timeout=400)
@@ -90,16 +88,11 @@ def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_p
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="tf-models")
     s3.upload_file(str(archive), "tf-models", "linear/model.tar.gz")
-    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=SDK_DEFAULTS)
+    session = sdk_session()
     model = TensorFlowModel(model_data="s3://tf-models/linear/model.tar.gz", role=ROLE, framework_version=VERSION,
                             sagemaker_session=session)
     name = unique("sdk-tf")
-    predictor = model.deploy(
-        serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=2048, max_concurrency=2),
-        endpoint_name=name, wait=False,
-    )
-    try:
-        assert session.wait_for_endpoint(name, poll=1)["EndpointStatus"] == "InService"
+    with sdk_serverless(model, name) as predictor:
         assert session.sagemaker_client.describe_model(ModelName=model.name)["PrimaryContainer"]["Image"] == IMAGE
         # TensorFlowPredictor's JSON: the Predict API's row format
         assert _close(predictor.predict({"instances": ROWS})["predictions"], made["scores"])
@@ -124,11 +117,6 @@ def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_p
         assert refused.value.response["Error"]["Code"] == "ModelError"
         assert refused.value.response["OriginalStatusCode"] == 400
         assert 'Serving signature name: "missing" not found' in refused.value.response["Error"]["Message"]
-    finally:
-        predictor.delete_endpoint()
-        session.sagemaker_client.get_waiter("endpoint_deleted").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        model.delete_model()
 
     # code/inference.py's handlers around TensorFlow Serving, through boto3
     handlers = (

@@ -15,7 +15,7 @@ import pytest
 import ray
 from sagemaker import image_uris
 from conftest import SCALE_TO_ZERO_AFTER_S
-from support import ROLE, SDK_DEFAULTS, metric_value, replica_gauge, unique, wait_for
+from support import ROLE, metric_value, replica_gauge, sdk_serverless, sdk_session, unique, wait_for
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -150,10 +150,8 @@ def test_an_inference_script_gets_the_framework_defaults(tmp_path, trained, runt
 def test_the_sdks_xgboost_model_deploys_serverless_and_predicts(sdk_environment, tmp_path, trained):
     """``XGBoostModel`` with an entry point: the SDK uploads the script apart from the model
     data, as a ``sourcedir.tar.gz`` named by ``SAGEMAKER_SUBMIT_DIRECTORY``."""
-    import sagemaker
     from sagemaker.deserializers import CSVDeserializer
     from sagemaker.serializers import CSVSerializer
-    from sagemaker.serverless import ServerlessInferenceConfig
     from sagemaker.xgboost import XGBoostModel
 
     s3 = boto3.client("s3", region_name="us-east-1")
@@ -170,25 +168,14 @@ def test_the_sdks_xgboost_model_deploys_serverless_and_predicts(sdk_environment,
         "def output_fn(predictions, accept):\n"
         "    return ''.join(f'{p!r}\\n' for p in predictions.tolist()), 'text/csv'\n"
     )
-    session = sagemaker.Session(boto_session=boto3.Session(region_name="us-east-1"), sagemaker_config=SDK_DEFAULTS)
+    session = sdk_session()
     model = XGBoostModel(model_data="s3://xgboost-output/job/model.tar.gz", role=ROLE, entry_point="serve.py",
                          source_dir=str(source), framework_version="3.0-5", sagemaker_session=session)
-    name = unique("sdk-xgb")
-    predictor = model.deploy(
-        serverless_inference_config=ServerlessInferenceConfig(memory_size_in_mb=1024, max_concurrency=2),
-        endpoint_name=name, serializer=CSVSerializer(), deserializer=CSVDeserializer(), wait=False,
-    )
-    try:
-        # the SDK's own wait polls every 30 s
-        assert session.wait_for_endpoint(name, poll=1)["EndpointStatus"] == "InService"
+    with sdk_serverless(model, unique("sdk-xgb"), memory_mb=1024, serializer=CSVSerializer(),
+                        deserializer=CSVDeserializer()) as predictor:
         container = session.sagemaker_client.describe_model(ModelName=model.name)["PrimaryContainer"]
         assert container["Image"] == IMAGE
         assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"].startswith("s3://sagemaker-artifacts/")
         assert container["Environment"]["SAGEMAKER_PROGRAM"] == "serve.py"
         predictions = [float(row[0]) for row in predictor.predict(trained["rows"])]
         assert predictions == pytest.approx(trained["second"], rel=1e-6)
-    finally:
-        predictor.delete_endpoint()
-        session.sagemaker_client.get_waiter("endpoint_deleted").wait(
-            EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        model.delete_model()
