@@ -9,7 +9,8 @@ one), deploys the example model once and compares the two:
   that the machine's load (it is shared) falls on both alike;
 - throughput: ``--clients`` concurrent clients (no more than MaxConcurrency, so that
   none is throttled) turn from one gateway to the other every ``--window`` seconds until
-  each has had ``--seconds``, ``--rounds`` times (which goes first alternates by round);
+  each has had ``--seconds``, ``--rounds`` times (which goes first alternates by round),
+  after one such run untimed, in which the endpoint scales out to the clients;
 - gateway CPU per call: the CPU time each gateway's process spent during the warm
   calls, per call (its own work, whatever else the machine runs; a gateway's idle
   background work is included alike on both sides);
@@ -243,6 +244,9 @@ def main() -> None:
                           aws_access_key_id="x", aws_secret_access_key="x")
         deploy(sm, "bench", ROOT / "deployments/example/model", args.max_concurrency)
 
+        # Untimed: the endpoint scales out to the clients' concurrency (more replicas) once,
+        # before any round, instead of during the first round's throughput run.
+        _throughput(ports, _signed_headers(auth_port), args.clients, args.seconds, args.window)
         warm: dict[str, list[float]] = {"off": [], "on": []}
         rps: dict[str, list[float]] = {"off": [], "on": []}
         throttled = 0

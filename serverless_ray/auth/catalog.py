@@ -76,7 +76,16 @@ def _endpoint(params, arns) -> str:
 
 def platform_operations() -> OperationRegistry:
     """Every API the gateway serves today."""
+    # The recognizers' requests are disjoint (by path, method and target), so their order
+    # only says who is asked first: the runtime's, since invocations are the busy path.
     return OperationRegistry([
+        # The runtime signs as "sagemaker" (sagemaker-runtime's signingName).
+        PathOperation("/endpoints/{name}/invocations", "POST", "sagemaker", "sagemaker:InvokeEndpoint", _endpoint),
+        # AWS authorizes the streaming variant with the InvokeEndpoint action.
+        PathOperation("/endpoints/{name}/invocations-response-stream", "POST", "sagemaker",
+                      "sagemaker:InvokeEndpoint", _endpoint),
+        PathOperation("/endpoints/{name}/async-invocations", "POST", "sagemaker",
+                      "sagemaker:InvokeEndpointAsync", _endpoint),
         AwsJsonService(SAGEMAKER, "sagemaker", "sagemaker", SAGEMAKER_RESOURCES),
         AwsJsonService(APPLICATION_AUTOSCALING, "application-autoscaling", "application-autoscaling"),
         AwsJsonService(LOGS, "logs", "logs", LOGS_RESOURCES),
@@ -85,11 +94,4 @@ def platform_operations() -> OperationRegistry:
         QueryService("2010-08-01", "monitoring", "cloudwatch"),
         RpcV2Service(CLOUDWATCH, "monitoring", "cloudwatch"),
         AwsJsonService(SERVERLESS_RAY, "sagemaker", "serverless-ray", PLATFORM_RESOURCES),
-        # The runtime signs as "sagemaker" (sagemaker-runtime's signingName).
-        PathOperation("/endpoints/{name}/invocations", "POST", "sagemaker", "sagemaker:InvokeEndpoint", _endpoint),
-        # AWS authorizes the streaming variant with the InvokeEndpoint action.
-        PathOperation("/endpoints/{name}/invocations-response-stream", "POST", "sagemaker",
-                      "sagemaker:InvokeEndpoint", _endpoint),
-        PathOperation("/endpoints/{name}/async-invocations", "POST", "sagemaker",
-                      "sagemaker:InvokeEndpointAsync", _endpoint),
     ])

@@ -38,14 +38,7 @@ class RequireSignature:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self._app(scope, receive, send)
             return
-        raw_path = scope.get("raw_path")
-        request = IncomingRequest(
-            method=scope["method"],
-            raw_path=raw_path.decode("latin-1") if raw_path else scope["path"],
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=[(name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"]],
-            body=b"",
-        )
+        request = IncomingRequest.from_asgi(scope)
         try:
             admitted = self._authenticator.admit(request)
             body = await _read_body(receive)

@@ -4,10 +4,12 @@ The server hands the request, as it arrived, to the very code that signed it (:c
 request, string to sign, signing key), with two differences a server must make: the
 signed headers are the ones the ``Authorization`` header lists, not the ones botocore
 would pick, and the payload hash is the hash of the body that arrived. The two
-signatures are compared in constant time.
+signatures are compared in constant time. The SHA-256 hashes and the HMAC are the
+interpreter's built-in SHA-256 under the standard library's ``hmac`` rather than
+OpenSSL's, which costs a gateway far more per request (see :func:`_builtin_sha256`).
 
 What does not change from one request to the next is kept, never what a request's
-verdict rests on: one signer per key and scope with its derived keys by date, and
+verdict rests on: one signer per key and scope with its signing keys by date, and
 botocore's canonical forms of the path, the query and the signed-header list by what
 they are made of. The headers' values, the body's hash, the canonical request and the
 signature are computed for every request.
@@ -31,6 +33,24 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.utils import normalize_url_path
 
 from serverless_ray.errors import IncompleteSignature, InvalidSignature
+
+
+def _builtin_sha256():
+    """The interpreter's own SHA-256 (``_sha2`` from 3.12, ``_sha256`` before), else hashlib's.
+
+    hashlib's SHA-256 and HMAC go through OpenSSL 3, which looks the digest up in its
+    provider store on every call. Hot, that costs nothing; between two requests of a busy
+    gateway (Serve's router, Ray's threads) its caches have gone cold, and the lookups cost
+    15 to 40 µs per call, more than the rest of the check. The built-in one has no lookup."""
+    for module, name in (("_sha2", "sha256"), ("_sha256", "sha256")):
+        try:
+            return getattr(__import__(module), name)
+        except (ImportError, AttributeError):
+            continue
+    return hashlib.sha256
+
+
+_sha256 = _builtin_sha256()
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CLOCK_WINDOW_S = 300.0  # AWS accepts a signature made up to 5 minutes either side of its clock
@@ -70,13 +90,37 @@ class IncomingRequest:
         values = self.values.get(name)
         return values[0] if values else None
 
+    @classmethod
+    def from_asgi(cls, scope: dict) -> "IncomingRequest":
+        """An ASGI HTTP request's method, path and query as sent and its headers, without
+        a body (see :meth:`with_body`)."""
+        raw_path = scope.get("raw_path")
+        headers: list[tuple[str, str]] = []
+        values: dict[str, list[str]] = {}
+        for raw_name, raw_value in scope["headers"]:
+            # ASGI servers should give the names in lower case; not all are required to.
+            name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+            headers.append((name, value))
+            if name in values:
+                values[name].append(value)
+            else:
+                values[name] = [value]
+        return cls._made(scope["method"], raw_path.decode("latin-1") if raw_path else scope["path"],
+                         scope.get("query_string", b"").decode("latin-1"), headers, b"", values)
+
+    @classmethod
+    def _made(cls, method: str, raw_path: str, query: str, headers: Sequence[tuple[str, str]], body: bytes,
+              values: dict[str, list[str]]) -> "IncomingRequest":
+        # A frozen dataclass's __init__ sets each field through object.__setattr__; this is
+        # the same, once, for a request whose header index is already made.
+        request = object.__new__(cls)
+        request.__dict__.update(
+            method=method, raw_path=raw_path, query=query, headers=headers, body=body, values=values)
+        return request
+
     def with_body(self, body: bytes) -> "IncomingRequest":
         """The same request with ``body``; the header index is shared, not rebuilt."""
-        request = object.__new__(IncomingRequest)
-        for name, value in (("method", self.method), ("raw_path", self.raw_path), ("query", self.query),
-                            ("headers", self.headers), ("body", body), ("values", self.values)):
-            object.__setattr__(request, name, value)
-        return request
+        return self._made(self.method, self.raw_path, self.query, self.headers, body, self.values)
 
 
 @dataclass(frozen=True)
@@ -91,8 +135,26 @@ class AuthorizationHeader:
     signature: str
 
 
+# The header exactly as botocore and the AWS SDKs write it: one match instead of a
+# parse. Anything else (other spacing or order, a missing or malformed part) goes through
+# the full parse, which accepts the same headers and says what is wrong with the others.
+_AS_SIGNED = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^/,= ]+)/([^/,= ]+)/([^/,= ]+)/([^/,= ]+)/aws4_request, "
+    r"SignedHeaders=([^,= ]+), Signature=([0-9a-f]{64})")
+
+
 def parse_authorization(value: str) -> AuthorizationHeader:
     """The header's parts; ``IncompleteSignature`` naming what is missing or malformed."""
+    match = _AS_SIGNED.fullmatch(value)
+    if match is not None:
+        key, date, region, service, names, signature = match.groups()
+        signed = tuple(names.split(";"))
+        if "host" in signed:
+            return AuthorizationHeader(key, date, region, service, signed, signature)
+    return _parse_authorization(value)
+
+
+def _parse_authorization(value: str) -> AuthorizationHeader:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignature(
@@ -163,7 +225,7 @@ def check_clock(timestamp: str, signed_at: float, now: float, window_s: float = 
 def payload_hash(request: IncomingRequest) -> str:
     """The SHA-256 of the body that arrived; ``InvalidSignature`` if the request declares
     another one in ``X-Amz-Content-SHA256`` (an unsigned payload is refused too)."""
-    computed = hashlib.sha256(request.body).hexdigest()
+    computed = _sha256(request.body).hexdigest()
     declared = request.header("x-amz-content-sha256")
     if declared is not None and not hmac.compare_digest(declared.strip().lower(), computed):
         raise InvalidSignature(
@@ -172,26 +234,8 @@ def payload_hash(request: IncomingRequest) -> str:
     return computed
 
 
-class _Headers:
-    """Headers as botocore's signer reads them (``in``, ``[]``, ``get_all``, iteration over
-    names), case-insensitive; a dict instead of ``email.message`` for speed."""
-
-    __slots__ = ("_values",)
-
-    def __init__(self, values: dict[str, list[str]]) -> None:
-        self._values = values
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._values
-
-    def __getitem__(self, name: str) -> str:
-        return self._values[name.lower()][0]
-
-    def __iter__(self):
-        return iter(self._values)
-
-    def get_all(self, name: str, failobj=None):
-        return self._values.get(name.lower(), failobj)
+# What the signer finds among a request's headers: nothing (see expected_signature).
+_NO_HEADERS: dict[str, str] = {}
 
 
 class _SignedHeaders(dict):
@@ -208,7 +252,7 @@ class _Request:
 
     __slots__ = ("method", "url", "headers", "params", "context", "signed", "body_hash")
 
-    def __init__(self, method: str, url: str, headers: _Headers, timestamp: str, signed: _SignedHeaders,
+    def __init__(self, method: str, url: str, headers: dict[str, str], timestamp: str, signed: _SignedHeaders,
                  body_hash: str) -> None:
         self.method, self.url, self.headers = method, url, headers
         self.params: dict = {}
@@ -226,7 +270,7 @@ class _ServerSigV4(SigV4Auth):
 
     def __init__(self, credentials: ReadOnlyCredentials, service: str, region: str) -> None:
         super().__init__(credentials, service, region)
-        self._keys: dict[str, bytes] = {}
+        self._keys: dict[str, hmac.HMAC] = {}
 
     def headers_to_sign(self, request):
         return request.signed
@@ -245,15 +289,23 @@ class _ServerSigV4(SigV4Auth):
     def signed_headers(self, headers_to_sign):
         return _signed_header_names(tuple(headers_to_sign))
 
+    def string_to_sign(self, request, canonical_request):
+        # SigV4Auth.string_to_sign, hashing with the built-in SHA-256 (see _builtin_sha256).
+        return "\n".join((ALGORITHM, request.context["timestamp"], self.credential_scope(request),
+                          _sha256(canonical_request.encode()).hexdigest()))
+
     def signature(self, string_to_sign, request):
         date = request.context["timestamp"][0:8]
-        key = self._keys.get(date)
-        if key is None:
+        keyed = self._keys.get(date)
+        if keyed is None:
             if len(self._keys) >= self.DATES:
                 self._keys.clear()
-            key = self._keys[date] = self._signing_key(date)
-        # What SigV4Auth._sign computes, with the standard library's one-shot HMAC.
-        return hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+            # The standard library's HMAC over the built-in SHA-256, keyed once per date:
+            # each request copies it (no key schedule, no OpenSSL lookup; see _builtin_sha256).
+            keyed = self._keys[date] = hmac.HMAC(self._signing_key(date), digestmod=_sha256)
+        mac = keyed.copy()
+        mac.update(string_to_sign.encode())
+        return mac.hexdigest()  # what SigV4Auth._sign(key, string_to_sign, hex=True) computes
 
     def _signing_key(self, date: str) -> bytes:
         # SigV4's key derivation, with the signer's own HMAC (as SigV4Auth.signature does it).
@@ -324,7 +376,9 @@ def expected_signature(request: IncomingRequest, header: AuthorizationHeader, ti
     url = f"http://signed-host{request.raw_path}" + (f"?{request.query}" if request.query else "")
     values = request.values
     signed = _SignedHeaders({name: values[name] for name in header.signed_headers if name in values})
-    wire = _Request(request.method, url, _Headers(values), timestamp, signed, payload_hash(request))
+    # botocore signs a declared X-Amz-Content-SHA256 as the payload hash, else payload();
+    # payload_hash has made sure the two are the same, so the signer needs no other header.
+    wire = _Request(request.method, url, _NO_HEADERS, timestamp, signed, payload_hash(request))
     signer = (signers or Signers()).get(header.access_key_id, secret, header.service, header.region)
     canonical = signer.canonical_request(wire)
     return signer.signature(signer.string_to_sign(wire, canonical), wire)

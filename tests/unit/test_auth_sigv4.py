@@ -15,7 +15,19 @@ from serverless_ray.auth.authenticator import Authenticator
 from serverless_ray.auth.credentials import Principal
 from serverless_ray.auth.operations import Arns
 from serverless_ray.auth.policy import ALLOW_ALL
-from serverless_ray.auth.sigv4 import IncomingRequest, parse_authorization
+from botocore.auth import SigV4Auth
+from botocore.credentials import ReadOnlyCredentials
+
+from serverless_ray.auth.sigv4 import (
+    _AS_SIGNED,
+    IncomingRequest,
+    Signers,
+    _parse_authorization,
+    _Request,
+    _SignedHeaders,
+    parse_authorization,
+    payload_hash,
+)
 from serverless_ray.errors import IncompleteSignature, InvalidSignature, ServiceError
 from signed_requests import KEY_ID, SECRET, SIGNED_AT_EPOCH, sign
 
@@ -177,3 +189,70 @@ def test_a_request_signed_with_a_date_header_instead_of_x_amz_date_verifies():
 def test_malformed_authorization_headers_are_incomplete_signatures(value, says):
     with pytest.raises(IncompleteSignature, match=says):
         parse_authorization(value)
+
+
+@PROPERTY
+@given(requests)
+def test_the_header_as_sdks_write_it_parses_as_the_full_parse_does(request):
+    value = request.header("authorization")
+    assert _AS_SIGNED.fullmatch(value), value  # the quick path is the one botocore's headers take
+    assert parse_authorization(value) == _parse_authorization(value)
+    spaced = value.replace(", ", " ,  ")  # other spacing: the full parse, the same parts
+    assert parse_authorization(spaced) == parse_authorization(value)
+
+
+_part = st.text(alphabet="abAZ09-_ ,=/;", max_size=6)
+_separators = st.sampled_from([", ", ",", " , ", ",  "])
+near_headers = st.builds(
+    lambda key, date, region, service, terminal, sep1, names, sep2, signature:
+    f"AWS4-HMAC-SHA256 Credential={key}/{date}/{region}/{service}/{terminal}{sep1}SignedHeaders={names}{sep2}"
+    f"Signature={signature}",
+    key=_part, date=_part, region=_part, service=_part,
+    terminal=st.sampled_from(["aws4_request", "aws4_request/x", "aws4", ""]),
+    sep1=_separators,
+    names=st.lists(st.sampled_from(["host", "x-amz-date", "a,b", "c=d", "e f", ""]), max_size=3).map(";".join),
+    sep2=_separators,
+    signature=st.one_of(st.text("0123456789abcdef", min_size=63, max_size=65),
+                        st.text("0123456789abcdefABCDEF ,\n", min_size=64, max_size=64)),
+)
+
+
+@PROPERTY
+@given(near_headers)
+def test_the_quick_parse_accepts_nothing_the_full_parse_refuses_or_reads_otherwise(value):
+    try:
+        expected = _parse_authorization(value)
+    except IncompleteSignature:
+        with pytest.raises(IncompleteSignature):
+            parse_authorization(value)
+    else:
+        assert parse_authorization(value) == expected
+
+
+def test_an_asgi_request_has_the_headers_the_constructor_gives():
+    request = sign("POST", f"https://{HOST}/endpoints/a%20b/invocations?x=1", headers={"X-Test-Twice": "a"},
+                   body=b"{}")
+    scope = {"method": request.method, "path": "/endpoints/a b/invocations", "raw_path": request.raw_path.encode(),
+             "query_string": request.query.encode(),
+             "headers": [(n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in request.headers]
+             + [(b"x-test-twice", b"b")]}
+    made = IncomingRequest.from_asgi(scope).with_body(request.body)
+    expected = dataclasses.replace(request, headers=[(n.lower(), v) for n, v in request.headers]
+                                   + [("x-test-twice", "b")])
+    assert made == expected
+    assert made.values == expected.values and made.values["x-test-twice"] == ["a", "b"]
+    check(dataclasses.replace(made, headers=made.headers[:-1]))
+
+
+def test_the_servers_string_to_sign_and_signature_are_botocores():
+    request = sign("POST", f"https://{HOST}/endpoints/e/invocations", body=b'{"inputs": [1]}')
+    header = parse_authorization(request.header("authorization"))
+    timestamp = request.header("x-amz-date")
+    ours = Signers().get(KEY_ID, SECRET, header.service, header.region)
+    botocores = SigV4Auth(ReadOnlyCredentials(KEY_ID, SECRET, None), header.service, header.region)
+    wire = _Request(request.method, f"http://signed-host{request.raw_path}", {}, timestamp,
+                    _SignedHeaders({n: request.values[n] for n in header.signed_headers}), payload_hash(request))
+    canonical = ours.canonical_request(wire)  # botocore's, with the request's own signed headers and body hash
+    string_to_sign = botocores.string_to_sign(wire, canonical)
+    assert ours.string_to_sign(wire, canonical) == string_to_sign
+    assert ours.signature(string_to_sign, wire) == botocores.signature(string_to_sign, wire) == header.signature
