@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tarfile
 import time
 import urllib.request
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 AWS = str(Path(sys.executable).parent / "aws")
 T = TypeVar("T")
@@ -58,6 +59,36 @@ def sdk_serverless(model, name: str, *, memory_mb: int = 2048, **deploy: Any) ->
         session.sagemaker_client.get_waiter("endpoint_deleted").wait(
             EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         model.delete_model()
+
+
+def model_archive(directory: Path, files: Mapping[str, bytes | str]) -> Path:
+    """``directory``/model.tar.gz holding ``files`` (name in the archive, folders allowed →
+    content) at the archive root, as SageMaker expects. The files are written to
+    ``directory``/model first, which must not exist yet."""
+    root = directory / "model"
+    root.mkdir(parents=True)
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+    archive = directory / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=str(path.relative_to(root)))
+    return archive
+
+
+def in_s3(archive: Path, url: str) -> str:
+    """``archive`` uploaded to the session's local S3 (see the ``sdk_environment``
+    fixture) at ``url``, ``s3://<bucket>/<key>``, the bucket made if need be; ``url``."""
+    import boto3
+
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)  # us-east-1 answers an existing bucket of its owner with success
+    s3.upload_file(str(archive), bucket, key)
+    return url
 
 
 def unique(prefix: str) -> str:

@@ -6,13 +6,11 @@ from the package registries into a runtime environment of their own."""
 from __future__ import annotations
 
 import json
-import tarfile
 
-import boto3
 import pytest
 import ray
 from sagemaker import image_uris
-from support import ROLE, sdk_serverless, sdk_session, unique
+from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -51,19 +49,6 @@ def _tiny_classifier() -> dict:
         return {"files": files, "answers": classify(TEXTS), "version": transformers.__version__}
 
 
-def _archive(tmp_path, files: dict[str, bytes], extra: dict[str, str] | None = None):
-    for name, data in files.items():
-        (tmp_path / name).write_bytes(data)
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for name in files:
-            tar.add(tmp_path / name, arcname=name)
-        for name, text in (extra or {}).items():
-            (tmp_path / "extra.py").write_text(text)
-            tar.add(tmp_path / "extra.py", arcname=name)
-    return archive
-
-
 def _same(answers: list[dict], expected: list[dict]) -> bool:
     return [a["label"] for a in answers] == [e["label"] for e in expected] and [a["score"] for a in answers] == (
         pytest.approx([e["score"] for e in expected], rel=1e-4))
@@ -75,12 +60,9 @@ def test_hugging_face_model_deploys_serverless_and_predicts(sdk_environment, tmp
 
     made = ray.get(_tiny_classifier.remote(), timeout=300)
     assert made["version"] == TRANSFORMERS
-    archive = _archive(tmp_path, made["files"])
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="hf-models")
-    s3.upload_file(str(archive), "hf-models", "tiny/model.tar.gz")
+    model_data = in_s3(model_archive(tmp_path / "sdk", made["files"]), "s3://hf-models/tiny/model.tar.gz")
     session = sdk_session()
-    model = HuggingFaceModel(model_data="s3://hf-models/tiny/model.tar.gz", role=ROLE,
+    model = HuggingFaceModel(model_data=model_data, role=ROLE,
                              env={"HF_TASK": "text-classification"}, transformers_version=TRANSFORMERS,
                              pytorch_version=PYTORCH, py_version="py312", sagemaker_session=session)
     name = unique("sdk-hf")
@@ -104,7 +86,7 @@ def test_hugging_face_model_deploys_serverless_and_predicts(sdk_environment, tmp
     # Without HF_TASK the task comes from config.json's architecture; code/inference.py
     # overrides the hooks it defines and keeps the toolkit's others.
     override = "import json\ndef output_fn(prediction, accept):\n    return json.dumps([p['label'] for p in prediction])\n"
-    archive = _archive(tmp_path, made["files"], {"code/inference.py": override})
+    archive = model_archive(tmp_path / "override", {**made["files"], "code/inference.py": override})
     endpoint = deployer.endpoint(deployer.config(deployer.model(str(archive), image=IMAGE)))
     reply = runtime.invoke_endpoint(EndpointName=endpoint, Body=json.dumps({"inputs": TEXTS}),
                                     ContentType="application/json")

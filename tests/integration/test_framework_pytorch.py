@@ -6,14 +6,12 @@ package registries' CPU build into a runtime environment of its own."""
 from __future__ import annotations
 
 import json
-import tarfile
 
-import boto3
 import numpy as np
 import pytest
 import ray
 from sagemaker import image_uris
-from support import ROLE, sdk_serverless, sdk_session, unique
+from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -46,16 +44,10 @@ def test_a_torchscript_module_needs_no_inference_script(sdk_environment, tmp_pat
 
     made = ray.get(_script_module.remote(), timeout=300)
     assert made["version"].startswith("2.13.0")
-    (tmp_path / "model.pt").write_bytes(made["module"])
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(tmp_path / "model.pt", arcname="model.pt")
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="torch-models")
-    s3.upload_file(str(archive), "torch-models", "module/model.tar.gz")
+    model_data = in_s3(model_archive(tmp_path, {"model.pt": made["module"]}), "s3://torch-models/module/model.tar.gz")
     session = sdk_session()
     # No entry_point: the toolkit's own model_fn loads model.pt.
-    model = PyTorchModel(model_data="s3://torch-models/module/model.tar.gz", role=ROLE, framework_version="2.3",
+    model = PyTorchModel(model_data=model_data, role=ROLE, framework_version="2.3",
                          py_version="py311", sagemaker_session=session)
     endpoint = unique("sdk-torch")
     with sdk_serverless(model, endpoint) as predictor:

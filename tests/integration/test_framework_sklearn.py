@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-import tarfile
 
-import boto3
 import numpy as np
 import pytest
 import ray
 from sagemaker import image_uris
-from support import ROLE, sdk_serverless, sdk_session, unique
+from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -44,13 +42,8 @@ def test_sklearn_model_deploys_serverless_and_predicts(sdk_environment, tmp_path
 
     fitted = ray.get(_fit.remote(), timeout=240)
     assert fitted["version"] == "1.4.2"
-    archive = tmp_path / "model.tar.gz"
-    (tmp_path / "model.joblib").write_bytes(fitted["model"])
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(tmp_path / "model.joblib", arcname="model.joblib")
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="sklearn-output")
-    s3.upload_file(str(archive), "sklearn-output", "job/model.tar.gz")
+    archive = model_archive(tmp_path, {"model.joblib": fitted["model"]})
+    model_data = in_s3(archive, "s3://sklearn-output/job/model.tar.gz")
     source = tmp_path / "source"
     source.mkdir()
     # The container has no default model_fn: the script loads the model, and nothing else.
@@ -60,7 +53,7 @@ def test_sklearn_model_deploys_serverless_and_predicts(sdk_environment, tmp_path
         "    return joblib.load(os.path.join(model_dir, 'model.joblib'))\n"
     )
     session = sdk_session()
-    model = SKLearnModel(model_data="s3://sklearn-output/job/model.tar.gz", role=ROLE, entry_point="serve.py",
+    model = SKLearnModel(model_data=model_data, role=ROLE, entry_point="serve.py",
                          source_dir=str(source), framework_version=VERSION, sagemaker_session=session)
     name = unique("sdk-sklearn")
     with sdk_serverless(model, name, memory_mb=1024) as predictor:

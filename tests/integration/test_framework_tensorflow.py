@@ -6,14 +6,12 @@ comes from the package registries into a runtime environment of its own."""
 from __future__ import annotations
 
 import json
-import tarfile
 
-import boto3
 import pytest
 import ray
 from botocore.exceptions import ClientError
 from sagemaker import image_uris
-from support import ROLE, sdk_serverless, sdk_session, unique
+from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -61,19 +59,6 @@ def _saved_model() -> dict:
             "version": tf.__version__}
 
 
-def _archive(tmp_path, files: dict[str, bytes], extra: dict[str, str] | None = None):
-    root = tmp_path / "model"
-    for name, data in {**files, **{k: v.encode() for k, v in (extra or {}).items()}}.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                tar.add(path, arcname=str(path.relative_to(root)))
-    return archive
-
-
 def _close(got, expected) -> bool:
     flat = [v for row in got for v in row]
     return flat == pytest.approx([v for row in expected for v in row], rel=1e-5, abs=1e-6)
@@ -84,12 +69,9 @@ def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_p
 
     made = ray.get(_saved_model.remote(), timeout=400)
     assert made["version"].startswith(VERSION)
-    archive = _archive(tmp_path, made["files"])
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="tf-models")
-    s3.upload_file(str(archive), "tf-models", "linear/model.tar.gz")
+    model_data = in_s3(model_archive(tmp_path, made["files"]), "s3://tf-models/linear/model.tar.gz")
     session = sdk_session()
-    model = TensorFlowModel(model_data="s3://tf-models/linear/model.tar.gz", role=ROLE, framework_version=VERSION,
+    model = TensorFlowModel(model_data=model_data, role=ROLE, framework_version=VERSION,
                             sagemaker_session=session)
     name = unique("sdk-tf")
     with sdk_serverless(model, name) as predictor:
@@ -130,7 +112,7 @@ def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_p
         "    best = [row.index(max(row)) for row in response.json()['predictions']]\n"
         "    return ' '.join(map(str, best)), 'text/plain'\n"
     )
-    archive = _archive(tmp_path / "scripted", made["files"], {"code/inference.py": handlers})
+    archive = model_archive(tmp_path / "scripted", {**made["files"], "code/inference.py": handlers})
     endpoint = deployer.endpoint(deployer.config(deployer.model(str(archive), image=IMAGE)))
     reply = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/plain",
                                     Body="\n".join(" ".join(map(str, row)) for row in ROWS))

@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import json
 import pickle
-import tarfile
 import urllib.request
-from pathlib import Path
 
-import boto3
 import pytest
 import ray
 from sagemaker import image_uris
 from conftest import SCALE_TO_ZERO_AFTER_S
-from support import ROLE, metric_value, replica_gauge, sdk_serverless, sdk_session, unique, wait_for
+from support import (
+    ROLE,
+    in_s3,
+    metric_value,
+    model_archive,
+    replica_gauge,
+    sdk_serverless,
+    sdk_session,
+    unique,
+    wait_for,
+)
 
 from serverless_ray.frameworks import recognise, requirements
 
@@ -55,18 +62,6 @@ def trained(ray_cluster) -> dict:
     return ray.get(_train.remote(7), timeout=240)
 
 
-def _archive(tmp_path: Path, files: dict[str, bytes]) -> str:
-    archive = tmp_path / "model.tar.gz"
-    root = tmp_path / "model"
-    for name, data in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(data)
-    with tarfile.open(archive, "w:gz") as tar:
-        for item in sorted(root.iterdir()):
-            tar.add(item, arcname=item.name)
-    return str(archive)
-
-
 def _csv(rows: list[list[float]]) -> bytes:
     return "".join(",".join(repr(value) for value in row) + "\n" for row in rows).encode()
 
@@ -82,8 +77,8 @@ def test_a_trained_model_needs_no_inference_script(tmp_path, trained, runtime, d
     an ensemble) with the image URI and nothing else, as the serverless example notebooks
     deploy it."""
     assert trained["version"] == "3.0.5"
-    url = _archive(tmp_path, {"xgboost-model": trained["pickled"], "xgboost-model-2": trained["native"]})
-    endpoint = deployer.endpoint(deployer.config(deployer.model(url, image=IMAGE)))
+    archive = model_archive(tmp_path, {"xgboost-model": trained["pickled"], "xgboost-model-2": trained["native"]})
+    endpoint = deployer.endpoint(deployer.config(deployer.model(str(archive), image=IMAGE)))
     expected = [(a + b) / 2 for a, b in zip(trained["first"], trained["second"])]
     rows = trained["rows"]
 
@@ -110,8 +105,8 @@ def test_a_cold_endpoint_is_answered_by_a_standby_of_its_environment(tmp_path, t
                                                                       deployer):
     """Scaled to zero, the endpoint's next invocation is adopted by a standby started in the
     XGBoost environment (with XGBoost imported), not by a Serve replica started for it."""
-    url = _archive(tmp_path, {"xgboost-model": trained["native"]})
-    endpoint = deployer.endpoint(deployer.config(deployer.model(url, image=IMAGE)))
+    archive = model_archive(tmp_path, {"xgboost-model": trained["native"]})
+    endpoint = deployer.endpoint(deployer.config(deployer.model(str(archive), image=IMAGE)))
 
     def metrics() -> str:
         return urllib.request.urlopen(f"{platform.url}/metrics", timeout=10).read().decode()
@@ -130,7 +125,7 @@ def test_a_cold_endpoint_is_answered_by_a_standby_of_its_environment(tmp_path, t
 def test_an_inference_script_gets_the_framework_defaults(tmp_path, trained, runtime, deployer):
     """Framework mode: ``SAGEMAKER_PROGRAM`` names the script, which must load the model;
     requests decode into a DMatrix and predictions are encoded as the toolkit does."""
-    url = _archive(tmp_path, {
+    archive = model_archive(tmp_path, {
         "model.ubj": trained["native"],
         "code/inference.py": (
             b"import os, xgboost\n"
@@ -140,7 +135,7 @@ def test_an_inference_script_gets_the_framework_defaults(tmp_path, trained, runt
             b"    return booster\n"
         ),
     })
-    model = deployer.model(url, image=IMAGE, environment={"SAGEMAKER_PROGRAM": "inference.py"})
+    model = deployer.model(str(archive), image=IMAGE, environment={"SAGEMAKER_PROGRAM": "inference.py"})
     endpoint = deployer.endpoint(deployer.config(model))
     content_type, body = _invoke(runtime, endpoint, _csv(trained["rows"]), "text/csv")  # no Accept: JSON
     assert content_type == "application/json"
@@ -154,9 +149,8 @@ def test_the_sdks_xgboost_model_deploys_serverless_and_predicts(sdk_environment,
     from sagemaker.serializers import CSVSerializer
     from sagemaker.xgboost import XGBoostModel
 
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="xgboost-output")
-    s3.upload_file(_archive(tmp_path, {"xgboost-model": trained["native"]}), "xgboost-output", "job/model.tar.gz")
+    archive = model_archive(tmp_path, {"xgboost-model": trained["native"]})
+    model_data = in_s3(archive, "s3://xgboost-output/job/model.tar.gz")
     source = tmp_path / "source"
     source.mkdir()
     (source / "serve.py").write_text(
@@ -169,7 +163,7 @@ def test_the_sdks_xgboost_model_deploys_serverless_and_predicts(sdk_environment,
         "    return ''.join(f'{p!r}\\n' for p in predictions.tolist()), 'text/csv'\n"
     )
     session = sdk_session()
-    model = XGBoostModel(model_data="s3://xgboost-output/job/model.tar.gz", role=ROLE, entry_point="serve.py",
+    model = XGBoostModel(model_data=model_data, role=ROLE, entry_point="serve.py",
                          source_dir=str(source), framework_version="3.0-5", sagemaker_session=session)
     with sdk_serverless(model, unique("sdk-xgb"), memory_mb=1024, serializer=CSVSerializer(),
                         deserializer=CSVDeserializer()) as predictor:

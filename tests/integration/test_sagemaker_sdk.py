@@ -9,26 +9,20 @@ script and uploads the result, which the platform then fetches.
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import boto3
 import pytest
 from conftest import EXAMPLE_MODEL
-from support import ROLE, SDK_DEFAULTS, unique
+from support import ROLE, SDK_DEFAULTS, in_s3, model_archive, unique
 
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
 
 
 def _weights_only_model(tmp_path: Path) -> str:
     """Trained artifacts without code, in S3: the SDK adds the inference script itself."""
-    archive = tmp_path / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(EXAMPLE_MODEL / "weights.json", arcname="weights.json")
-    s3 = boto3.client("s3", region_name="us-east-1")
-    s3.create_bucket(Bucket="training-output")
-    s3.upload_file(str(archive), "training-output", "linear/model.tar.gz")
-    return "s3://training-output/linear/model.tar.gz"
+    archive = model_archive(tmp_path, {"weights.json": (EXAMPLE_MODEL / "weights.json").read_bytes()})
+    return in_s3(archive, "s3://training-output/linear/model.tar.gz")
 
 
 def test_sdk_deploys_serverless_predicts_and_deletes(sdk_environment, tmp_path):

@@ -302,7 +302,7 @@ def test_a_caller_that_gave_up_is_skipped():
 def test_the_pool_stays_bounded_and_stop_kills_everything():
     async def scenario():
         world = await World(pool_size=2).start()
-        a, b = world.pool.take(), world.pool.take()
+        a, _ = world.pool.take(), world.pool.take()
         assert world.pool.take() is None and world.pool.idle == 0
         world.pool.release(a)
         await settle()

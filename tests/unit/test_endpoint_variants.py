@@ -3,7 +3,7 @@ UpdateEndpointWeightsAndCapacities, RetainAllVariantProperties and DescribeEndpo
 
 import pytest
 
-from plane_harness import ARN, Harness, instance_variant, serverless_variant
+from plane_harness import ARN, Harness, instance_variant
 from serverless_ray.control.rollout import route_for
 
 

@@ -116,7 +116,7 @@ def test_same_model_features_are_accepted_for_instance_based_variants_where_the_
      "multi-model endpoints are not supported by this platform"),
     ({"PrimaryContainer": {"Image": "a", "ModelDataUrl": "s3://b/a.tar.gz"}, "EnableNetworkIsolation": True},
      "network isolation is not supported by this platform"),
-    ({"PrimaryContainer": {"ModelPackageName": f"arn:aws:sagemaker:us-east-1:865070037744:model-package/x-1"}},
+    ({"PrimaryContainer": {"ModelPackageName": "arn:aws:sagemaker:us-east-1:865070037744:model-package/x-1"}},
      "this platform hosts only packages of its own registry"),
 ])
 def test_instance_based_endpoints_refuse_what_the_platform_cannot_run(h, model, reason):
