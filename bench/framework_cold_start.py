@@ -8,8 +8,10 @@ that a Ray task makes in the framework's environment first, so that environment 
 that task, whose time is printed as the environment build:
 
 * **first cold start**: CreateEndpoint to InService for the first endpoint of the image on
-  this node, whose replica waits for Ray to build the framework's environment (Ray runs pip
-  with ``--no-cache-dir``: the figure includes the downloads, except torch's, which pip takes
+  this node, whose replica waits for the framework's environment to be built (a layered
+  environment, in a new directory for each run; with ``--ray-pip``, Ray's own ``pip``
+  environment, which copies the platform's virtualenv first; both run pip with
+  ``--no-cache-dir``: the figure includes the downloads, except torch's, which pip takes
   from the machine's local wheel folder); for Hugging Face and TensorFlow the
   environment is built by the task that makes the model, and this figure is the rest;
 * **later endpoint**: CreateEndpoint to InService of a second endpoint of the same image;
@@ -21,13 +23,15 @@ that task, whose time is printed as the environment build:
 Prints the figures; asserts nothing. Usage::
 
     .venv/bin/python bench/framework_cold_start.py [--runs 3] [--warm 300] [--environment-standbys 1]
-        [--frameworks huggingface pytorch sklearn tensorflow xgboost]
+        [--frameworks huggingface pytorch sklearn tensorflow xgboost] [--ray-pip]
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import os
+import shutil
 import statistics
 import tarfile
 import tempfile
@@ -37,6 +41,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 
+from serverless_ray import environments
+from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
 
@@ -55,7 +61,7 @@ def _in_environment(image: str):
 
     from serverless_ray.frameworks import recognise, requirements
 
-    return ray.remote(num_cpus=0, runtime_env={"pip": list(requirements(recognise(image)))})
+    return ray.remote(num_cpus=0, runtime_env=environments.runtime_env(requirements(recognise(image))))
 
 
 def _tiny_classifier() -> dict[str, bytes]:
@@ -192,7 +198,16 @@ def main() -> None:
     parser.add_argument("--frameworks", nargs="+", choices=sorted(FRAMEWORKS), default=sorted(FRAMEWORKS))
     parser.add_argument("--environment-standbys", type=int, default=PlatformSettings().environment_standbys,
                         help="standbys per framework environment (0: cold starts go to Serve)")
+    parser.add_argument("--ray-pip", action="store_true",
+                        help="Ray's own pip environments instead of layered ones (for comparison)")
     args = parser.parse_args()
+    # Every run builds its environments anew, so that the first cold start is a first.
+    os.environ[environments.DIRECTORY_VARIABLE] = tempfile.mkdtemp(prefix="bench-environments-")
+    if args.ray_pip:
+        import ray
+
+        # Ray started here, without the plugin: the platform's replicas get Ray's pip environments.
+        ray.init(address="local", num_cpus=4, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     settings = PlatformSettings(port=0, state_dir=Path(tempfile.mkdtemp()), scale_to_zero_after_s=2, num_cpus=4,
                                 environment_standbys=args.environment_standbys)
     platform = Platform(settings).start()
@@ -232,6 +247,7 @@ def main() -> None:
                 sm.delete_endpoint(EndpointName=name)
     finally:
         platform.stop()
+        shutil.rmtree(os.environ[environments.DIRECTORY_VARIABLE], ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import time
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from serverless_ray import environments
 from serverless_ray.auth.credentials import internal_principal
 from serverless_ray.cluster_names import CONTROLLER_NAME, GATEWAY_NAME_PREFIX, NAMESPACE, QUOTA_LEDGER_NAME
 from serverless_ray.control.serve_backend import ensure_serve_started
@@ -125,6 +126,10 @@ class Platform:
             os.environ.setdefault(
                 "RAY_SERVE_CONTROL_LOOP_INTERVAL_S", str(self.settings.serve_control_loop_interval_s)
             )
+            if self.settings.ray_address is None:
+                # The embedded cluster's runtime environment agents build framework environments
+                # over the platform's packages instead of copying them (serverless_ray.environments).
+                environments.register()
             ray.init(
                 # "local": an embedded cluster of our own, even if `ray start` ran on this machine.
                 address=self.settings.ray_address or "local",

@@ -18,6 +18,7 @@ from ray.serve._private.common import DeploymentID
 from ray.serve.config import RequestRouterConfig
 from ray.serve.context import _get_global_client
 
+from serverless_ray import environments
 from serverless_ray.cluster_names import DEPLOYMENT_NAME, ROUTER_CLASS, is_platform_app
 from serverless_ray.control.app_backend import AppBackend, AppState, AppStatus
 from serverless_ray.messages import ReplicaSpec
@@ -73,8 +74,7 @@ class ServeBackend(AppBackend):
         pip_requirements: list[str],
     ) -> None:
         runtime_env: dict = {"env_vars": dict(spec.environment)}
-        if pip_requirements:
-            runtime_env["pip"] = list(pip_requirements)
+        runtime_env.update(environments.runtime_env(pip_requirements))
         options = resources.ray_actor_options()
         options["runtime_env"] = runtime_env
         deployment = serve.deployment(ModelReplica).options(

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 
+from serverless_ray import environments
 from serverless_ray.messages import ReplicaCall, ReplicaReply, ReplicaSpec
 
 log = logging.getLogger(__name__)
@@ -188,8 +189,8 @@ def ray_spawner(
 
     options: dict[str, Any] = {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id, soft=False)}
     if environment:
-        # The same pip list as the endpoints' replicas: Ray builds the environment once per node.
-        options["runtime_env"] = {"pip": list(environment)}
+        # The same environment as the endpoints' replicas: built once per node.
+        options["runtime_env"] = environments.runtime_env(environment)
 
     async def spawn() -> Standby:
         handle = StandbyReplica.options(**options).remote(preload, scratch, environment)

@@ -19,6 +19,7 @@ import pytest
 import ray
 from botocore.config import Config
 
+from serverless_ray import environments
 from serverless_ray.cluster_names import NAMESPACE
 from serverless_ray.platform import Platform
 from serverless_ray.settings import PlatformSettings
@@ -32,6 +33,10 @@ SCALE_TO_ZERO_AFTER_S = 3.0
 EPHEMERAL_STORAGE_MB = 32
 MAX_MODEL_SIZE_MB = 16
 ARTIFACT_CACHE_MB = 12
+
+# As `serverless-ray up` does for its embedded cluster. Here, before the test modules are
+# imported: their framework tasks read it when they are declared.
+environments.register()
 
 
 def make_tarball(source: Path, dest: Path) -> Path:
@@ -71,6 +76,8 @@ def ray_cluster(s3_server, tmp_path_factory):
     # a private temp directory keeps other Ray users on the machine out of this cluster.
     ray_tmp = tempfile.mkdtemp(prefix="sr-ray-")
     os.environ["RAY_TMPDIR"] = ray_tmp
+    # The framework environments go with the cluster's temp directory.
+    os.environ[environments.DIRECTORY_VARIABLE] = os.path.join(ray_tmp, "environments")
     from ray.cluster_utils import Cluster
 
     cluster = start_ray_node(lambda: Cluster(initialize_head=True, head_node_args={

@@ -12,6 +12,7 @@ import ray
 from sagemaker import image_uris
 from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
+from serverless_ray import environments
 from serverless_ray.frameworks import recognise, requirements
 
 TRANSFORMERS, PYTORCH = "4.49.0", "2.6.0"
@@ -20,7 +21,7 @@ IMAGE = image_uris.retrieve("huggingface", "us-east-1", version=TRANSFORMERS, ba
 TEXTS = ["a fine film", "a dull plot", "fine acting and a dull film"]
 
 
-@ray.remote(num_cpus=0, runtime_env={"pip": list(requirements(recognise(IMAGE)))})
+@ray.remote(num_cpus=0, runtime_env=environments.runtime_env(requirements(recognise(IMAGE))))
 def _tiny_classifier() -> dict:
     """A randomly initialised one-layer BERT classifier and its tokenizer, saved as
     ``save_pretrained`` saves them, and the pipeline's answers on ``TEXTS``: in the

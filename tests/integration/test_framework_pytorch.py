@@ -13,13 +13,14 @@ import ray
 from sagemaker import image_uris
 from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
+from serverless_ray import environments
 from serverless_ray.frameworks import recognise, requirements
 
 IMAGE = image_uris.retrieve("pytorch", "us-east-1", "2.3", image_scope="inference", instance_type="ml.m5.large",
                             py_version="py311")
 
 
-@ray.remote(num_cpus=0, runtime_env={"pip": list(requirements(recognise(IMAGE)))})
+@ray.remote(num_cpus=0, runtime_env=environments.runtime_env(requirements(recognise(IMAGE))))
 def _script_module() -> dict:
     """A small network with random weights, saved with TorchScript, and its outputs on a few
     rows: in the environment the endpoint runs in."""

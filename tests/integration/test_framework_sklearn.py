@@ -13,13 +13,14 @@ import ray
 from sagemaker import image_uris
 from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
+from serverless_ray import environments
 from serverless_ray.frameworks import recognise, requirements
 
 VERSION = "1.4-2"
 IMAGE = image_uris.retrieve("sklearn", "us-east-1", VERSION)
 
 
-@ray.remote(num_cpus=0, runtime_env={"pip": list(requirements(recognise(IMAGE)))})
+@ray.remote(num_cpus=0, runtime_env=environments.runtime_env(requirements(recognise(IMAGE))))
 def _fit() -> dict:
     """A regression fitted on random data in the environment the endpoint runs in, and its
     predictions on float32 rows (the container decodes CSV and JSON as float32)."""

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 from sagemaker import image_uris
 from support import ROLE, in_s3, model_archive, sdk_serverless, sdk_session, unique
 
+from serverless_ray import environments
 from serverless_ray.frameworks import recognise, requirements
 
 VERSION = "2.19"
@@ -20,7 +21,7 @@ IMAGE = image_uris.retrieve("tensorflow", "us-east-1", VERSION, image_scope="inf
 ROWS = [[0.5, 1.0, -1.0], [2.0, 0.0, 0.25]]
 
 
-@ray.remote(num_cpus=0, runtime_env={"pip": list(requirements(recognise(IMAGE)))})
+@ray.remote(num_cpus=0, runtime_env=environments.runtime_env(requirements(recognise(IMAGE))))
 def _saved_model() -> dict:
     """A linear model with random weights saved as a SavedModel (version 1) with two
     signatures, and their outputs on ``ROWS``: in the environment the endpoint runs in."""

@@ -24,6 +24,7 @@ from support import (
     wait_for,
 )
 
+from serverless_ray import environments
 from serverless_ray.frameworks import recognise, requirements
 
 IMAGE = image_uris.retrieve("xgboost", "us-east-1", "3.0-5")
@@ -31,7 +32,7 @@ PIP = list(requirements(recognise(IMAGE)))
 FEATURES = 5
 
 
-@ray.remote(num_cpus=0, runtime_env={"pip": PIP})
+@ray.remote(num_cpus=0, runtime_env=environments.runtime_env(PIP))
 def _train(seed: int) -> dict:
     """Two boosters trained on random data, saved as a training job and a user would save
     them, and their predictions on a few rows: in the XGBoost environment the endpoints run

@@ -22,6 +22,7 @@ import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 from ray.serve.schema import ServeDeploySchema
 
+from serverless_ray import environments
 from serverless_ray.cli.app import parse_command
 from serverless_ray.declarative.schema import SERVE_APP_IMPORT_PATH, ServeAppArgs, serve_app_args
 
@@ -55,6 +56,21 @@ def test_every_node_installs_the_project_from_its_own_files(cluster):
     assert install in prepared["head_setup_commands"] and install in prepared["worker_setup_commands"]
     assert "**/.venv" in prepared["rsync_exclude"]
     assert prepared["docker"]["image"].startswith("rayproject/ray:2.60.0-")
+
+
+def test_every_node_starts_ray_with_the_layered_environments_plugin(cluster):
+    starts = [c for key in ("head_start_ray_commands", "worker_start_ray_commands") for c in cluster[key]
+              if "ray start" in c]
+    assert len(starts) == 2
+    for command in starts:
+        [export] = [part.strip() for part in command.split(";") if part.strip().startswith("export ")]
+        name, _, value = shlex.split(export)[1].partition("=")
+        assert environments.is_registered({name: value})
+        assert command.index("export ") < command.index("ray start")
+    # The image of the KubeRay manifest, for every pod of it
+    [line] = [line for line in (REPO / "deployments" / "Dockerfile").read_text().splitlines()
+              if line.startswith(f"ENV {environments.PLUGINS_VARIABLE}=")]
+    assert environments.is_registered({environments.PLUGINS_VARIABLE: shlex.split(line.partition("=")[2])[0]})
 
 
 def test_the_head_starts_the_platform_with_options_the_cli_accepts(cluster):

@@ -126,6 +126,7 @@ PURE = [
     "serverless_ray.spec.autoscaling",
     "serverless_ray.spec.schedules",
     "serverless_ray.errors",
+    "serverless_ray.environments",
     "serverless_ray.store",
     "serverless_ray.cluster_names",
     "serverless_ray.messages",
