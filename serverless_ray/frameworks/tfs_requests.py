@@ -13,6 +13,9 @@ in front of TensorFlow Serving's REST API when the model brings no inference scr
 
 The custom attributes ``tfs-model-name``, ``tfs-model-version`` and ``tfs-method``
 (``predict``, ``classify``, ``regress``) pick the model, its version and the API method.
+The Classify and Regress APIs take ``{"examples": [...], "context": {...}}``, each example
+an object of features that :func:`examples` turns into typed ``tf.Example`` features as
+TensorFlow Serving's REST API does.
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import csv
 import io
 import json
 import re
+import base64
+import binascii
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
@@ -118,3 +123,75 @@ def _number(field: str) -> float | int:
             return float(field)
         except ValueError as exc:
             raise TfsRequestError(f"CSV field '{field}' is not a number, and the body's first field is") from exc
+
+
+# -- the Classify and Regress APIs: JSON examples as tf.Example features ------------------
+
+#: The three kinds of value a tf.Example feature holds.
+INT64, FLOAT, BYTES = "int64_list", "float_list", "bytes_list"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature of a ``tf.Example``: its kind (:data:`INT64`, :data:`FLOAT` or
+    :data:`BYTES`) and its values."""
+
+    kind: str
+    values: tuple[Any, ...]
+
+
+def examples(request: Mapping[str, Any]) -> list[dict[str, Feature]]:
+    """The features of each example of a Classify or Regress request, the ``context``'s
+    among them, as TensorFlow Serving reads them: whole numbers are ``int64``, numbers with
+    a fraction (or a list mixing both) ``float``, strings and ``{"b64": ...}`` bytes; a
+    value is one value or a list of them. A feature may be in the context or in the
+    examples, not both."""
+    listed = request.get("examples")
+    if listed is None:
+        raise TfsRequestError("Missing 'examples' key: the Classify and Regress APIs take a list of examples")
+    if not isinstance(listed, list) or not listed or not all(isinstance(example, dict) for example in listed):
+        raise TfsRequestError("'examples' must be a non-empty list of objects, each a feature name → value or list "
+                              "of values")
+    context = request.get("context", {})
+    if not isinstance(context, dict):
+        raise TfsRequestError("'context' must be an object: feature name → value or list of values")
+    shared = {name: _feature(value, f"feature '{name}' of 'context'") for name, value in context.items()}
+    found: list[dict[str, Feature]] = []
+    for position, example in enumerate(listed):
+        both = sorted(set(example) & set(shared))
+        if both:
+            raise TfsRequestError(f"feature '{both[0]}' is in 'context' and in example {position}: a context "
+                                  "feature must not appear in the examples")
+        own = {name: _feature(value, f"feature '{name}' of example {position}") for name, value in example.items()}
+        found.append({**shared, **own})
+    return found
+
+
+def _feature(value: Any, where: str) -> Feature:
+    values = value if isinstance(value, list) else [value]
+    if not values:
+        raise TfsRequestError(f"{where} is an empty list: a feature has at least one value")
+    if any(isinstance(item, bool) or item is None for item in values):
+        raise TfsRequestError(f"{where} holds {json.dumps(value)[:80]}: values are numbers or strings "
+                              "(or {\"b64\": ...} for bytes)")
+    if all(isinstance(item, int) for item in values):
+        return Feature(INT64, tuple(values))
+    if all(isinstance(item, (int, float)) for item in values):
+        return Feature(FLOAT, tuple(float(item) for item in values))
+    if all(isinstance(item, str) or _is_b64(item) for item in values):
+        return Feature(BYTES, tuple(_bytes(item, where) for item in values))
+    raise TfsRequestError(f"{where} mixes numbers and strings ({json.dumps(value)[:80]}); a feature's values "
+                          "are all numbers or all strings")
+
+
+def _is_b64(item: Any) -> bool:
+    return isinstance(item, dict) and set(item) == {"b64"} and isinstance(item["b64"], str)
+
+
+def _bytes(item: Any, where: str) -> bytes:
+    if isinstance(item, str):
+        return item.encode("utf-8")
+    try:
+        return base64.b64decode(item["b64"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise TfsRequestError(f"{where}: {{\"b64\": ...}} is not base64 ({exc})") from exc

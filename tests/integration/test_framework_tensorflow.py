@@ -24,7 +24,8 @@ ROWS = [[0.5, 1.0, -1.0], [2.0, 0.0, 0.25]]
 @ray.remote(num_cpus=0, runtime_env=environments.runtime_env(requirements(recognise(IMAGE))))
 def _saved_model() -> dict:
     """A linear model with random weights saved as a SavedModel (version 1) with two
-    signatures, and their outputs on ``ROWS``: in the environment the endpoint runs in."""
+    Predict signatures, a Classify and a Regress one, and their outputs on ``ROWS``: in
+    the environment the endpoint runs in."""
     import pathlib
     import tempfile
 
@@ -32,6 +33,8 @@ def _saved_model() -> dict:
 
     tf.random.set_seed(7)
     spec = tf.TensorSpec([None, 3], tf.float32, name="x")
+    examples = tf.TensorSpec([None], tf.string, name="examples")
+    features = {"x": tf.io.FixedLenFeature([3], tf.float32), "shift": tf.io.FixedLenFeature([1], tf.int64)}
 
     class Linear(tf.Module):
         def __init__(self):
@@ -47,17 +50,38 @@ def _saved_model() -> dict:
         def doubled(self, x):
             return {"scores": 2 * (tf.matmul(x, self.weights) + self.bias), "total": tf.reduce_sum(x, axis=1)}
 
+        # The Classify and Regress APIs' signatures: serialized tf.Example protos in.
+        @tf.function(input_signature=[examples])
+        def classify(self, serialized):
+            parsed = tf.io.parse_example(serialized, features)
+            logits = tf.matmul(parsed["x"], self.weights) + self.bias + tf.cast(parsed["shift"], tf.float32)
+            labels = tf.tile([[b"low", b"high"]], [tf.shape(logits)[0], 1])
+            return {"classes": labels, "scores": tf.nn.softmax(logits)}
+
+        @tf.function(input_signature=[examples])
+        def regress(self, serialized):
+            parsed = tf.io.parse_example(serialized, features)
+            first = (tf.matmul(parsed["x"], self.weights) + self.bias)[:, 0]
+            return {"outputs": first + tf.cast(parsed["shift"][:, 0], tf.float32)}
+
     module = Linear()
     with tempfile.TemporaryDirectory() as scratch:
         directory = pathlib.Path(scratch)
         tf.saved_model.save(module, str(directory / "1"),
-                            signatures={"serving_default": module.scores, "doubled": module.doubled})
+                            signatures={"serving_default": module.scores, "doubled": module.doubled,
+                                        "classify": module.classify, "regress": module.regress})
         files = {str(path.relative_to(directory)): path.read_bytes() for path in directory.rglob("*") if path.is_file()}
     rows = tf.constant(ROWS)
     doubled = module.doubled(rows)
+    # The protos made here with TensorFlow's own API, shift 2 from the context of the requests below.
+    protos = [tf.train.Example(features=tf.train.Features(feature={
+        "x": tf.train.Feature(float_list=tf.train.FloatList(value=row)),
+        "shift": tf.train.Feature(int64_list=tf.train.Int64List(value=[2]))})).SerializeToString() for row in ROWS]
+    classified = module.classify(tf.constant(protos))
     return {"files": files, "scores": module.scores(rows)["scores"].numpy().tolist(),
             "doubled": doubled["scores"].numpy().tolist(), "total": doubled["total"].numpy().tolist(),
-            "version": tf.__version__}
+            "classified": classified["scores"].numpy().tolist(),
+            "regressed": module.regress(tf.constant(protos))["outputs"].numpy().tolist(), "version": tf.__version__}
 
 
 def _close(got, expected) -> bool:
@@ -100,6 +124,16 @@ def test_tensorflow_model_deploys_serverless_and_predicts(sdk_environment, tmp_p
         assert refused.value.response["Error"]["Code"] == "ModelError"
         assert refused.value.response["OriginalStatusCode"] == 400
         assert 'Serving signature name: "missing" not found' in refused.value.response["Error"]["Message"]
+        # the Classify and Regress APIs: JSON examples, with a context, as tf.Example protos
+        request = {"context": {"shift": 2}, "examples": [{"x": row} for row in ROWS]}
+        _, answer = invoke(json.dumps({**request, "signature_name": "classify"}), CustomAttributes="tfs-method=classify")
+        assert [[label for label, _ in classes] for classes in answer["result"]] == [["low", "high"]] * len(ROWS)
+        assert _close([[score for _, score in classes] for classes in answer["result"]], made["classified"])
+        _, answer = invoke(json.dumps({**request, "signature_name": "regress"}), CustomAttributes="tfs-method=regress")
+        assert answer["result"] == pytest.approx(made["regressed"], rel=1e-5)
+        with pytest.raises(ClientError) as refused:  # the Predict API's signature takes no examples
+            invoke(json.dumps(request), CustomAttributes="tfs-method=regress")
+        assert "needs a signature whose one input is a string tensor" in refused.value.response["Error"]["Message"]
 
     # code/inference.py's handlers around TensorFlow Serving, through boto3
     handlers = (

@@ -11,7 +11,12 @@ Follows aws/sagemaker-tensorflow-serving-container, without the TensorFlow Servi
   proxy makes it (:mod:`serverless_ray.frameworks.tfs_requests`), and is answered as
   TensorFlow Serving's Predict API answers it: ``{"instances": ...}`` (row format) →
   ``{"predictions": ...}``, ``{"inputs": ...}`` (columnar) → ``{"outputs": ...}``, with the
-  signature ``signature_name`` names (default ``serving_default``).
+  signature ``signature_name`` names (default ``serving_default``). With the custom
+  attribute ``tfs-method=classify`` or ``regress``, as its Classify and Regress APIs answer
+  it: ``{"examples": [...], "context": {...}}`` become serialized ``tf.Example`` protos,
+  the signature's one string input; ``classes`` and ``scores`` come back as
+  ``{"result": [[[label, score], ...], ...]}``, a regression's ``outputs`` as
+  ``{"result": [value, ...]}``.
 * **code/inference.py** defines ``input_handler(data, context)``, which turns the request
   into the body of a TensorFlow Serving request, and ``output_handler(response, context)``,
   which turns TensorFlow Serving's response into ``(body, content_type)``; both, as the
@@ -122,17 +127,23 @@ def load_models(model_dir: str | Path, *, default_model: str | None = None) -> M
 def serve(models: Models, data: bytes | str, content_type: str, accept: str, context: Any) -> tuple[bytes, str]:
     """The container without a script: the proxy's translation, then TensorFlow Serving."""
     target = tfs_requests.target(context.custom_attributes)
-    answer = predict(models, tfs_requests.tfs_request(data, content_type), target)
-    body = json.dumps(answer, separators=(",", ":")).encode("utf-8")
+    body = json.dumps(answer(models, tfs_requests.tfs_request(data, content_type), target),
+                      separators=(",", ":")).encode("utf-8")
     wants_lines = any(part.strip().startswith(tfs_requests.JSONLINES) for part in (accept or "").split(","))
     return body, tfs_requests.JSONLINES if wants_lines else tfs_requests.JSON
 
 
+def answer(models: Models, request: Any, target: Target) -> dict[str, Any]:
+    """TensorFlow Serving's answer to one REST request, by the API ``target`` names."""
+    if target.method == "predict":
+        return predict(models, request, target)
+    if not isinstance(request, dict):
+        raise TfsRequestError(f"a {target.method} request is a JSON object with 'examples'")
+    return classify_or_regress(models, request, target)
+
+
 def predict(models: Models, request: Any, target: Target) -> dict[str, Any]:
     """TensorFlow Serving's Predict API on one REST request."""
-    if target.method != "predict":
-        raise TfsRequestError(f"tfs-method '{target.method}' is TensorFlow Serving's {target.method.capitalize()} "
-                              "API on tf.Example inputs, which is not served here; use predict")
     if not isinstance(request, dict):
         raise TfsRequestError("a TensorFlow Serving request is a JSON object with 'instances' or 'inputs'")
     if "examples" in request:
@@ -145,14 +156,7 @@ def predict(models: Models, request: Any, target: Target) -> dict[str, Any]:
     specs: dict[str, Any] = function.structured_input_signature[1]
     row_format = "instances" in request
     columns = _row_inputs(request["instances"], specs) if row_format else _columnar_inputs(request["inputs"], specs)
-    try:
-        outputs = function(**{name: _tensor(value, specs[name]) for name, value in columns.items()})
-    except (TypeError, ValueError) as exc:
-        raise TfsRequestError(str(exc)) from exc
-    except Exception as exc:  # tf.errors.OpError: the model rejected the values
-        if type(exc).__module__.startswith("tensorflow"):
-            raise TfsRequestError(str(exc).strip().splitlines()[0]) from exc
-        raise
+    outputs = _call(function, {name: _tensor(value, specs[name]) for name, value in columns.items()})
     arrays = {name: _plain(tensor.numpy()) for name, tensor in sorted(outputs.items())}
     if not row_format:
         return {"outputs": next(iter(arrays.values())) if len(arrays) == 1 else arrays}
@@ -163,6 +167,88 @@ def predict(models: Models, request: Any, target: Target) -> dict[str, Any]:
         raise TfsRequestError("the signature's outputs differ in their first dimension, so they cannot be "
                               "returned per instance; send 'inputs' (columnar format) instead")
     return {"predictions": [{name: value[i] for name, value in arrays.items()} for i in range(sizes.pop())]}
+
+
+def classify_or_regress(models: Models, request: Mapping[str, Any], target: Target) -> dict[str, Any]:
+    """TensorFlow Serving's Classify or Regress API on one REST request."""
+    import tensorflow as tf
+
+    if "instances" in request or "inputs" in request:
+        raise TfsRequestError(f"'instances' and 'inputs' are inputs of the Predict API; {target.method} takes "
+                              "'examples' (and an optional 'context')")
+    serialized = [_example(features).SerializeToString() for features in tfs_requests.examples(request)]
+    name = request.get("signature_name") or DEFAULT_SIGNATURE
+    function = models.signature(target, name)
+    specs: dict[str, Any] = function.structured_input_signature[1]
+    if len(specs) != 1 or next(iter(specs.values())).dtype != tf.string:
+        raise TfsRequestError(f"signature '{name}' takes {', '.join(f'{k} ({v.dtype.name})' for k, v in specs.items())}; "
+                              f"the {target.method.capitalize()} API needs a signature whose one input is a string "
+                              "tensor of serialized tf.Example protos")
+    outputs = _call(function, {next(iter(specs)): tf.constant(serialized, dtype=tf.string)})
+    count = len(serialized)
+    if target.method == "regress":
+        if tf.saved_model.REGRESS_OUTPUTS not in outputs:
+            raise TfsRequestError(f"signature '{name}' has no '{tf.saved_model.REGRESS_OUTPUTS}' output, which the "
+                                  f"Regress API reads (it has {', '.join(sorted(outputs))})")
+        values = outputs[tf.saved_model.REGRESS_OUTPUTS].numpy().reshape(-1).tolist()
+        if len(values) != count:
+            raise TfsRequestError(f"the '{tf.saved_model.REGRESS_OUTPUTS}' output has {len(values)} values for "
+                                  f"{count} examples: the Regress API needs one per example")
+        return {"result": values}
+    classes = outputs.get(tf.saved_model.CLASSIFY_OUTPUT_CLASSES)
+    scores = outputs.get(tf.saved_model.CLASSIFY_OUTPUT_SCORES)
+    if classes is None and scores is None:
+        raise TfsRequestError(f"signature '{name}' has neither a 'classes' nor a 'scores' output, which the Classify "
+                              f"API reads (it has {', '.join(sorted(outputs))})")
+    labels = _per_example(classes, count, "classes")
+    values = _per_example(scores, count, "scores")
+    width = len((labels or values)[0])
+    result = []
+    for position in range(count):
+        row_labels = _text(labels[position]) if labels else [""] * width
+        row_scores = values[position] if values else [0.0] * width
+        if len(row_labels) != len(row_scores):
+            raise TfsRequestError("the 'classes' and 'scores' outputs differ in their number of classes")
+        result.append([[label, float(score)] for label, score in zip(row_labels, row_scores)])
+    return {"result": result}
+
+
+def _per_example(tensor: Any, count: int, name: str) -> list[list[Any]] | None:
+    """A classification output as one row per example, each a list of classes."""
+    if tensor is None:
+        return None
+    array = tensor.numpy()
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2 or array.shape[0] != count:
+        raise TfsRequestError(f"the '{name}' output has shape {list(array.shape)}; the Classify API needs "
+                              f"[{count} examples, classes]")
+    return array.tolist()
+
+
+def _example(features: Mapping[str, tfs_requests.Feature]) -> Any:
+    import tensorflow as tf
+
+    kinds = {tfs_requests.INT64: (tf.train.Int64List, "int64_list"),
+             tfs_requests.FLOAT: (tf.train.FloatList, "float_list"),
+             tfs_requests.BYTES: (tf.train.BytesList, "bytes_list")}
+    built = {}
+    for name, feature in features.items():
+        kind, field_name = kinds[feature.kind]
+        built[name] = tf.train.Feature(**{field_name: kind(value=list(feature.values))})
+    return tf.train.Example(features=tf.train.Features(feature=built))
+
+
+def _call(function: Any, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A signature's outputs; what the model refuses is TensorFlow Serving's 400."""
+    try:
+        return function(**inputs)
+    except (TypeError, ValueError) as exc:
+        raise TfsRequestError(str(exc)) from exc
+    except Exception as exc:  # tf.errors.OpError: the model rejected the values
+        if type(exc).__module__.startswith("tensorflow"):
+            raise TfsRequestError(str(exc).strip().splitlines()[0]) from exc
+        raise
 
 
 def _row_inputs(instances: Any, specs: Mapping[str, Any]) -> dict[str, list[Any]]:
@@ -301,8 +387,8 @@ def serve_with_handlers(models: Models, data: bytes | str, content_type: str, ac
         accept_header=accept, content_length=len(body))
     request = input_handler(io.BytesIO(body), handler_context)
     try:
-        answer = predict(models, json.loads(request), target)
-        response = ServingResponse(200, json.dumps(answer, separators=(",", ":")).encode("utf-8"))
+        answered = answer(models, json.loads(request), target)
+        response = ServingResponse(200, json.dumps(answered, separators=(",", ":")).encode("utf-8"))
     except ValueError as exc:  # JSON that does not parse, and TfsRequestError
         status = getattr(exc, "status_code", 400)
         response = ServingResponse(status, json.dumps({"error": str(exc)}).encode("utf-8"))
